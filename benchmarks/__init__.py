@@ -1,0 +1,1 @@
+"""Latency, throughput and accuracy benchmarks, reported as Markdown, JSON and PNG plots."""

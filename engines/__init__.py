@@ -1,0 +1,1 @@
+"""ONNX export, engine builds and the runners (onnxruntime, torch, TensorRT) behind one interface."""

@@ -1,0 +1,1 @@
+"""The streaming runtime: sources, detector, tracker, lift stage, publisher, supervisor."""

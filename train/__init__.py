@@ -1,0 +1,1 @@
+"""Torch training of the CameraPose method: datasets, models, losses, schedule, evaluation."""

@@ -29,9 +29,18 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-# name -> (module that defines it, one-line help). Later issues add run, train, eval, export,
-# build, bench, subscribe, record, replay, detect here as they land.
+# name -> (module that defines it, one-line help), in the order `--help` lists them.
 REGISTRY: dict[str, tuple[str, str]] = {
+    "run": ("camerapose.runtime.cli", "stream 3D poses + cameras from a camera or video over ZeroMQ"),
+    "subscribe": ("camerapose.runtime.cli", "print a running pose stream, one JSON object per message"),
+    "record": ("camerapose.runtime.cli", "record a pose stream to a file"),
+    "replay": ("camerapose.runtime.cli", "re-publish a recorded pose stream with its original timing"),
+    "detect": ("camerapose.runtime.detect_cli", "2D keypoints + track ids for every person in a video"),
+    "train": ("camerapose.train.cli", "train the CameraPose models from a TOML config"),
+    "eval": ("camerapose.train.cli", "evaluate a checkpoint: MPJPE / P-MPJPE / N-MPJPE / PCK / AUC"),
+    "export": ("camerapose.engines.cli", "export a checkpoint to ONNX (with metadata)"),
+    "build": ("camerapose.engines.cli", "build a TensorRT engine from an ONNX file (cached)"),
+    "bench": ("camerapose.benchmarks.cli", "latency, throughput and accuracy report for this machine"),
     "assets": ("camerapose.assets_cli", "fetch, list and locate the detector models and demo video"),
 }
 
@@ -64,7 +73,16 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _load(name: str) -> Command:
     module_name, _ = REGISTRY[name]
-    return importlib.import_module(module_name).COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] == "torch":
+            raise CameraPoseError(f"`camerapose {name}` needs torch: pip install torch==2.13.0 "
+                                  "then pip install 'camerapose[train]'") from None
+        if err.name == module_name:
+            raise CameraPoseError(f"`camerapose {name}` is not part of this build yet") from None
+        raise
+    return module.COMMANDS[name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     top.parse_args([*argv[:pos], argv[pos]])  # validates the command name and global flags
     name = argv[pos]
-    command = _load(name)
+    try:
+        command = _load(name)
+    except CameraPoseError as err:
+        print(f"camerapose {name}: error: {err}", file=sys.stderr)
+        return err.exit_code
     sub = argparse.ArgumentParser(prog=f"camerapose {name}", description=REGISTRY[name][1])
     _add_common(sub)
     command.configure(sub)

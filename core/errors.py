@@ -17,3 +17,7 @@ class InputError(CameraPoseError):
 
 class AssetError(CameraPoseError):
     """An asset that is missing from the cache, fails its checksum, or cannot be fetched."""
+
+
+class ModelError(CameraPoseError):
+    """A model or engine file that is not what CameraPose expects (names, shapes, corrupt)."""

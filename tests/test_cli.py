@@ -1,0 +1,42 @@
+"""The `camerapose` command: help, version, and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+import camerapose
+from camerapose.cli import REGISTRY, main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "camerapose", *args], capture_output=True, text=True)
+
+
+def test_version_prints_the_package_version():
+    proc = _run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"camerapose {camerapose.__version__}"
+
+
+def test_help_lists_every_registered_command():
+    proc = _run("--help")
+    assert proc.returncode == 0
+    for name in REGISTRY:
+        assert f"\n  {name} " in proc.stdout
+
+
+def test_no_arguments_prints_help_and_succeeds(capsys):
+    assert main([]) == 0
+    assert "commands:" in capsys.readouterr().out
+
+
+def test_an_unknown_command_is_rejected_with_the_choices():
+    proc = _run("frobnicate")
+    assert proc.returncode == 2 and "invalid choice: 'frobnicate'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_registered_command_explains_itself(name):
+    proc = _run(name, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert f"usage: camerapose {name}" in proc.stdout

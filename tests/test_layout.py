@@ -1,9 +1,10 @@
 """The package layout DESIGN.md prescribes: one namespace, import rules, a torch-free runtime."""
 
 import ast
-import importlib.util
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,21 @@ def test_subpackages_respect_the_import_rules(folder):
     assert not offenders, offenders
 
 
-def test_no_top_level_runtime_or_train_package_is_installed():
-    for name in ("runtime", "train", "core", "engines"):
-        spec = importlib.util.find_spec(name)
-        assert spec is None or "camerapose" not in str(spec.origin), name
+def test_the_wheel_installs_only_the_camerapose_namespace(tmp_path):
+    """A non-editable install must not put `runtime`, `train`, `core`... into site-packages."""
+    src = tmp_path / "src"  # build from a copy: an in-tree build leaves build/ and *.egg-info behind
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "out", "*.egg-info", "__pycache__", ".hypothesis", "*.mp4", "*.onnx"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "-w", str(tmp_path), str(src)], capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [wheel] = tmp_path.glob("camerapose-*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert tops == {"camerapose", wheel.name.split("-py3")[0] + ".dist-info"}, tops
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "camerapose/core/skeleton.py" in names and "camerapose/runtime/__init__.py" in names
 
 
 def test_pyproject_lists_every_package_folder():

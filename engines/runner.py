@@ -21,7 +21,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from camerapose.core.errors import InputError, ModelError
+from camerapose.core.errors import CameraPoseError, InputError, ModelError
+
+
+class BackendUnavailable(CameraPoseError):
+    """A backend that is not installed or cannot run here (no tensorrt, no pycuda, no CUDA device)."""
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,25 @@ confidence is the minimum of its sources' confidences.
 The maps, in one table (source joint indices; "a+b" = midpoint, "mid(pelvis, thorax)" = the
 mean of the four hip and shoulder joints):
 
-| H36M joint     | COCO-17        | MPII-16        | BlazePose-33    | 3DHP-17 | H36M-32 |
-|----------------|----------------|----------------|-----------------|---------|---------|
-| 0 Pelvis       | 11+12          | 2+3            | 23+24           | 14      | 0       |
-| 1 RHip         | 12             | 2              | 24              | 8       | 1       |
-| 2 RKnee        | 14             | 1              | 26              | 9       | 2       |
-| 3 RFoot        | 16             | 0              | 28              | 10      | 3       |
-| 4 LHip         | 11             | 3              | 23              | 11      | 6       |
-| 5 LKnee        | 13             | 4              | 25              | 12      | 7       |
-| 6 LFoot        | 15             | 5              | 27              | 13      | 8       |
-| 7 Spine        | mid(pel, thx)  | mid(pel, thx)  | mid(pel, thx)   | 15      | 12      |
-| 8 Thorax       | 5+6            | 12+13          | 11+12           | 1       | 13      |
-| 9 Neck/Nose    | 0 nose         | 8 upper neck   | 0 nose          | 16      | 14      |
-| 10 Head        | 1+2 eyes       | 9 head top     | 2+5 eyes        | 0       | 15      |
-| 11 LShoulder   | 5              | 13             | 11              | 5       | 17      |
-| 12 LElbow      | 7              | 14             | 13              | 6       | 18      |
-| 13 LWrist      | 9              | 15             | 15              | 7       | 19      |
-| 14 RShoulder   | 6              | 12             | 12              | 2       | 25      |
-| 15 RElbow      | 8              | 11             | 14              | 3       | 26      |
-| 16 RWrist      | 10             | 10             | 16              | 4       | 27      |
+| H36M joint     | COCO-17        | MPII-16        | BlazePose-33    | 3DHP-17 | H36M-32 | SMPL-24 |
+|----------------|----------------|----------------|-----------------|---------|---------|---------|
+| 0 Pelvis       | 11+12          | 2+3            | 23+24           | 14      | 0       | 0       |
+| 1 RHip         | 12             | 2              | 24              | 8       | 1       | 2       |
+| 2 RKnee        | 14             | 1              | 26              | 9       | 2       | 5       |
+| 3 RFoot        | 16             | 0              | 28              | 10      | 3       | 8       |
+| 4 LHip         | 11             | 3              | 23              | 11      | 6       | 1       |
+| 5 LKnee        | 13             | 4              | 25              | 12      | 7       | 4       |
+| 6 LFoot        | 15             | 5              | 27              | 13      | 8       | 7       |
+| 7 Spine        | mid(pel, thx)  | mid(pel, thx)  | mid(pel, thx)   | 15      | 12      | 6       |
+| 8 Thorax       | 5+6            | 12+13          | 11+12           | 1       | 13      | 12      |
+| 9 Neck/Nose    | 0 nose         | 8 upper neck   | 0 nose          | 16      | 14      | 12+15   |
+| 10 Head        | 1+2 eyes       | 9 head top     | 2+5 eyes        | 0       | 15      | 15      |
+| 11 LShoulder   | 5              | 13             | 11              | 5       | 17      | 16      |
+| 12 LElbow      | 7              | 14             | 13              | 6       | 18      | 18      |
+| 13 LWrist      | 9              | 15             | 15              | 7       | 19      | 20      |
+| 14 RShoulder   | 6              | 12             | 12              | 2       | 25      | 17      |
+| 15 RElbow      | 8              | 11             | 14              | 3       | 26      | 19      |
+| 16 RWrist      | 10             | 10             | 16              | 4       | 27      | 21      |
 
 Choices, and why:
 - 2D formats (COCO, MPII, BlazePose) derive pelvis, thorax and spine the same way (mid-hips,
@@ -200,10 +200,15 @@ H36M32 = JointMap("h36m32", 32, (
     (0,), (1,), (2,), (3,), (6,), (7,), (8,), (12,), (13,), (14,), (15,),
     (17,), (18,), (19,), (25,), (26,), (27,),
 ))
+# 3DPW's SMPL joints: spine2 (6) is Spine, neck (12) Thorax, Neck/Nose the neck-head midpoint.
+SMPL24 = JointMap("smpl24", 24, (
+    (0,), (2,), (5,), (8,), (1,), (4,), (7,), (6,), (12,), (12, 15), (15,),
+    (16,), (18,), (20,), (17,), (19,), (21,),
+))
 H36M17 = JointMap("h36m17", 17, tuple((j,) for j in range(NUM_JOINTS)))
 
 JOINT_MAPS: dict[str, JointMap] = {
-    m.name: m for m in (H36M17, H36M32, COCO17, MPII16, BLAZEPOSE33, MPI_INF_3DHP17)
+    m.name: m for m in (H36M17, H36M32, COCO17, MPII16, BLAZEPOSE33, MPI_INF_3DHP17, SMPL24)
 }
 
 

@@ -14,6 +14,7 @@ from camerapose.core.skeleton import (
     MPII16,
     NUM_JOINTS,
     PARENTS,
+    SMPL24,
     SYMMETRIC_BONES,
     Joint,
     bone_lengths,
@@ -69,6 +70,7 @@ def _labelled(n: int) -> np.ndarray:
         (BLAZEPOSE33, [23.5, 24, 26, 28, 23, 25, 27, 17.5, 11.5, 0, 3.5, 11, 13, 15, 12, 14, 16]),
         (MPI_INF_3DHP17, [14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4]),
         (H36M32, [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]),
+        (SMPL24, [0, 2, 5, 8, 1, 4, 7, 6, 12, 13.5, 15, 16, 18, 20, 17, 19, 21]),
     ],
 )
 def test_each_map_places_every_h36m_joint_from_the_documented_sources(joint_map, expected_x):

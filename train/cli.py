@@ -1,0 +1,87 @@
+"""`camerapose train` and `camerapose eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from camerapose.cli import Command
+from camerapose.core.errors import InputError
+
+from .config import CONFIG_DIR, load_config, to_dict
+
+log = logging.getLogger(__name__)
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=CONFIG_DIR / "synthetic.toml",
+                   help="TOML config (default: the synthetic preset that trains the default weights; "
+                        "train/configs/paper.toml is the paper's recipe on Human3.6M + MPII)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set step3.epochs=5 (repeatable; TOML values)")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue from a training checkpoint (<out_dir>/last.pt) where it stopped")
+    p.add_argument("--export", type=Path, default=None,
+                   help="also write the final model as a small fp16 weights file here "
+                        "(e.g. train/weights/default.pt)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .checkpoint import load_pose_model, save_checkpoint
+    from .evaluate import format_table
+    from .loop import train
+
+    cfg = load_config(args.config, args.overrides)
+    result = train(cfg, resume=str(args.resume) if args.resume else None, progress=not args.no_progress)
+    if "checkpoint" not in result:  # a non-zero rank of a torchrun job
+        return 0
+    rows = dict(result["metrics"])
+    rows.update({f"{k} (mean-pose baseline)": v for k, v in result["baseline"].items()})
+    print(format_table(rows))
+    print(f"checkpoint: {result['checkpoint']}")
+    if args.export:
+        model, _ = load_pose_model(result["checkpoint"])
+        save_checkpoint(args.export, model, {"train_config": to_dict(cfg), "metrics": result["metrics"],
+                                             "baseline": result["baseline"]}, half=True)
+        print(f"weights: {args.export}")
+    return 0
+
+
+def _configure_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path,
+                   help="a checkpoint (final.pt, last.pt or train/weights/default.pt)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML config whose [data] section names the test sets (default: the synthetic "
+                        "held-out set of the config stored in the checkpoint)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set data.test=[\"h36m\",\"3dhp\"]")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .checkpoint import load_pose_model, read_checkpoint
+    from .config import TrainConfig, apply_override, from_dict
+    from .data import registry
+    from .evaluate import evaluate_set, format_table
+
+    model, _ = load_pose_model(args.checkpoint)
+    if args.config is not None:
+        cfg = load_config(args.config, args.overrides)
+    else:
+        stored = read_checkpoint(args.checkpoint).get("train_config")
+        raw = dict(stored or {})
+        for item in args.overrides:
+            apply_override(raw, item)
+        cfg = from_dict(TrainConfig, raw, str(args.checkpoint))
+    tests = registry.test_sets(cfg.data)
+    if not tests:
+        raise InputError("no test sets configured (data.test is empty)")
+    results = {name: evaluate_set(model, poses) for name, poses in tests.items()}
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+COMMANDS = {"train": Command(_configure_train, _run_train), "eval": Command(_configure_eval, _run_eval)}

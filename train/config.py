@@ -1,0 +1,191 @@
+"""Training configuration: one frozen dataclass per stage, loaded from TOML, overridable from the CLI.
+
+    cfg = load_config("train/configs/synthetic.toml", ["step3.epochs=5", "loss.lambda_cam=0.02"])
+
+Every value has a default (the paper's recipe where the paper gives one); a TOML file or a
+`--set key=value` only changes what it names. An unknown key or a value of the wrong type raises
+InputError naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from camerapose.core.errors import InputError
+
+from .models import AugmentorConfig, DiscriminatorConfig, PoseModelConfig
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The synthetic source (`data/synthetic.py`): sizes and seeds of its splits."""
+
+    n_train: int = 200_000  # 2D-3D pairs
+    n_2d_only: int = 50_000  # samples whose 3D and camera are withheld (stand-in for MPII/COCO)
+    n_test: int = 10_000  # held-out split, drawn from a different seed
+    seed: int = 0
+    noise: bool = True  # detector-noise model on the input 2D (else the input is the clean 2D)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which datasets train and which evaluate; paths are what users bring (DESIGN.md formats)."""
+
+    train_3d: str = "synthetic"  # "synthetic" | "h36m"
+    train_2d_only: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "mpii", "coco"
+    test: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "h36m", "3dhp", "3dpw"
+    h36m_3d: str = ""  # data_3d_h36m.npz
+    h36m_2d: str = ""  # data_2d_h36m_*.npz (ground truth or detections); "" = project the 3D
+    mpii: str = ""  # MPII official mpii_human_pose_v1_u12_1.mat
+    coco: str = ""  # COCO person_keypoints_*.json
+    mpi_inf_3dhp: tuple[str, ...] = ()  # TS*/annot_data.mat files of the 3DHP test set
+    threedpw: str = ""  # 3DPW sequenceFiles/test directory
+    detections: str = ""  # optional 2D-detections file replacing the 2D input of `train_3d`
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """One training step of the schedule: epochs, optimiser and learning-rate decay."""
+
+    epochs: int = 10
+    lr: float = 1e-4
+    milestones: tuple[int, ...] = ()  # epochs at which lr *= gamma
+    gamma: float = 0.1
+    batch_size: int = 1024
+    max_iters_per_epoch: int = 0  # 0 = a full pass over the data
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The paper's loss weights (Eq. 16-17) and the augmentor's."""
+
+    lambda_ref: float = 1.0
+    lambda_cam: float = 0.01
+    lambda_2d: float = 0.5  # lambda_{2D, phi}: 2D-3D batches
+    lambda_2d_only: float = 0.2  # lambda_{2D, phi'}: 2D-only batches
+    lambda_3d: float = 1.0
+    lambda_gan: float = 1.0  # generator's adversarial terms (3D and 2D discriminators)
+    lambda_reg: float = 0.1  # augmentor regularisers (angle and length change, rotation)
+    augment: bool = True  # train the lifter on augmented pairs too (steps 2 and 3)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    out_dir: str = "runs/default"
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    log_every: int = 50  # iterations between logged losses
+    tensorboard: bool = True  # when the tensorboard package is installed
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: PoseModelConfig = field(default_factory=PoseModelConfig)
+    augmentor: AugmentorConfig = field(default_factory=AugmentorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    step1: StepConfig = field(
+        default_factory=lambda: StepConfig(epochs=100, lr=1e-4, milestones=(30, 60, 90)))
+    step2: StepConfig = field(default_factory=lambda: StepConfig(epochs=10, lr=1e-4))
+    step3: StepConfig = field(default_factory=lambda: StepConfig(epochs=75, lr=5e-4, milestones=(30, 60)))
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the TOML file (if any), then each `key.path=value` override."""
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{path}: not valid TOML ({err})") from None
+    for item in overrides:
+        apply_override(raw, item)
+    return from_dict(TrainConfig, raw, source)
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set {item!r}: expected key.path=value")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word is a string
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InputError(f"--set {key}: {part!r} is a value, not a table")
+    node[parts[-1]] = value
+
+
+def from_dict(cls: type, raw: dict[str, Any], source: str, prefix: str = "", default: Any = None) -> Any:
+    """Build dataclass `cls` from nested dicts over `default` (cls() if None), checking keys and types."""
+    default = cls() if default is None else default
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise InputError(f"{source}: unknown config key {where!r} (known here: {', '.join(names)})")
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):
+                raise InputError(f"{source}: {where!r} must be a table, got {value!r}")
+            changes[key] = from_dict(hints[key], value, source, f"{where}.", getattr(default, key))
+        else:
+            changes[key] = _convert(hints[key], value, source, where)
+    try:
+        return dataclasses.replace(default, **changes)
+    except ValueError as err:
+        raise InputError(f"{source}: {prefix or 'config'}: {err}") from None
+
+
+def _convert(tp: Any, value: Any, source: str, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise InputError(f"{source}: {where!r} must be a list, got {value!r}")
+        (item_tp, _) = typing.get_args(tp)
+        return tuple(_convert(item_tp, v, source, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type {tp}")  # none used; keep configs simple
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise InputError(f"{source}: {where!r} must be true or false, got {value!r}")
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InputError(f"{source}: {where!r} must be an integer, got {value!r}")
+    if not isinstance(value, tp):
+        raise InputError(f"{source}: {where!r} must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as plain nested dicts (tuples as lists), for checkpoints and logs."""
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [fix(x) for x in v]
+        return v
+    return fix(dataclasses.asdict(cfg))

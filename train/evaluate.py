@@ -1,0 +1,81 @@
+"""Evaluation of ONE model on every configured test set: MPJPE / P-MPJPE / N-MPJPE (mm), and PCK /
+AUC (for 3DHP; reported for all), plus the camera branch's errors where the camera is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from camerapose.core import metrics
+
+from .data.base import PoseSet
+from .models import PoseModel
+
+
+@torch.no_grad()
+def predict(model: PoseModel, poses: PoseSet, batch_size: int = 4096,
+            device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """Run the model over a set in eval mode. -> {kp2d_refined, kp3d, focal, center, t} as numpy."""
+    was_training = model.training
+    model.eval()
+    outs: list[tuple[torch.Tensor, ...]] = []
+    for i in range(0, len(poses), batch_size):
+        kp2d = torch.from_numpy(poses.kp2d[i : i + batch_size]).to(device)
+        conf = torch.from_numpy(poses.conf[i : i + batch_size]).to(device)
+        outs.append(tuple(o.cpu() for o in model(kp2d, conf)))
+    model.train(was_training)
+    names = PoseModel.OUTPUT_NAMES
+    return {n: torch.cat([o[k] for o in outs]).numpy() for k, n in enumerate(names)}
+
+
+def pose_metrics(pred3d: np.ndarray, gt3d: np.ndarray) -> dict[str, float]:
+    """Headline metrics in mm from metre poses. (N,17,3) x2 -> dict."""
+    return metrics.summarize(pred3d * 1000.0, gt3d * 1000.0)
+
+
+def camera_metrics(pred: dict[str, np.ndarray], poses: PoseSet) -> dict[str, float]:
+    """Median relative focal error, median |depth error| (m) and 2D refinement gain, where known."""
+    out: dict[str, float] = {}
+    cam = poses.has_camera
+    if cam.any():
+        rel = np.abs(pred["focal"][cam] / poses.focal[cam] - 1)
+        out["focal_rel_err"] = float(np.median(rel))
+        out["depth_abs_err_m"] = float(np.median(np.abs(pred["t"][cam, 2] - poses.t[cam, 2])))
+    before = np.linalg.norm(poses.kp2d - poses.kp2d_gt, axis=-1).mean()
+    after = np.linalg.norm(pred["kp2d_refined"] - poses.kp2d_gt, axis=-1).mean()
+    out["kp2d_err_in"] = float(before)
+    out["kp2d_err_refined"] = float(after)
+    return out
+
+
+def evaluate_set(model: PoseModel, poses: PoseSet, device: str | torch.device = "cpu") -> dict[str, float]:
+    """All metrics of one model on one set (samples without 3D are skipped for the 3D metrics)."""
+    pred = predict(model, poses, device=device)
+    res: dict[str, float] = {"n": float(poses.has_3d.sum())}
+    if poses.has_3d.any():
+        res.update(pose_metrics(pred["kp3d"][poses.has_3d], poses.kp3d[poses.has_3d]))
+    res.update(camera_metrics(pred, poses))
+    return res
+
+
+def mean_pose_baseline(train: PoseSet, test: PoseSet) -> dict[str, float]:
+    """Metrics of always predicting the training set's mean 3D pose: what a lifter must beat."""
+    mean = train.kp3d[train.has_3d].mean(0)
+    return pose_metrics(np.broadcast_to(mean, test.kp3d[test.has_3d].shape), test.kp3d[test.has_3d])
+
+
+def format_table(results: dict[str, dict[str, float]]) -> str:
+    """One Markdown table: a row per test set."""
+    cols = ["n", "mpjpe", "p_mpjpe", "n_mpjpe", "pck", "auc", "focal_rel_err", "depth_abs_err_m"]
+    head = "| set | " + " | ".join(cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for name, res in results.items():
+        cells = []
+        for c in cols:
+            v = res.get(c)
+            if v is None:
+                cells.append("-")
+            else:
+                cells.append(f"{int(v)}" if c == "n" else f"{v:.3f}" if v < 10 else f"{v:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -140,7 +140,7 @@ class OnnxRuntimeRunner(Runner):
 
     backend = "onnxruntime"
 
-    def __init__(self, model: str | Path | bytes, providers: list[str] | None = None,
+    def __init__(self, model: str | Path | bytes, providers: list[str | tuple[str, dict]] | None = None,
                  threads: int | None = None) -> None:
         super().__init__()
         self.model = model
@@ -159,7 +159,9 @@ class OnnxRuntimeRunner(Runner):
         if not isinstance(self.model, bytes) and not Path(self.model).is_file():
             raise InputError(f"{self.model}: no such model file")
         available = set(ort.get_available_providers())
-        providers = [p for p in self.providers if p in available] or ["CPUExecutionProvider"]
+        # A provider is a name or (name, options), as onnxruntime takes them; absent ones are dropped.
+        providers = [p for p in self.providers if (p if isinstance(p, str) else p[0]) in available]
+        providers = providers or ["CPUExecutionProvider"]
         try:
             self._session = ort.InferenceSession(source, sess_options=opts, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types for bad files

@@ -1,0 +1,32 @@
+// Per-batch normalisation kernels; one launch each for the whole batch, bounds-checked so any
+// batch size works with any block size.
+
+// Confidence normalisation, the paper's Eq. 3: c'_ij = c_ij / sum_j c_ij (row L1 norm; the
+// confidences are non-negative). A row summing to <= 0 gives zeros, never NaN.
+// conf: (B, J) float32 -> out: (B, J) float32. One thread per row.
+extern "C" __global__ void normalize_confidence(const float* __restrict__ conf, int b, int j,
+                                                float* __restrict__ out) {
+    const int row = blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= b) return;
+    const float* c = conf + static_cast<size_t>(row) * j;
+    float sum = 0.0f;
+    for (int k = 0; k < j; ++k) sum += c[k];
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    float* o = out + static_cast<size_t>(row) * j;
+    for (int k = 0; k < j; ++k) o[k] = c[k] * inv;
+}
+
+// Keypoints from pixels to the normalised screen frame (core.camera.normalize_screen):
+// u_n = 2u/w - 1, v_n = 2v/w - h/w (aspect kept), with each sample's own image size.
+// uv: (B, J, 2) float32 pixels; size: (B, 2) float32 (width, height) -> out: (B, J, 2).
+// One thread per keypoint.
+extern "C" __global__ void normalize_keypoints(const float* __restrict__ uv, const float* __restrict__ size,
+                                               int b, int j, float* __restrict__ out) {
+    const int idx = blockIdx.x * blockDim.x + threadIdx.x;  // in [0, b * j)
+    if (idx >= b * j) return;
+    const int row = idx / j;
+    const float w = size[2 * row], h = size[2 * row + 1];
+    const float s = 2.0f / w;
+    out[2 * idx] = uv[2 * idx] * s - 1.0f;
+    out[2 * idx + 1] = uv[2 * idx + 1] * s - h / w;
+}

@@ -1,0 +1,165 @@
+"""`create_runner`: one call that turns a pose ONNX into a working runner on this machine.
+
+    runner = create_runner("engines/models/pose_default.onnx")     # backend="auto"
+    with runner:
+        out = runner.infer({"kp2d": kp, "conf": c})
+
+`auto` tries TensorRT > torch-CUDA > onnxruntime: a backend is taken when it is installed AND
+activates (TensorRT needs tensorrt + pycuda + a CUDA device; torch-CUDA needs torch with CUDA and
+the checkpoint the ONNX was exported from, found by its sha256 in the ONNX metadata). Every skip
+is logged with its reason, and so is the choice. A forced backend that cannot run raises
+BackendUnavailable with the reason. The ONNX is always checked first: a file that is not a
+CameraPose pose model (names, shapes, metadata) is a ModelError whatever the backend.
+
+The returned runner is already active (that is how `auto` knows it works); use it in a `with`
+block or call `deactivate()` when done.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from camerapose.core.errors import InputError
+
+from .runner import BackendUnavailable, OnnxRuntimeRunner, Runner
+from .signature import check_metadata, check_signature, sha256_file
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
+AUTO_ORDER = ("tensorrt", "torch", "onnxruntime")
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "train" / "weights"
+
+
+def inspect_onnx(model_path: str | Path) -> dict[str, str]:
+    """Check that `model_path` is a CameraPose pose ONNX; return its metadata (ModelError if not)."""
+    with OnnxRuntimeRunner(model_path) as ort_runner:
+        check_signature(ort_runner.inputs, ort_runner.outputs, str(model_path))
+        meta = ort_runner.metadata
+    check_metadata(meta, str(model_path))
+    return meta
+
+
+def find_checkpoint(sha256: str, search: list[Path]) -> Path | None:
+    """The *.pt file under `search` whose sha256 is `sha256` (the one an ONNX was exported from)."""
+    for folder in search:
+        for p in sorted(Path(folder).glob("*.pt")) if Path(folder).is_dir() else []:
+            if sha256_file(p) == sha256:
+                return p
+    return None
+
+
+def default_ort_providers() -> list[str | tuple[str, dict]]:
+    """TensorRT EP (engines cached beside ours, fp16) > CUDA EP > CPU, keeping those installed."""
+    import onnxruntime as ort
+
+    from camerapose.assets import cache_dir
+
+    trt_opts = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(cache_dir() / "engines" / "ort-trt")}
+    wanted: list[str | tuple[str, dict]] = [("TensorrtExecutionProvider", trt_opts), "CUDAExecutionProvider",
+                                            "CPUExecutionProvider"]
+    available = set(ort.get_available_providers())
+    return [p for p in wanted if (p if isinstance(p, str) else p[0]) in available]
+
+
+def _nvidia_driver_present() -> bool:
+    """A cheap look for an NVIDIA driver (device nodes, Jetson's nvhost, or nvidia-smi) before
+    importing torch, which alone costs seconds on a CPU-only machine."""
+    import glob
+    import shutil
+
+    return bool(glob.glob("/dev/nvidia*") or glob.glob("/dev/nvhost-*") or shutil.which("nvidia-smi"))
+
+
+def _cuda_torch() -> tuple[bool, str]:
+    if not _nvidia_driver_present():
+        return False, "no NVIDIA driver on this machine"
+    try:
+        import torch
+    except ImportError:
+        return False, "torch is not installed"
+    if not torch.cuda.is_available():
+        return False, "torch has no CUDA device"
+    return True, f"torch {torch.__version__} on {torch.cuda.get_device_name(0)}"
+
+
+def _make(backend: str, path: Path, meta: dict[str, str], opts: dict[str, Any]) -> Runner:
+    if backend == "onnxruntime":
+        providers = opts.get("providers")
+        if providers is None:
+            providers = default_ort_providers()
+        return OnnxRuntimeRunner(path, providers=providers, threads=opts.get("threads"))
+    if backend == "torch":
+        device = opts.get("device")
+        if device is None:
+            ok, _ = _cuda_torch()
+            device = "cuda" if ok else "cpu"
+        ckpt = opts.get("checkpoint")
+        if ckpt is None:
+            search = [path.parent, DEFAULT_WEIGHTS_DIR, *map(Path, opts.get("checkpoint_dirs", []))]
+            ckpt = find_checkpoint(meta["checkpoint_sha256"], search)
+            if ckpt is None:
+                sha = meta["checkpoint_sha256"][:12]
+                raise BackendUnavailable(f"torch: no checkpoint with sha256 {sha}... (the one {path.name} "
+                                         f"was exported from) in {[str(s) for s in search]}")
+        from .torch_runner import TorchRunner
+
+        kw = {k: opts[k] for k in ("fp16", "cuda_graphs", "buckets") if k in opts}
+        return TorchRunner(ckpt, device=device, metadata=meta, **kw)
+    if backend == "tensorrt":
+        from .build import BuildConfig, import_pycuda, import_tensorrt
+        from .tensorrt_runner import TensorRTRunner
+
+        import_tensorrt()
+        import_pycuda()
+        cfg = opts.get("build_config") or BuildConfig()
+        return TensorRTRunner(path, cfg, device=opts.get("gpu", 0), metadata=meta)
+    raise InputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+def _provider_names(runner: Runner) -> list[str]:
+    session = getattr(runner, "_session", None)
+    return list(session.get_providers()) if session is not None else ["CPUExecutionProvider"]
+
+
+def create_runner(model_path: str | Path, backend: str = "auto", **opts: Any) -> Runner:
+    """An ACTIVE runner for a pose ONNX. opts: providers, threads (onnxruntime); checkpoint, device,
+    fp16, cuda_graphs, buckets (torch); build_config, gpu (tensorrt)."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    path = Path(model_path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file")
+    meta = inspect_onnx(path)
+    if backend != "auto":
+        runner = _make(backend, path, meta, opts)
+        runner.activate()
+        log.info("backend %s (forced)", backend)
+        return runner
+    for candidate in AUTO_ORDER:
+        if candidate == "torch":
+            ok, why = _cuda_torch()
+            if not ok:
+                log.info("auto: skipping torch-CUDA: %s", why)
+                continue
+            opts = {**opts, "device": "cuda"}
+        try:
+            runner = _make(candidate, path, meta, opts)
+            runner.activate()
+        except BackendUnavailable as err:
+            log.info("auto: skipping %s: %s", candidate, err)
+            continue
+        except Exception as err:  # a backend that is installed but fails must not stop the fallback
+            log.warning("auto: %s failed to start (%s: %s); trying the next backend", candidate,
+                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            continue
+        reason = {"tensorrt": "TensorRT and pycuda are installed and a CUDA device answers",
+                  "torch": "no TensorRT, but torch has CUDA (fp16 + CUDA graphs)",
+                  "onnxruntime": "no TensorRT and no CUDA torch: ONNX Runtime on "
+                                 + ", ".join(_provider_names(runner))}[candidate]
+        log.info("auto: using %s: %s", candidate, reason)
+        return runner
+    raise BackendUnavailable("no backend could run the model (see the log for each reason)")

@@ -1,0 +1,276 @@
+"""2D detection + tracking: the stage between capture and lifting (contract 3).
+
+    cfg = DetectorConfig(max_persons=4, detect_every=10)
+    with create_detector(cfg) as det:
+        persons = det.detect([frame], [t])[0]        # list[Person2D] for that frame
+
+Frames are HxWx3 uint8 BGR (as OpenCV decodes them); grayscale (HxW, HxWx1) and BGRA (HxWx4)
+are converted; an empty, tiny (< `min_frame_side` px) or blank frame gives an empty result.
+Each stream (the `streams` argument) keeps its own tracking state; track ids are unique per
+stream and never reused within a run. Keypoints are H36M-17 in pixels, confidences in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from camerapose.core.errors import InputError
+
+from .one_euro import OneEuroConfig
+from .tracker import Observation, Tracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("blazepose", "onnx")
+
+
+def _asset(name: str) -> str:
+    """Default model path: the asset cache (resolved lazily so a missing cache fails on use)."""
+    from camerapose.assets import cache_dir
+
+    return str(cache_dir() / name)
+
+
+@dataclass(frozen=True)
+class OnnxModelConfig:
+    """Your own keypoint model for the "onnx" backend (see `camerapose.runtime.onnx_keypoints`).
+
+    layout: "simcc" (RTMPose-style top-down: outputs (B, K, W*r) and (B, K, H*r)), "heatmap"
+      (top-down: (B, K, h, w)), or "yolo_pose" (one-stage on the letterboxed frame: (B, 5+3K, N)
+      or (B, N, 5+3K) rows cx, cy, w, h, score, then x, y, score per keypoint).
+    input_size: (width, height) of the model input; keypoint_format: the model's joint order
+      (a key of `core.skeleton.JOINT_MAPS`, e.g. "coco17"); mean/std: per-channel normalisation
+      of 0..255 pixels in `channel_order`; simcc_split_ratio: SimCC bins per input pixel;
+    person_boxes: where top-down crops come from: "blazepose" (the SSD person detector, then each
+      person's last keypoints) or "full_frame" (the frame is one person, e.g. pre-cropped video);
+    box_padding: top-down crop = person box enlarged by this; min_score: one-stage box score;
+    nms_iou: one-stage NMS overlap; min_keypoint_score: a person needs this mean confidence.
+    """
+
+    model: str = ""
+    layout: str = "simcc"
+    input_size: tuple[int, int] = (192, 256)
+    keypoint_format: str = "coco17"
+    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+    channel_order: str = "rgb"
+    simcc_split_ratio: float = 2.0
+    person_boxes: str = "blazepose"
+    box_padding: float = 1.25
+    min_score: float = 0.25
+    nms_iou: float = 0.45
+    min_keypoint_score: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("simcc", "heatmap", "yolo_pose"):
+            raise InputError(f"onnx model layout must be simcc|heatmap|yolo_pose, got {self.layout!r}")
+        if self.person_boxes not in ("blazepose", "full_frame"):
+            raise InputError(f"onnx person_boxes must be blazepose|full_frame, got {self.person_boxes!r}")
+        if self.channel_order not in ("rgb", "bgr"):
+            raise InputError(f"onnx channel_order must be rgb|bgr, got {self.channel_order!r}")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything the 2D stage needs; one frozen dataclass (TOML / CLI overridable).
+
+    backend: "blazepose" (default, the two .tflite files) or "onnx" (your own keypoint model,
+      see `camerapose.runtime.onnx_keypoints`).
+    max_persons: most persons per frame. detect_every: run the person detector every N frames of
+      a stream (and whenever a track is lost or its pose score drops below `redetect_score`);
+      in between each person's ROI comes from their last landmarks.
+    min_detection_score: SSD score to accept a person; nms_iou: weighted-NMS overlap;
+    min_pose_score: landmark model's pose flag below which a person is dropped;
+    duplicate_iou: two poses whose boxes overlap more than this are one person.
+    confidence: per-joint confidence: "heatmap" (heatmap peak near the joint, like the heatmap
+      maxima RefineNet is trained on), "visibility" (the model's visibility sigmoid), or
+      "product" of both (default: sharp AND in view).
+    """
+
+    backend: str = "blazepose"
+    max_persons: int = 4
+    detect_every: int = 10
+    min_detection_score: float = 0.5
+    nms_iou: float = 0.3
+    min_pose_score: float = 0.5
+    redetect_score: float = 0.7
+    duplicate_iou: float = 0.5
+    roi_enlarge: float = 1.25
+    confidence: str = "product"
+    heatmap_refine: bool = True
+    detector_model: str = field(default_factory=lambda: _asset("pose_detection.tflite"))
+    landmark_model: str = field(default_factory=lambda: _asset("pose_landmark_full.tflite"))
+    threads: int = 2
+    min_frame_side: int = 32
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    onnx: OnnxModelConfig = field(default_factory=OnnxModelConfig)  # the "onnx" backend's model
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InputError(f"detector backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.max_persons < 1 or self.detect_every < 1:
+            raise InputError("detector: max_persons and detect_every must be >= 1")
+        if self.confidence not in ("heatmap", "visibility", "product"):
+            raise InputError("detector: confidence must be heatmap|visibility|product, "
+                             f"got {self.confidence!r}")
+
+    def with_one_euro(self, cfg: OneEuroConfig | None) -> DetectorConfig:
+        """A copy with the tracker's One-Euro filter set (None: smoothing off)."""
+        from dataclasses import replace
+
+        trk = replace(self.tracker, smooth=cfg is not None, one_euro=cfg or self.tracker.one_euro)
+        return replace(self, tracker=trk)
+
+
+@dataclass
+class Person2D:
+    """One person in one frame: H36M-17 keypoints in pixels, per-joint confidence, box, pose score."""
+
+    id: int
+    keypoints: np.ndarray  # (17, 2) float32 pixels
+    confidence: np.ndarray  # (17,) float32 in [0, 1]
+    box: np.ndarray  # (4,) float32 x0, y0, x1, y1 pixels
+    score: float
+
+    def to_json(self) -> dict:
+        def r(a: np.ndarray, n: int) -> list:
+            return np.round(np.asarray(a, np.float64), n).tolist()
+
+        return {"id": int(self.id), "keypoints": r(self.keypoints, 2), "confidence": r(self.confidence, 4),
+                "box": r(self.box, 2), "score": round(float(self.score), 4)}
+
+
+def as_bgr(frame: object) -> np.ndarray | None:
+    """A frame as HxWx3 uint8 BGR, or None when it holds no usable image (empty / zero-size).
+
+    Grayscale (HxW or HxWx1) is expanded, BGRA loses its alpha; anything else is an InputError.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.size == 0:
+        return None
+    if frame.dtype != np.uint8:
+        raise InputError(f"frame must be uint8 (as OpenCV decodes video), got {frame.dtype}")
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        return cv2.cvtColor(frame.reshape(frame.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise InputError(f"frame must be HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA); got shape {frame.shape}")
+
+
+class Detector(ABC):
+    """Base of every 2D backend: input checks, per-stream trackers; subclasses find the poses."""
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        self.cfg = cfg
+        self._trackers: dict[str, Tracker] = {}
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Free the models and forget all tracking state."""
+        self._trackers.clear()
+
+    def tracker(self, stream: str) -> Tracker:
+        if stream not in self._trackers:
+            self._trackers[stream] = Tracker(self.cfg.tracker)
+        return self._trackers[stream]
+
+    def detect(self, frames: list[np.ndarray], timestamps: list[float],
+               streams: list[str] | None = None) -> list[list[Person2D]]:
+        """Persons of every frame, batched over frames (and streams). -> one list per frame."""
+        if len(frames) != len(timestamps) or (streams is not None and len(streams) != len(frames)):
+            raise InputError("detect: frames, timestamps (and streams) must have the same length")
+        names = [str(s) for s in streams] if streams is not None else ["0"] * len(frames)
+        # Frames of one stream in one call are processed in order: split into rounds.
+        results: list[list[Person2D]] = [[] for _ in frames]
+        pending = list(range(len(frames)))
+        while pending:
+            seen: set[str] = set()
+            this_round, later = [], []
+            for i in pending:
+                (later if names[i] in seen else this_round).append(i)
+                seen.add(names[i])
+            usable = []
+            for i in this_round:
+                img = as_bgr(frames[i])
+                if img is None or min(img.shape[:2]) < self.cfg.min_frame_side:
+                    self._missed(names[i], float(timestamps[i]))
+                    continue
+                usable.append((i, img))
+            found = self._find([img for _, img in usable], [names[i] for i, _ in usable],
+                               [float(timestamps[i]) for i, _ in usable]) if usable else []
+            for (i, _), obs in zip(usable, found, strict=True):
+                results[i] = self._track(names[i], float(timestamps[i]), obs)
+            pending = later
+        return results
+
+    def _missed(self, stream: str, t: float) -> None:
+        self.tracker(stream).update([], t)
+        self._forget(stream)
+
+    def _track(self, stream: str, t: float, obs: list[tuple[Observation, object]]) -> list[Person2D]:
+        """Ids + smoothing for one frame's observations; tells the backend each person's id."""
+        ids = self.tracker(stream).update([o for o, _ in obs], t)
+        self._forget(stream)
+        persons = []
+        for (o, extra), (tid, kp) in zip(obs, ids, strict=True):
+            self._remember(stream, tid, extra)
+            persons.append(Person2D(tid, kp.astype(np.float32), o.confidence.astype(np.float32),
+                                    o.box.astype(np.float32), float(o.score)))
+        return persons
+
+    @abstractmethod
+    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float]
+              ) -> list[list[tuple[Observation, object]]]:
+        """Poses in frames of distinct streams: per frame, (observation, backend state) pairs."""
+
+    def _remember(self, stream: str, track_id: int, extra: object) -> None:
+        """Backend hook: keep per-track state (e.g. next frame's ROI) under its id."""
+        del stream, track_id, extra
+
+    def _forget(self, stream: str) -> None:
+        """Backend hook: drop a stream's per-track state (before a frame's new state is kept)."""
+        del stream
+
+
+def create_detector(cfg: DetectorConfig | None = None, runner: object | None = None) -> Detector:
+    """The configured backend, models loaded (ModelError / AssetError for missing or bad files).
+
+    `runner`: for the "onnx" backend, an engines `Runner` already built for the keypoint model
+    (e.g. a TensorRT runner on a Jetson); default an onnxruntime runner on `cfg.onnx.model`.
+    """
+    cfg = cfg or DetectorConfig()
+    if cfg.backend == "blazepose":
+        if runner is not None:
+            raise InputError("the blazepose backend runs its .tflite models itself; `runner` is for onnx")
+        from .blazepose import BlazePoseDetector
+
+        return BlazePoseDetector(cfg)
+    from .onnx_keypoints import OnnxKeypointDetector
+
+    return OnnxKeypointDetector(cfg, runner=runner)  # type: ignore[arg-type]
+
+
+def model_path(path: str, what: str) -> Path:
+    """A model path that exists, or an error pointing to `camerapose assets fetch`."""
+    from camerapose.core.errors import AssetError
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise AssetError(f"{what} {p} is missing: run `camerapose assets fetch` first")
+    return p

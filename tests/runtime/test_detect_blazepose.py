@@ -1,0 +1,154 @@
+"""The BlazePose backend on real frames: parity with MediaPipe, two tracked people, batching, streams."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camerapose.core.skeleton import to_h36m
+from camerapose.runtime.blazepose import LANDMARK_SIZE, BlazePoseDetector, LandmarkModel, _StreamState
+from camerapose.runtime.detector import DetectorConfig, Person2D, create_detector
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "mediapipe_reference.json"
+BOTH_VISIBLE = range(90, 165)  # frames of the demo video where both people are in view
+
+
+@pytest.fixture(scope="module")
+def frames(demo_video: Path) -> list[np.ndarray]:
+    """The first 165 frames of the demo video (decoded once for this module)."""
+    cap = cv2.VideoCapture(str(demo_video))
+    out = []
+    while len(out) < BOTH_VISIBLE.stop:
+        ok, f = cap.read()
+        assert ok, "demo video shorter than expected"
+        out.append(f)
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def config(detector_models: tuple[Path, Path]) -> DetectorConfig:
+    det, lm = detector_models
+    return DetectorConfig(detector_model=str(det), landmark_model=str(lm))
+
+
+def run(cfg: DetectorConfig, frames: list[np.ndarray]) -> list[list[Person2D]]:
+    with create_detector(cfg) as det:
+        return [det.detect([f], [i / 30])[0] for i, f in enumerate(frames)]
+
+
+def test_keypoints_agree_with_mediapipes_own_pipeline(
+    config: DetectorConfig, frames: list[np.ndarray]
+) -> None:
+    """Our H36M-17 keypoints vs MediaPipe's (mp.solutions.pose, full model, no smoothing).
+
+    Bounds: this person's ROI is ~1000 px wide, so one pixel of the 256x256 crop is ~4 frame px
+    and one heatmap cell ~16 px. Both pipelines run the same networks on the same frames; what
+    differs is the resampling of the crop (interpolation and pixel-centre conventions) and the
+    ROI of the very first frames (MediaPipe's detector-to-ROI path differs in rounding), after
+    which both follow the landmarks. So we ask for a median error under one crop pixel (4 px)
+    over all joints and frames, and, once tracking has run 5 frames, under 1.5 crop pixels
+    (6 px) in every frame. Measured: median 2.2 px, worst frame after 5 frames 4.5 px.
+    """
+    ref = json.loads(REFERENCE.read_text())
+    persons = run(config.with_one_euro(None), frames[: len(ref["frames"])])
+    errors, found, first = [], 0, None
+    for i, r in enumerate(ref["frames"]):
+        if r is None:
+            continue
+        first = i if first is None else first
+        assert persons[i], f"frame {i}: MediaPipe found a person, we found none"
+        found += 1
+        ref_kp, _ = to_h36m(np.asarray(r["xy"], np.float32), "blazepose33")
+        ref_box = np.concatenate([ref_kp.min(0), ref_kp.max(0)])
+        ours = min(persons[i], key=lambda p: float(np.abs(p.box - ref_box).sum()))
+        errors.append((i, np.linalg.norm(ours.keypoints - ref_kp, axis=1)))
+    assert found >= 50
+    all_err = np.concatenate([e for _, e in errors])
+    assert np.median(all_err) < 4.0
+    worst = max(float(np.median(e)) for i, e in errors if i >= first + 5)
+    assert worst < 6.0
+
+
+def test_both_people_are_found_and_keep_their_ids(config: DetectorConfig, frames: list[np.ndarray]) -> None:
+    persons = run(config, frames)
+    window = [persons[i] for i in BOTH_VISIBLE]
+    assert all(len(p) == 2 for p in window), [len(p) for p in window]
+    ids = {p.id for ps in window for p in ps}
+    assert len(ids) == 2
+    # The two people are far apart (one on a roof, one on the lawn) and each id stays with one.
+    for pid in ids:
+        ys = [p.keypoints[:, 1].mean() for ps in window for p in ps if p.id == pid]
+        assert np.ptp(ys) < 250
+    first = window[0][0]
+    assert first.keypoints.shape == (17, 2) and first.keypoints.dtype == np.float32
+    assert first.confidence.shape == (17,) and 0 <= first.confidence.min() <= first.confidence.max() <= 1
+    assert first.box.shape == (4,) and first.box[2] > first.box[0] and first.box[3] > first.box[1]
+
+
+def test_tracking_mode_runs_the_person_detector_only_every_n_frames(
+    config: DetectorConfig, frames: list[np.ndarray]
+) -> None:
+    cfg = replace(config, detect_every=10)
+    with create_detector(cfg) as det:
+        runs = []
+        for i, f in enumerate(frames[10:40]):
+            det.detect([f], [i / 30])
+            runs.append(det.last_stats["detector_frames"])
+    assert 2 <= sum(runs) <= 6  # every 10th frame, plus the first ones until a pose is found
+
+
+def test_detector_every_frame_finds_the_same_person(config: DetectorConfig, frames: list[np.ndarray]) -> None:
+    every = run(replace(config, detect_every=1).with_one_euro(None), frames[3:40])
+    tracked = run(config.with_one_euro(None), frames[3:40])
+    for a, b in zip(every[10:], tracked[10:], strict=True):
+        assert len(a) >= 1 and len(b) >= 1
+        assert np.median(np.linalg.norm(a[0].keypoints - b[0].keypoints, axis=1)) < 15
+
+
+def test_landmark_model_batches_crops_in_one_call(
+    detector_models: tuple[Path, Path], rng: np.random.Generator
+) -> None:
+    model = LandmarkModel(detector_models[1])
+    crops = rng.uniform(0, 1, (3, LANDMARK_SIZE, LANDMARK_SIZE, 3)).astype(np.float32)
+    batched = model(crops)
+    single = [model(crops[i : i + 1]) for i in range(3)]
+    assert batched.xy.shape == (3, 39, 2) and batched.pose_score.shape == (3,)
+    for i, s in enumerate(single):
+        assert np.allclose(batched.xy[i], s.xy[0], atol=1e-2)
+        assert np.allclose(batched.visibility[i], s.visibility[0], atol=1e-4)
+
+
+def test_streams_keep_their_own_tracks(config: DetectorConfig, frames: list[np.ndarray]) -> None:
+    with create_detector(config) as det:
+        for i in range(3, 12):
+            a, b = det.detect([frames[i], frames[100 + i]], [i / 30, i / 30], streams=["cam0", "cam1"])
+        c = det.detect([frames[12]], [12 / 30], streams=["cam0"])[0]
+    assert len(a) == 1 and len(b) >= 1
+    assert a[0].id == c[0].id == 1  # cam0's person kept its id
+    assert min(p.id for p in b) == 1  # cam1 counts its own ids
+    assert all(np.abs(p.box - a[0].box).max() > 100 for p in b)  # and holds its own people
+
+
+def test_frames_of_one_stream_in_one_call_are_tracked_in_order(
+    config: DetectorConfig, frames: list[np.ndarray]
+) -> None:
+    with create_detector(config) as det:
+        out = det.detect(frames[3:9], [i / 30 for i in range(3, 9)])
+    assert all(len(p) == 1 for p in out)
+    assert len({p[0].id for p in out}) == 1
+
+
+def test_detector_reruns_when_tracking_is_lost_or_a_pose_score_drops(config: DetectorConfig) -> None:
+    with create_detector(replace(config, detect_every=10, redetect_score=0.7)) as det:
+        assert isinstance(det, BlazePoseDetector)
+        roi = {1: np.array([100, 100, 50, 50, 0], np.float32)}
+        assert det.needs_detection(_StreamState(frames=3, rois={}, weakest=1.0))  # nothing tracked
+        assert not det.needs_detection(_StreamState(frames=3, rois=roi, weakest=0.95))  # tracking
+        assert det.needs_detection(_StreamState(frames=3, rois=roi, weakest=0.6))  # score dropped
+        assert det.needs_detection(_StreamState(frames=10, rois=roi, weakest=0.95))  # every N frames

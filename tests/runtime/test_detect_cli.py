@@ -1,0 +1,69 @@
+"""`camerapose detect`: JSON lines as the issue specifies, the annotated video, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from camerapose.cli import main
+from camerapose.runtime.detect_cli import config_from_dict
+
+
+def test_json_lines_follow_the_schema(demo_video: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(demo_video), "--json", "--max-frames", "6", "-q"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6
+    rows = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in rows] == list(range(6))
+    assert rows[1]["t"] == pytest.approx(1 / 30, abs=1e-3)
+    persons = [p for r in rows for p in r["persons"]]
+    assert persons, "a person is in view from frame 3"
+    for p in persons:
+        assert set(p) == {"id", "keypoints", "confidence", "box", "score"}
+        assert isinstance(p["id"], int) and len(p["keypoints"]) == 17 and len(p["keypoints"][0]) == 2
+        assert len(p["confidence"]) == 17 and len(p["box"]) == 4 and 0 <= p["score"] <= 1
+
+
+def test_annotate_writes_a_video_with_every_frame(
+    demo_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "annotated.mp4"
+    assert main(["detect", str(demo_video), "--max-frames", "5", "--annotate", str(out), "-q"]) == 0
+    assert "5 frames" in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    ok, frame = cap.read()
+    assert ok and frame.shape == (994, 1768, 3)
+
+
+@pytest.mark.parametrize(("content", "match"), [(None, "no such video"), (b"not a video" * 10, "decode")])
+def test_bad_videos_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, match: str
+) -> None:
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["detect", str(path), "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+
+
+def test_config_file_tables_and_unknown_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_video: Path
+) -> None:
+    cfg = config_from_dict(
+        {
+            "max_persons": 2,
+            "tracker": {"max_misses": 9, "one_euro": {"beta": 3.0}},
+            "onnx": {"layout": "heatmap", "input_size": [192, 256]},
+        }
+    )
+    assert cfg.max_persons == 2 and cfg.tracker.max_misses == 9 and cfg.tracker.one_euro.beta == 3.0
+    assert cfg.onnx.layout == "heatmap" and cfg.onnx.input_size == (192, 256)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[detector]\nmax_persons = 2\nbogus = 1\n")
+    assert main(["detect", str(demo_video), "--config", str(bad)]) == 2
+    assert "unknown DetectorConfig key(s) ['bogus']" in capsys.readouterr().err

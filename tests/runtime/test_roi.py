@@ -1,0 +1,78 @@
+"""Rotated ROI geometry and the batched warp: known rotations and an affine round trip."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from camerapose.runtime import roi
+
+
+def test_roi_from_alignment_is_upright_for_a_standing_person() -> None:
+    r = roi.roi_from_alignment(np.array([[100.0, 200.0]]), np.array([[100.0, 100.0]]), enlarge=1.25)
+    assert np.allclose(r[0], [100, 200, 250, 250, 0])  # side = 2 * radius * 1.25
+
+
+@pytest.mark.parametrize(("dx", "dy", "angle"), [(1, 0, 90), (0, 1, 180), (-1, 0, -90), (1, -1, 45)])
+def test_roi_rotation_points_the_crop_up_at_the_scale_point(dx: float, dy: float, angle: float) -> None:
+    r = roi.roi_from_alignment(np.array([[0.0, 0.0]]), np.array([[dx * 10.0, dy * 10.0]]))
+    got = math.degrees(float(r[0, 4]))
+    assert math.isclose((got - angle + 180) % 360 - 180, 0, abs_tol=1e-4)
+    # The crop's top centre maps onto the ray from the centre through the scale point.
+    top = roi.apply_affine(roi.crop_to_frame(r, 256), np.array([[[128.0, 0.0]]]))[0, 0]
+    direction = np.array([dx, dy]) / np.hypot(dx, dy)
+    assert np.allclose(top / np.linalg.norm(top), direction, atol=1e-5)
+
+
+def test_crop_corners_of_an_upright_roi() -> None:
+    c = roi.roi_corners(np.array([[50.0, 40.0, 20.0, 10.0, 0.0]]))[0]
+    assert np.allclose(c, [[40, 35], [60, 35], [60, 45], [40, 45]])
+    assert np.allclose(
+        roi.roi_box(np.array([[0, 0, 2, 2, math.pi / 4]])),
+        [[-math.sqrt(2), -math.sqrt(2), math.sqrt(2), math.sqrt(2)]],
+        atol=1e-5,
+    )
+
+
+def test_affine_round_trip(rng: np.random.Generator) -> None:
+    rois = np.column_stack(
+        [rng.uniform(0, 500, (5, 2)), rng.uniform(50, 300, (5, 2)), rng.uniform(-math.pi, math.pi, 5)]
+    ).astype(np.float32)
+    m = roi.crop_to_frame(rois, 256)
+    pts = rng.uniform(0, 256, (5, 9, 2))
+    back = roi.apply_affine(roi.invert_affine(m), roi.apply_affine(m, pts))
+    assert np.allclose(back, pts, atol=1e-6)
+
+
+def test_batched_warp_samples_the_frame_where_the_affine_says(rng: np.random.Generator) -> None:
+    # A frame whose pixel value encodes its position: warped crops must hold the values of the
+    # frame pixels their affine maps onto (bilinear sampling of a linear ramp is exact).
+    h, w = 300, 400
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    frame = np.stack([xs, ys, xs + ys], -1)
+    rois = np.array(
+        [[200, 150, 100, 100, 0.3], [120, 100, 80, 60, -1.2], [250, 180, 50, 50, 2.5]], np.float32
+    )
+    m = roi.crop_to_frame(rois, 32)
+    crops = roi.warp_crops(frame, m, 32)
+    assert crops.shape == (3, 32, 32, 3)
+    q = rng.uniform(2, 30, (3, 20, 2))
+    # Crop pixel (i, j) samples crop coordinate (j, i); compare at integer crop pixels.
+    qi = np.floor(q).astype(int)
+    expected = roi.apply_affine(m, qi.astype(np.float64))
+    got = crops[np.arange(3)[:, None], qi[..., 1], qi[..., 0], :2]
+    assert np.allclose(got, expected, atol=1e-2)
+
+
+def test_warp_outside_the_frame_is_black() -> None:
+    frame = np.full((10, 10, 3), 255, np.uint8)
+    crops = roi.warp_crops(frame, roi.crop_to_frame(np.array([[1000.0, 1000, 10, 10, 0]]), 8), 8)
+    assert crops.max() == 0
+
+
+def test_letterbox_fits_the_whole_frame_centred() -> None:
+    m = roi.letterbox(400, 200, 100)  # scale 4 px per crop px, 25 crop px of padding top and bottom
+    corners = roi.apply_affine(m[None], np.array([[[0.0, 25.0], [100.0, 75.0]]]))[0]
+    assert np.allclose(corners, [[0, 0], [400, 200]])

@@ -1,0 +1,264 @@
+"""`camerapose run | subscribe | record | replay`: thin front ends over the runtime library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from camerapose.cli import Command
+from camerapose.core.errors import InputError
+
+log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+
+# -- run -----------------------------------------------------------------------------------------
+def configure_run(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Stream, for every person in every frame, a 3D skeleton (metres, camera frame) and that person's "
+        "camera (fx, fy, cx, cy, t) over ZeroMQ (msgpack schema v1, docs/schema.md). Every option has a "
+        "default in runtime/runtime.toml; --config FILE changes them, the flags below override both."
+    )
+    p.epilog = (
+        "Every other option (detector thresholds, tracker, One-Euro, ring size, heartbeats, restarts...) "
+        "is in runtime/runtime.toml with its default and meaning; --print-config shows the result."
+    )
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--source",
+        action="append",
+        metavar="[NAME=]URI",
+        help="webcam index (0), video file, image folder or rtsp/http URL; repeat for several "
+        "streams (topic pose.NAME; default names 0, 1, ...). Default: [sources] uri, i.e. 0",
+    )
+    g.add_argument("--config", metavar="TOML", help="a TOML file with any options of runtime/runtime.toml")
+    g.add_argument(
+        "--every-frame",
+        action="store_true",
+        default=None,
+        help="offline mode: process every frame in order, as fast as possible, none dropped "
+        "(default: live mode, newest frame wins, files paced at their fps)",
+    )
+    g.add_argument("--loop", action="store_true", default=None, help="restart files at their end")
+    g.add_argument(
+        "--retries", type=int, help="URL sources: reconnect attempts (default 5, backoff doubling)"
+    )
+    g = p.add_argument_group("models")
+    g.add_argument("--model", help="pose ONNX (default engines/models/pose_default.onnx)")
+    g.add_argument(
+        "--backend",
+        choices=("auto", "tensorrt", "torch", "onnxruntime"),
+        help="lift backend (default auto: tensorrt > torch-cuda > onnxruntime)",
+    )
+    g.add_argument(
+        "--intrinsics",
+        metavar="FX,FY,CX,CY",
+        help="the real camera's intrinsics in pixels: used instead of the predicted camera "
+        "(the 3D root is re-solved for them) and reported as camera.source = 'given'",
+    )
+    g.add_argument("--max-persons", type=int, help="most persons per frame (default 4)")
+    g.add_argument("--detect-every", type=int, help="run the person detector every N frames (default 10)")
+    g.add_argument("--no-smooth", action="store_true", default=None, help="no One-Euro smoothing of the 3D")
+    g = p.add_argument_group("output")
+    g.add_argument(
+        "--publish", metavar="ENDPOINT", help=f"ZeroMQ PUB bind (default {DEFAULT_ENDPOINT}; ipc://PATH ok)"
+    )
+    g.add_argument(
+        "--hwm", type=int, help="messages queued per subscriber before it loses some (default 100)"
+    )
+    g.add_argument(
+        "--allow-remote",
+        action="store_true",
+        default=None,
+        help="allow binding a non-loopback address (exposes the stream to the network)",
+    )
+    g.add_argument(
+        "--curve-secret-key", metavar="FILE", help="Z85 CURVE secret key file (with --allow-remote)"
+    )
+    g.add_argument(
+        "--wait-subscriber",
+        type=float,
+        metavar="S",
+        help="hold the sources until a subscriber connects, up to S seconds (default 0: don't)",
+    )
+    g.add_argument(
+        "--annotate", metavar="OUT.mp4", help="write the video with 2D skeletons, ids and a 3D view"
+    )
+    g.add_argument("--show", action="store_true", default=None, help="show the annotated view in a window")
+    g.add_argument(
+        "--stats-every",
+        type=float,
+        metavar="S",
+        help="log fps, drops, persons, p50/p95 per stage every S seconds (default 5; 0 = off)",
+    )
+    g.add_argument("--max-restarts", type=int, help="restarts per stage before giving up (default 3)")
+    g.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
+
+
+def _overrides(a: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    o: dict[str, dict[str, Any]] = {
+        k: {} for k in ("sources", "capture", "detector", "lift", "publish", "supervisor", "output")
+    }
+    if a.source:
+        o["sources"]["uri"] = a.source
+    if a.every_frame:
+        o["capture"]["mode"] = "offline"
+    if a.loop:
+        o["capture"]["loop"] = True
+    if a.retries is not None:
+        o["capture"]["retries"] = a.retries
+    for key, val in (("model", a.model), ("backend", a.backend)):
+        if val is not None:
+            o["lift"][key] = val
+    if a.intrinsics:
+        try:
+            o["lift"]["intrinsics"] = [float(x) for x in a.intrinsics.split(",")]
+        except ValueError:
+            raise InputError(f"--intrinsics {a.intrinsics!r}: expected four numbers FX,FY,CX,CY") from None
+    if a.no_smooth:
+        o["lift"]["smooth"] = False
+    for key, val in (("max_persons", a.max_persons), ("detect_every", a.detect_every)):
+        if val is not None:
+            o["detector"][key] = val
+    for key, val in (
+        ("endpoint", a.publish),
+        ("hwm", a.hwm),
+        ("allow_remote", a.allow_remote),
+        ("curve_secret_key", a.curve_secret_key),
+        ("wait_subscriber_s", a.wait_subscriber),
+    ):
+        if val is not None:
+            o["publish"][key] = val
+    for key, val in (("annotate", a.annotate), ("show", a.show)):
+        if val is not None:
+            o["output"][key] = val
+    for key, val in (("stats_every_s", a.stats_every), ("max_restarts", a.max_restarts)):
+        if val is not None:
+            o["supervisor"][key] = val
+    return {k: v for k, v in o.items() if v}
+
+
+def run_run(a: argparse.Namespace) -> int:
+    from .config import load_config, to_dict
+    from .supervisor import Supervisor
+
+    cfg = load_config(a.config, _overrides(a))
+    if a.print_config:
+        print(json.dumps(to_dict(cfg), indent=2))
+        return 0
+    _precheck(cfg)
+    return Supervisor(cfg).run()
+
+
+def _precheck(cfg: Any) -> None:
+    """Fail fast, in this process, on what can be checked without opening devices."""
+    from pathlib import Path
+
+    from .sources import open_source
+
+    for s in cfg.sources:
+        if s.kind == "file" and not Path(s.uri).is_file():
+            raise InputError(f"{s.uri}: no such file (or folder)")
+        if s.kind in ("file", "folder"):
+            open_source(s, cfg.capture).close()  # readable, first frame decodes
+    if not Path(cfg.lift.model).is_file():
+        raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
+
+
+# -- subscribe / record / replay -------------------------------------------------------------------
+def _add_sub_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="where the runtime publishes")
+    p.add_argument("--stream", action="append", help="only these streams (repeatable; default all)")
+    p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
+    p.add_argument("--timeout", type=float, default=None, help="stop after S seconds without a message")
+    p.add_argument("--server-key", help="the publisher's Z85 CURVE public key (if it uses CURVE)")
+
+
+def configure_subscribe(p: argparse.ArgumentParser) -> None:
+    _add_sub_args(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one full JSON object per message (arrays as nested lists; pipe into jq); "
+        "default: one short summary line per message",
+    )
+
+
+def run_subscribe(a: argparse.Namespace) -> int:
+    from .client import subscribe
+    from .schema import to_json
+
+    n = 0
+    try:
+        for msg in subscribe(a.endpoint, a.stream, timeout=a.timeout, server_key=a.server_key):
+            if a.json:
+                print(json.dumps(to_json(msg), separators=(",", ":")), flush=True)
+            else:
+                people = "  ".join(
+                    "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m f {:.0f}".format(
+                        p["id"], *p["kp3d"][0], p["camera"]["fx"]
+                    )
+                    for p in msg["persons"]
+                )
+                print(
+                    f"{msg['stream']} #{msg['frame']} {msg['timings'].get('total', 0):.1f} ms "
+                    f"{len(msg['persons'])} persons  {people}",
+                    flush=True,
+                )
+            n += 1
+            if a.count and n >= a.count:
+                break
+    except BrokenPipeError:  # `| head`
+        sys.stderr.close()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def configure_record(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="output file (.cprec)")
+    _add_sub_args(p)
+
+
+def run_record(a: argparse.Namespace) -> int:
+    from .record import record
+
+    n = record(a.file, a.endpoint, a.stream, a.count, a.timeout)
+    print(f"{n} messages -> {a.file}")
+    return 0
+
+
+def configure_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a recording made by `camerapose record`")
+    p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT", help="where to re-publish")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
+    p.add_argument("--speed", type=float, default=1.0, help="playback speed (2 = twice as fast)")
+    p.add_argument("--loop", action="store_true", help="start again at the end")
+    p.add_argument(
+        "--wait-subscriber",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for a subscriber before starting",
+    )
+
+
+def run_replay(a: argparse.Namespace) -> int:
+    from .config import PublishConfig
+    from .record import replay
+
+    cfg = PublishConfig(endpoint=a.publish, allow_remote=a.allow_remote, wait_subscriber_s=a.wait_subscriber)
+    n = replay(a.file, cfg, a.speed, a.loop)
+    print(f"{n} messages replayed from {a.file}")
+    return 0
+
+
+COMMANDS = {
+    "run": Command(configure_run, run_run),
+    "subscribe": Command(configure_subscribe, run_subscribe),
+    "record": Command(configure_record, run_record),
+    "replay": Command(configure_replay, run_replay),
+}

@@ -1,0 +1,232 @@
+"""The lift stage's math: pure pre/post-processing around ONE batched pose-model call per tick.
+
+    lifter = Lifter(LiftConfig(model="engines/models/pose_default.onnx"))
+    poses = lifter.lift([LiftItem(stream, frame, t, (w, h), person2d), ...])   # one runner call
+
+preprocess  pixels -> the normalisation the weights declare (ONNX metadata "normalization"; only
+            "screen_w", `core.camera.normalize_screen`, exists in pose/1), stacked over all persons
+            of all streams: kp2d (B, 17, 2), conf (B, 17)
+infer       refine -> lift -> camera in one engine call
+postprocess absolute 3D = kp3d (root-relative) + t, metres, camera frame; focal/center from the
+            normalised frame to pixels of the person's own frame (`denormalize_intrinsics`);
+            with user intrinsics, t is re-solved for that K (below) and the camera is reported as
+            "given"; then per-track One-Euro smoothing of the absolute 3D.
+
+Given intrinsics: the root-relative pose X does not depend on K, but t does. With K known,
+u_j = fx (X_j + tx) / (Z_j + tz) + cx is linear in t:  fx tx - (u_j - cx) tz = (u_j - cx) Z_j - fx X_j
+(and the same for y), so t is the confidence-weighted least-squares solution over the 17 joints.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from camerapose.core.camera import denormalize_intrinsics, denormalize_screen, normalize_screen
+from camerapose.core.errors import InputError, ModelError
+from camerapose.core.shapes import check_shape
+from camerapose.core.skeleton import NUM_JOINTS
+
+from .one_euro import OneEuroConfig, OneEuroFilter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "engines" / "models" / "pose_default.onnx")
+NORMALIZATIONS = ("screen_w",)
+MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in front of the camera
+
+
+@dataclass(frozen=True)
+class LiftConfig:
+    """model: pose ONNX (contract 2); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
+    intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
+    () to use each person's predicted camera; smooth: One-Euro on the 3D joints (metres, per track);
+    track_timeout_s: forget a track's filter after this long unseen."""
+
+    model: str = DEFAULT_MODEL
+    backend: str = "auto"
+    threads: int = 1
+    intrinsics: tuple[float, ...] = ()
+    smooth: bool = True
+    one_euro: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.5))
+    track_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.intrinsics and (len(self.intrinsics) != 4 or min(self.intrinsics[:2]) <= 0):
+            raise InputError(
+                f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {self.intrinsics}"
+            )
+
+
+@dataclass
+class LiftItem:
+    """One person to lift: where it comes from and its 2D detection (pixels)."""
+
+    stream: str
+    frame: int
+    t: float  # capture time, seconds (drives the One-Euro filter)
+    size: tuple[int, int]  # (width, height) of the frame
+    id: int
+    kp2d: np.ndarray  # (17, 2) pixels
+    conf: np.ndarray  # (17,)
+
+
+@dataclass
+class Pose3D:
+    """One lifted person: absolute 3D (metres, camera frame) and its camera in pixels."""
+
+    kp3d: np.ndarray  # (17, 3) absolute = root-relative + t
+    kp2d_refined: np.ndarray  # (17, 2) pixels
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    t: np.ndarray  # (3,) metres, pelvis in the camera frame
+    source: str  # "predicted" | "given"
+
+
+def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
+    """Persons -> model feed {"kp2d": (B, 17, 2) normalised, "conf": (B, 17)} float32."""
+    kp = np.stack([i.kp2d for i in items]).astype(np.float32)
+    check_shape("kp2d", kp, (len(items), NUM_JOINTS, 2))
+    wh = np.array([i.size for i in items], dtype=np.float32)
+    kp_n = normalize_screen(kp, wh[:, 0, None, None], wh[:, 1, None, None])
+    conf = np.clip(np.stack([i.conf for i in items]).astype(np.float32), 0.0, 1.0)
+    return {"kp2d": np.ascontiguousarray(kp_n, dtype=np.float32), "conf": np.ascontiguousarray(conf)}
+
+
+def solve_translation(X: np.ndarray, uv: np.ndarray, w: np.ndarray, K: tuple[float, ...]) -> np.ndarray:
+    """Root translation t for a known camera. X (17, 3) root-relative, uv (17, 2) px, w (17,) -> (3,)."""
+    fx, fy, cx, cy = K
+    du, dv = uv[:, 0] - cx, uv[:, 1] - cy
+    n = len(X)
+    A = np.zeros((2 * n, 3))
+    b = np.zeros(2 * n)
+    A[:n, 0], A[:n, 2], b[:n] = fx, -du, du * X[:, 2] - fx * X[:, 0]
+    A[n:, 1], A[n:, 2], b[n:] = fy, -dv, dv * X[:, 2] - fy * X[:, 1]
+    sw = np.sqrt(np.concatenate([w, w]) + 1e-6)[:, None]
+    t, *_ = np.linalg.lstsq(A * sw, b * sw[:, 0], rcond=None)
+    return t
+
+
+def postprocess(
+    items: list[LiftItem], out: dict[str, np.ndarray], intrinsics: tuple[float, ...] = ()
+) -> list[Pose3D]:
+    """Model outputs (batch B) -> one Pose3D per item, in pixels and metres."""
+    wh = np.array([i.size for i in items], dtype=np.float64)
+    W, H = wh[:, 0, None], wh[:, 1, None]
+    focal, center = denormalize_intrinsics(
+        out["focal"].astype(np.float64), out["center"].astype(np.float64), W, H
+    )
+    ref = denormalize_screen(out["kp2d_refined"].astype(np.float64), W[..., None], H[..., None])
+    poses = []
+    for b, item in enumerate(items):
+        X = out["kp3d"][b].astype(np.float64)
+        X = X - X[0]  # root-relative by contract; make it exact
+        if intrinsics:
+            t = solve_translation(X, item.kp2d.astype(np.float64), item.conf.astype(np.float64), intrinsics)
+            if t[2] < MIN_DEPTH:  # degenerate solve (joints collapsed): keep the model's own t
+                t = out["t"][b].astype(np.float64)
+            fx, fy, cx, cy, source = *intrinsics, "given"
+        else:
+            t = out["t"][b].astype(np.float64)
+            (fx, fy), (cx, cy), source = focal[b], center[b], "predicted"
+        poses.append(
+            Pose3D(
+                (X + t).astype(np.float32),
+                ref[b].astype(np.float32),
+                float(fx),
+                float(fy),
+                float(cx),
+                float(cy),
+                t.astype(np.float32),
+                source,
+            )
+        )
+    return poses
+
+
+class Smoother:
+    """Per (stream, track id) One-Euro filters over the absolute 3D; stale tracks are forgotten."""
+
+    def __init__(self, cfg: OneEuroConfig, timeout_s: float) -> None:
+        self.cfg, self.timeout_s = cfg, timeout_s
+        self._filters: dict[tuple[str, int], tuple[OneEuroFilter, float]] = {}
+
+    def __call__(self, stream: str, track: int, X: np.ndarray, t: float) -> np.ndarray:
+        f, _ = self._filters.get((stream, track), (None, 0.0))
+        if f is None:
+            f = OneEuroFilter(self.cfg)
+        self._filters[(stream, track)] = (f, t)
+        return f(X, t).astype(np.float32)
+
+    def forget_stale(self, now: float) -> None:
+        for key in [k for k, (_, last) in self._filters.items() if now - last > self.timeout_s]:
+            del self._filters[key]
+
+
+def gpu_present() -> bool:
+    """A CUDA device node or nvidia-smi exists (cheap; no CUDA library is loaded)."""
+    import shutil
+
+    return (
+        Path("/dev/nvidia0").exists()
+        or Path("/dev/nvhost-ctrl").exists()
+        or shutil.which("nvidia-smi") is not None
+    )
+
+
+class Lifter:
+    """Owns the pose runner; `lift` = preprocess -> one runner call -> postprocess -> smoothing."""
+
+    def __init__(self, cfg: LiftConfig) -> None:
+        from camerapose.engines.select import create_runner
+
+        self.cfg = cfg
+        if not Path(cfg.model).is_file():
+            raise InputError(f"pose model {cfg.model} is missing (export one with `camerapose export`)")
+        opts = {"threads": cfg.threads} if cfg.threads else {}
+        backend = cfg.backend
+        if backend == "auto" and not gpu_present():
+            # Without a GPU, auto ends on onnxruntime anyway; skip probing torch (seconds to import).
+            log.info("no GPU device on this host: lift backend onnxruntime")
+            backend = "onnxruntime"
+        self.runner = create_runner(cfg.model, backend, **opts)
+        meta = getattr(self.runner, "metadata", None)
+        meta = meta() if callable(meta) else meta
+        if meta is None:
+            from camerapose.engines.select import inspect_onnx
+
+            meta = inspect_onnx(cfg.model)
+        if meta.get("normalization") not in NORMALIZATIONS or meta.get("joint_format") != "h36m17":
+            raise ModelError(
+                f"{cfg.model}: normalization {meta.get('normalization')!r} / joint format "
+                f"{meta.get('joint_format')!r}; this runtime feeds 'screen_w' / 'h36m17'"
+            )
+        self.metadata = dict(meta)
+        self.smoother = Smoother(cfg.one_euro, cfg.track_timeout_s) if cfg.smooth else None
+        self.last_infer_ms = 0.0
+
+    def lift(self, items: list[LiftItem]) -> list[Pose3D]:
+        if not items:
+            return []
+        # One engine call for the whole tick; more than an engine's largest batch (TensorRT profiles)
+        # is split into as few calls as that allows.
+        step = self.runner.max_batch or len(items)
+        poses, self.last_infer_ms = [], 0.0
+        for i in range(0, len(items), step):
+            chunk = items[i : i + step]
+            out = self.runner.infer(preprocess(chunk))
+            self.last_infer_ms += self.runner.last_inference_ms or 0.0
+            poses += postprocess(chunk, out, self.cfg.intrinsics)
+        if self.smoother is not None:
+            for item, pose in zip(items, poses, strict=True):
+                pose.kp3d = self.smoother(item.stream, item.id, pose.kp3d, item.t)
+            self.smoother.forget_stale(max(i.t for i in items))
+        return poses
+
+    def close(self) -> None:
+        self.runner.deactivate()

@@ -1,0 +1,90 @@
+"""The ZeroMQ publisher: one PUB (XPUB) socket, topic `pose.<stream>`, never blocking the pipeline.
+
+- The socket is an XPUB so it can see subscriptions arrive (`--wait-subscriber`); to a
+  subscriber it is an ordinary PUB: any ZeroMQ SUB in any language connects to it.
+- SNDHWM bounds the queue of each subscriber: a slow subscriber loses messages, the pipeline never
+  waits (XPUB drops, it does not block).
+- tcp binds on loopback unless `allow_remote`; then optionally CURVE (a Z85 secret key file).
+- Anything a peer sends that is not a subscription is counted and ignored; a peer that does not
+  speak ZMTP is dropped by ZeroMQ itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import zmq
+
+from camerapose.core.errors import InputError
+
+from .config import PublishConfig, check_endpoint
+from .schema import topic
+
+log = logging.getLogger(__name__)
+
+
+def read_curve_key(path: str) -> bytes:
+    """A Z85 key (40 characters) from a file (first line; `#` comment lines are skipped)."""
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the CURVE key ({err.strerror})") from None
+    keys = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not keys or len(keys[0]) != 40:
+        raise InputError(f"{path}: expected a 40-character Z85 CURVE key (zmq.curve_keypair())")
+    return keys[0].encode()
+
+
+class Publisher:
+    """Bound XPUB socket. `send(stream, payload)`; `poll_subscriptions()` -> new subscriptions seen."""
+
+    def __init__(self, cfg: PublishConfig, ctx: zmq.Context | None = None) -> None:
+        check_endpoint(cfg.endpoint, cfg.allow_remote)
+        self.cfg = cfg
+        self.ctx = ctx or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.SNDHWM, cfg.hwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscribe, not only the first per topic
+        if cfg.curve_secret_key:
+            secret = read_curve_key(cfg.curve_secret_key)
+            self.sock.curve_secretkey = secret
+            self.sock.curve_publickey = zmq.curve_public(secret)
+            self.sock.curve_server = True
+        try:
+            self.sock.bind(cfg.endpoint)
+        except zmq.ZMQError as err:
+            self.sock.close(0)
+            why = "address already in use (another runtime?)" if err.errno == zmq.EADDRINUSE else err.strerror
+            raise InputError(f"cannot publish on {cfg.endpoint}: {why}") from None
+        self.subscriptions = 0
+        self.garbage = 0
+        self.sent = 0
+        log.info(
+            "publishing on %s (topics pose.<stream>, hwm %d%s)",
+            cfg.endpoint,
+            cfg.hwm,
+            ", CURVE" if cfg.curve_secret_key else "",
+        )
+
+    def send(self, stream: str, payload: bytes) -> None:
+        self.sock.send_multipart([topic(stream), payload], copy=len(payload) < 65536)
+        self.sent += 1
+
+    def poll_subscriptions(self) -> int:
+        """Read what peers sent (non-blocking); returns the number of new subscriptions."""
+        new = 0
+        while True:
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return new
+            if frame[:1] == b"\x01":
+                new += 1
+                self.subscriptions += 1
+            elif frame[:1] != b"\x00":
+                self.garbage += 1  # not a (un)subscription: ignored, counted
+
+    def close(self) -> None:
+        self.sock.close(0)

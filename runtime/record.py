@@ -1,0 +1,121 @@
+"""Record a pose stream to a file and replay it with its original timing.
+
+File format (`.cprec`): the 8 bytes b"CPREC\\x001\\n", then one msgpack array per message,
+[t, topic, payload]: t = seconds since the first message (float), topic and payload the two
+ZeroMQ frames as received (bytes). Payloads are stored verbatim (not re-encoded), so a replay is
+byte-identical to the live stream; a truncated file replays up to its last complete message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import zmq
+
+from camerapose.core.errors import InputError
+
+from .client import subscribe
+from .config import PublishConfig
+from .publisher import Publisher
+
+log = logging.getLogger(__name__)
+MAGIC = b"CPREC\x001\n"
+
+
+def record(
+    path: str | Path,
+    endpoint: str,
+    streams: list[str] | None = None,
+    limit: int = 0,
+    timeout: float | None = None,
+) -> int:
+    """Write messages from `endpoint` to `path` until `limit` messages (0 = no limit), `timeout` s
+    of silence, or Ctrl-C. Returns the number of messages written."""
+    n = 0
+    t0 = None
+    with open(path, "wb") as f:
+        f.write(MAGIC)
+        try:
+            for topic, payload in subscribe(endpoint, streams, timeout=timeout, raw=True):
+                now = time.monotonic()
+                t0 = now if t0 is None else t0
+                f.write(msgpack.packb([now - t0, topic, payload], use_bin_type=True))
+                n += 1
+                if limit and n >= limit:
+                    break
+        except KeyboardInterrupt:
+            pass
+    log.info("recorded %d messages to %s", n, path)
+    return n
+
+
+def read_recording(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
+    """(t, topic, payload) for every complete message of a recording."""
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        raise InputError(f"{path}: cannot open ({err.strerror})") from None
+    with f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise InputError(f"{path}: not a CameraPose recording")
+        unpacker = msgpack.Unpacker(f, raw=False, max_bin_len=8 << 20)
+        try:
+            for item in unpacker:
+                if not (
+                    isinstance(item, list)
+                    and len(item) == 3
+                    and isinstance(item[0], float | int)
+                    and isinstance(item[1], bytes)
+                    and isinstance(item[2], bytes)
+                ):
+                    raise InputError(f"{path}: corrupt record")
+                yield float(item[0]), item[1], item[2]
+        except (msgpack.UnpackException, ValueError) as err:
+            raise InputError(f"{path}: corrupt recording ({type(err).__name__})") from None
+
+
+def replay(
+    path: str | Path,
+    cfg: PublishConfig,
+    speed: float = 1.0,
+    loop: bool = False,
+    ctx: zmq.Context | None = None,
+) -> int:
+    """Re-publish a recording on cfg.endpoint with its original timing (scaled by 1/speed)."""
+    if speed <= 0:
+        raise InputError("replay speed must be > 0")
+    list(_first(path))  # fail early on a bad file, before binding
+    pub = Publisher(cfg, ctx)
+    n = 0
+    try:
+        if cfg.wait_subscriber_s > 0:
+            until = time.monotonic() + cfg.wait_subscriber_s
+            while not pub.poll_subscriptions() and time.monotonic() < until:
+                time.sleep(0.01)
+        while True:
+            start = time.monotonic()
+            for t, topic, payload in read_recording(path):
+                delay = start + t / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pub.sock.send_multipart([topic, payload])
+                n += 1
+            if not loop:
+                break
+        time.sleep(0.2)  # let the last messages leave before the socket closes
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pub.close()
+    log.info("replayed %d messages from %s", n, path)
+    return n
+
+
+def _first(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
+    for item in read_recording(path):
+        yield item
+        return

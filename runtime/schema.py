@@ -1,0 +1,212 @@
+"""The wire format of the pose stream: msgpack schema v1 (documented for other languages in docs/schema.md).
+
+One ZeroMQ message = two frames: the topic `pose.<stream>` (UTF-8) and a msgpack map:
+
+    {"schema": 1, "stream": str, "frame": int, "t_capture": float, "t_publish": float,
+     "t_wall": float, "image_size": [w, h], "timings": {stage: ms}, "dropped": int,
+     "persons": [{"id": int, "score": float, "box": ARR(4), "kp2d": ARR(17, 2), "conf": ARR(17),
+                  "kp3d": ARR(17, 3), "camera": {"fx", "fy", "cx", "cy": float, "t": ARR(3),
+                  "source": "predicted" | "given"}}]}
+
+ARR = {"dtype": "<f4", "shape": [...], "data": <bin: little-endian float32, C order>}. No pickle.
+`decode` validates everything (types, shapes, sizes, finiteness of the header) so a truncated or
+hostile payload raises `SchemaError` (an InputError) and never anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from camerapose.core.errors import InputError
+from camerapose.core.skeleton import NUM_JOINTS
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = "pose."
+DTYPE = "<f4"
+MAX_PERSONS = 256  # a decoder refuses more (a hostile message must not allocate without bound)
+MAX_MESSAGE_BYTES = 4 << 20
+
+TOP_KEYS = ("schema", "stream", "frame", "t_capture", "t_publish", "image_size", "timings", "persons")
+PERSON_KEYS = ("id", "score", "kp2d", "conf", "kp3d", "camera")
+CAMERA_KEYS = ("fx", "fy", "cx", "cy", "t")
+PERSON_ARRAYS = {"kp2d": (NUM_JOINTS, 2), "conf": (NUM_JOINTS,), "kp3d": (NUM_JOINTS, 3)}
+
+
+class SchemaError(InputError):
+    """A payload that is not a valid pose message of this schema version."""
+
+
+def topic(stream: str) -> bytes:
+    return (TOPIC_PREFIX + stream).encode()
+
+
+def encode_array(a: np.ndarray) -> dict[str, Any]:
+    """numpy array -> {"dtype": "<f4", "shape": [...], "data": bytes} (float32, little-endian, C order)."""
+    a = np.ascontiguousarray(a, dtype=DTYPE)
+    return {"dtype": DTYPE, "shape": list(a.shape), "data": a.tobytes()}
+
+
+def decode_array(obj: Any, where: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Inverse of `encode_array`, strict: dtype, shape (if given) and byte count must agree."""
+    if not isinstance(obj, dict) or set(obj) != {"dtype", "shape", "data"}:
+        raise SchemaError(f"{where}: expected an array map {{dtype, shape, data}}")
+    dims = obj["shape"]
+    if obj["dtype"] != DTYPE:
+        raise SchemaError(f"{where}: dtype must be {DTYPE!r}, got {obj['dtype']!r}")
+    if (
+        not isinstance(dims, list)
+        or len(dims) > 8
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 20 for d in dims)
+    ):
+        raise SchemaError(f"{where}: bad shape {dims!r}")
+    if shape is not None and tuple(dims) != shape:
+        raise SchemaError(f"{where}: shape {dims} != expected {list(shape)}")
+    data = obj["data"]
+    if not isinstance(data, bytes) or len(data) != 4 * math.prod(dims):
+        raise SchemaError(f"{where}: data must be {4 * math.prod(dims)} bytes for shape {dims}")
+    return np.frombuffer(data, dtype=DTYPE).reshape(dims).astype(np.float32)
+
+
+def person(
+    pid: int,
+    score: float,
+    box: np.ndarray,
+    kp2d: np.ndarray,
+    conf: np.ndarray,
+    kp3d: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    t: np.ndarray,
+    source: str = "predicted",
+) -> dict:
+    """One person's wire map (arrays encoded)."""
+    return {
+        "id": int(pid),
+        "score": float(score),
+        "box": encode_array(box),
+        "kp2d": encode_array(kp2d),
+        "conf": encode_array(conf),
+        "kp3d": encode_array(kp3d),
+        "camera": {
+            "fx": float(fx),
+            "fy": float(fy),
+            "cx": float(cx),
+            "cy": float(cy),
+            "t": encode_array(t),
+            "source": source,
+        },
+    }
+
+
+def pack(msg: dict[str, Any]) -> bytes:
+    """A message map (arrays already encoded) -> msgpack bytes."""
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def unpack(payload: bytes) -> dict[str, Any]:
+    """msgpack bytes -> raw map (arrays still encoded); SchemaError on anything that is not a map."""
+    if not isinstance(payload, bytes | bytearray | memoryview) or len(payload) > MAX_MESSAGE_BYTES:
+        raise SchemaError("payload: not bytes or larger than the 4 MiB limit")
+    try:
+        obj = msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=MAX_MESSAGE_BYTES,
+            max_str_len=1 << 16,
+            max_array_len=1 << 16,
+            max_map_len=1 << 10,
+        )
+    except Exception as err:  # msgpack raises several types (ExtraData, FormatError, ValueError...)
+        raise SchemaError(f"payload: not msgpack ({type(err).__name__})") from None
+    if not isinstance(obj, dict):
+        raise SchemaError("payload: top level must be a map")
+    return obj
+
+
+def _num(obj: dict, key: str, where: str, kind: type = float) -> Any:
+    v = obj.get(key)
+    ok = (
+        isinstance(v, int | float) and not isinstance(v, bool)
+        if kind is float
+        else (isinstance(v, int) and not isinstance(v, bool))
+    )
+    if not ok or (kind is float and not math.isfinite(v)):
+        raise SchemaError(f"{where}.{key}: expected a finite {kind.__name__}, got {type(v).__name__}")
+    return kind(v)
+
+
+def _person(p: Any, i: int) -> dict[str, Any]:
+    where = f"persons[{i}]"
+    if not isinstance(p, dict) or any(k not in p for k in PERSON_KEYS):
+        raise SchemaError(f"{where}: must be a map with keys {list(PERSON_KEYS)}")
+    out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
+    for key, shape in PERSON_ARRAYS.items():
+        out[key] = decode_array(p[key], f"{where}.{key}", shape)
+    if "box" in p:
+        out["box"] = decode_array(p["box"], f"{where}.box", (4,))
+    cam = p["camera"]
+    if not isinstance(cam, dict) or any(k not in cam for k in CAMERA_KEYS):
+        raise SchemaError(f"{where}.camera: must be a map with keys {list(CAMERA_KEYS)}")
+    out["camera"] = {k: _num(cam, k, f"{where}.camera") for k in ("fx", "fy", "cx", "cy")}
+    out["camera"]["t"] = decode_array(cam["t"], f"{where}.camera.t", (3,))
+    out["camera"]["source"] = str(cam.get("source", "predicted"))
+    return out
+
+
+def validate(obj: dict[str, Any]) -> dict[str, Any]:
+    """Raw map -> message with numpy arrays; SchemaError unless it is a valid v1 message."""
+    missing = [k for k in TOP_KEYS if k not in obj]
+    if missing:
+        raise SchemaError(f"message: missing keys {missing}")
+    if obj["schema"] != SCHEMA_VERSION:
+        raise SchemaError(f"message: schema {obj['schema']!r}, this decoder reads {SCHEMA_VERSION}")
+    if not isinstance(obj["stream"], str):
+        raise SchemaError("message.stream: expected a string")
+    size = obj["image_size"]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        raise SchemaError("message.image_size: expected [width, height], positive ints")
+    timings = obj["timings"]
+    if not isinstance(timings, dict) or not all(isinstance(k, str) for k in timings):
+        raise SchemaError("message.timings: expected a map of stage -> milliseconds")
+    persons = obj["persons"]
+    if not isinstance(persons, list) or len(persons) > MAX_PERSONS:
+        raise SchemaError(f"message.persons: expected a list of at most {MAX_PERSONS}")
+    msg = dict(obj)
+    msg.update(
+        frame=_num(obj, "frame", "message", int),
+        t_capture=_num(obj, "t_capture", "message"),
+        t_publish=_num(obj, "t_publish", "message"),
+        image_size=(size[0], size[1]),
+        timings={k: _num(timings, k, "message.timings") for k in timings},
+        persons=[_person(p, i) for i, p in enumerate(persons)],
+    )
+    return msg
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    """msgpack bytes -> validated message with numpy float32 arrays (SchemaError if invalid)."""
+    return validate(unpack(payload))
+
+
+def to_json(msg: dict[str, Any]) -> dict[str, Any]:
+    """A decoded message as plain JSON-able values (arrays -> nested lists, rounded)."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return np.round(v.astype(np.float64), 5).tolist()
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [conv(x) for x in v]
+        if isinstance(v, bytes):
+            return v.hex()
+        return v
+
+    return conv(msg)

@@ -1,0 +1,165 @@
+"""A shared-memory ring of frames between one capture process and its readers (newest wins).
+
+A ring is one file in /dev/shm (a tmpfs: RAM, no disk), mapped by every process that uses it:
+
+    header  [magic u64 | slots i64 | slot_bytes i64 | released i64 | generation i64 | pad]  64 B
+    slots   per slot [seq i64 | height i32 | width i32 | channels i32 | pad i32 | t f64 | pad] 32 B
+    data    slots x slot_bytes, 64-byte aligned
+
+The writer marks a slot busy (seq = -1), copies the frame, then publishes seq = frame index; a
+reader copies the slot and accepts it only if seq still equals the index it was told about
+(a seqlock), so a frame overwritten while being read is detected and counted as dropped, never
+returned torn. Live mode never waits (the writer overwrites the oldest slot); offline mode waits
+until the last reader has `release`d the frame that last used the slot. Plain files + mmap (not
+multiprocessing.shared_memory) so that no resource tracker unlinks a segment behind our back:
+the supervisor, which names every ring, unlinks them all on the way out.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = 0x43505249_4E473031  # "CPRING01"
+HEADER = 64
+SLOT_HEADER = 32
+PREFIX = "camerapose-"
+
+
+def shm_dir() -> Path:
+    """CAMERAPOSE_SHM_DIR when set (e.g. a container whose /dev/shm is only 64 MB), else /dev/shm."""
+    if os.environ.get("CAMERAPOSE_SHM_DIR"):
+        return Path(os.environ["CAMERAPOSE_SHM_DIR"])
+    return Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(os.environ.get("TMPDIR", "/tmp"))
+
+
+def ring_path(name: str) -> Path:
+    return shm_dir() / name
+
+
+def leftover_segments(run_id: str = "") -> list[Path]:
+    """Ring files of a run (or of any run when run_id is empty) that still exist."""
+    return sorted(shm_dir().glob(f"{PREFIX}{run_id}*"))
+
+
+class FrameRing:
+    """One stream's frame ring; `create` (the capture process) or `attach` (readers)."""
+
+    def __init__(self, path: Path, mm: mmap.mmap) -> None:
+        self.path = path
+        self._mm = mm
+        head = np.frombuffer(mm, dtype=np.int64, count=5)
+        if int(head[0]) != MAGIC:
+            raise ValueError(f"{path}: not a frame ring")
+        self._head = head
+        self.slots, self.slot_bytes = int(head[1]), int(head[2])
+        self.generation = int(head[4])
+        meta = np.frombuffer(mm, dtype=np.int64, count=self.slots * 4, offset=HEADER)
+        self._seq = meta.reshape(self.slots, 4)[:, 0]
+        self._dims = np.frombuffer(mm, dtype=np.int32, count=self.slots * 8, offset=HEADER).reshape(
+            self.slots, 8
+        )
+        self._t = np.frombuffer(mm, dtype=np.float64, count=self.slots * 4, offset=HEADER).reshape(
+            self.slots, 4
+        )
+        data_off = _data_offset(self.slots)
+        self._data = np.frombuffer(mm, dtype=np.uint8, count=self.slots * self.slot_bytes, offset=data_off)
+
+    @classmethod
+    def create(cls, name: str, slots: int, slot_bytes: int, first_index: int = 0) -> FrameRing:
+        """A new ring (replacing any old file of that name) whose first frame will be `first_index`."""
+        path = ring_path(name)
+        path.unlink(missing_ok=True)
+        size = _data_offset(slots) + slots * slot_bytes
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, size)
+            mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        head = np.frombuffer(mm, dtype=np.int64, count=5)
+        head[:] = (MAGIC, slots, slot_bytes, first_index - 1, secrets.randbits(62))
+        np.frombuffer(mm, dtype=np.int64, count=slots * 4, offset=HEADER).reshape(slots, 4)[:, 0] = -2
+        del head
+        return cls(path, mm)
+
+    @classmethod
+    def attach(cls, name: str) -> FrameRing:
+        path = ring_path(name)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        return cls(path, mm)
+
+    # -- writer ------------------------------------------------------------------------------
+    def fits(self, frame: np.ndarray) -> bool:
+        return frame.nbytes <= self.slot_bytes
+
+    def wait_free(self, index: int, stop: Callable[[], bool], poll_s: float = 0.002) -> bool:
+        """Offline mode: block until frame `index` may overwrite its slot. False if stopped."""
+        while index - self.slots > int(self._head[3]):
+            if stop():
+                return False
+            time.sleep(poll_s)
+        return True
+
+    def write(self, index: int, frame: np.ndarray, t: float) -> int:
+        """Copy an HxWxC uint8 frame into slot index % slots; returns the slot."""
+        slot = index % self.slots
+        self._seq[slot] = -1  # busy: a reader that sees this (or a newer index) drops the frame
+        h, w = frame.shape[:2]
+        c = frame.shape[2] if frame.ndim == 3 else 1
+        start = slot * self.slot_bytes
+        self._data[start : start + frame.nbytes] = frame.reshape(-1)
+        self._dims[slot, 2:5] = (h, w, c)
+        self._t[slot, 3] = t
+        self._seq[slot] = index
+        return slot
+
+    # -- readers -----------------------------------------------------------------------------
+    def read(self, index: int) -> np.ndarray | None:
+        """A copy of frame `index`, or None if it was overwritten (dropped)."""
+        slot = index % self.slots
+        if int(self._seq[slot]) != index:
+            return None
+        h, w, c = (int(x) for x in self._dims[slot, 2:5])
+        start = slot * self.slot_bytes
+        frame = self._data[start : start + h * w * c].copy().reshape((h, w, c) if c > 1 else (h, w))
+        return frame if int(self._seq[slot]) == index else None
+
+    def release(self, index: int) -> None:
+        """The last reader is done with frames up to `index` (offline-mode backpressure)."""
+        if index > int(self._head[3]):
+            self._head[3] = index
+
+    def newest(self) -> int:
+        """Index of the newest frame in the ring (-1 if none)."""
+        return int(self._seq.max())
+
+    @property
+    def released(self) -> int:
+        return int(self._head[3])
+
+    def close(self) -> None:
+        # numpy views keep exported buffers alive; drop them before closing the map.
+        self._head = self._seq = self._dims = self._t = self._data = None  # type: ignore[assignment]
+        try:
+            self._mm.close()
+        except BufferError:
+            pass  # a view is still alive somewhere; the map is freed with it
+
+    def unlink(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _data_offset(slots: int) -> int:
+    off = HEADER + SLOT_HEADER * slots
+    return (off + 63) // 64 * 64

@@ -1,0 +1,154 @@
+"""Seeing the output: 2D skeletons + ids (runtime.annotate) and a small 3D view, to a video or a window.
+
+The 3D view is an inset in the top-right corner: every person's absolute skeleton (metres,
+camera frame) seen from above-behind the camera, so depth (z) is visible as height in the inset.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from camerapose.core.errors import InputError
+from camerapose.core.skeleton import BONES
+
+from .annotate import draw_persons, id_color
+
+log = logging.getLogger(__name__)
+
+
+class _P:
+    """Adapter: a decoded wire person as what draw_persons expects."""
+
+    def __init__(self, p: dict[str, Any]) -> None:
+        self.id, self.keypoints, self.confidence = p["id"], p["kp2d"], p["conf"]
+        self.box = p.get("box", np.zeros(4, np.float32))
+        self.score = p["score"]
+
+
+def draw_3d(
+    persons: list[dict[str, Any]], size: int, yaw_deg: float = 35.0, span_m: float = 5.0
+) -> np.ndarray:
+    """A size x size BGR image of the absolute 3D skeletons, seen from the camera turned by `yaw_deg`
+    about the vertical axis through the people's centre (so depth shows as sideways offset) and
+    tilted down, `span_m` metres across, over a 1 m floor grid at the lowest foot."""
+    img = np.full((size, size, 3), 24, np.uint8)
+    cv2.putText(
+        img, f"3D (yaw {yaw_deg:.0f} deg)", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 200, 200), 1
+    )
+    pts = np.concatenate([p["kp3d"] for p in persons]) if persons else np.zeros((0, 3))
+    finite = pts[np.isfinite(pts).all(1)]
+    if len(finite) == 0:
+        return img
+    centre = np.median(finite, axis=0)
+    a = np.deg2rad(yaw_deg)
+    b = np.deg2rad(20.0)  # and looking 20 degrees down, so the floor grid shows
+    yaw = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+    pitch = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    R = pitch @ yaw
+    scale = size / span_m
+
+    def to_px(X: np.ndarray) -> np.ndarray:
+        Y = (X - centre) @ R.T
+        return np.stack([Y[:, 0] * scale + size / 2, Y[:, 1] * scale + size / 2], 1)
+
+    floor = float(np.max(finite[:, 1]))
+    for x in np.arange(-3.0, 3.01, 1.0):  # a 1 m floor grid under the people
+        ends = np.array([[centre[0] + x, floor, centre[2] - 3], [centre[0] + x, floor, centre[2] + 3]])
+        q = to_px(ends).astype(int)
+        cv2.line(img, tuple(q[0]), tuple(q[1]), (60, 60, 60), 1)
+        ends = np.array([[centre[0] - 3, floor, centre[2] + x], [centre[0] + 3, floor, centre[2] + x]])
+        q = to_px(ends).astype(int)
+        cv2.line(img, tuple(q[0]), tuple(q[1]), (60, 60, 60), 1)
+    for p in persons:
+        uv = to_px(p["kp3d"])
+        color = id_color(int(p["id"]))
+        for a_, b_ in BONES:
+            if np.isfinite(uv[[a_, b_]]).all():
+                cv2.line(
+                    img,
+                    (int(uv[a_, 0]), int(uv[a_, 1])),
+                    (int(uv[b_, 0]), int(uv[b_, 1])),
+                    color,
+                    2,
+                    cv2.LINE_AA,
+                )
+        if np.isfinite(uv[10]).all():
+            cv2.putText(
+                img,
+                f"#{p['id']} z {p['camera']['t'][2]:.1f} m",
+                (int(uv[10, 0]) - 20, int(uv[10, 1]) - 8),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                color,
+                1,
+            )
+    return img
+
+
+def render(msg: dict[str, Any], frame: np.ndarray, view3d: bool = True) -> np.ndarray:
+    """One annotated frame (a copy) for a decoded message and its image."""
+    out = draw_persons(frame, [_P(p) for p in msg["persons"]])
+    if view3d:
+        size = max(120, min(out.shape[0], out.shape[1]) // 3)
+        out[:size, -size:] = draw_3d(msg["persons"], size)
+    t = msg["timings"].get("total", 0.0)
+    cv2.putText(
+        out,
+        f"{msg['stream']} #{msg['frame']}  {len(msg['persons'])} persons  {t:.0f} ms",
+        (10, 28),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.8,
+        (255, 255, 255),
+        2,
+    )
+    return out
+
+
+class Annotator:
+    """Annotated frames to a video (first stream: PATH, others PATH-<stream>.mp4) and/or a window."""
+
+    def __init__(self, path: str, show: bool, view3d: bool) -> None:
+        self.path, self.show, self.view3d = path, show, view3d
+        self.writers: dict[str, cv2.VideoWriter] = {}
+        self.fps = 30.0
+        if show:
+            try:
+                cv2.namedWindow("camerapose", cv2.WINDOW_NORMAL)
+            except cv2.error:
+                raise InputError(
+                    "--show needs an OpenCV build with a GUI (pip install opencv-python) and a display"
+                ) from None
+        if path and not Path(path).parent.exists():
+            raise InputError(f"{path}: folder {Path(path).parent} does not exist")
+
+    def _writer(self, stream: str, size: tuple[int, int]) -> cv2.VideoWriter:
+        if stream not in self.writers:
+            path = Path(self.path)
+            if self.writers:  # second stream onwards: its own file beside the first
+                path = path.with_name(f"{path.stem}-{stream}{path.suffix}")
+            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
+            if not w.isOpened():
+                raise InputError(f"{path}: cannot write a video there")
+            log.info("annotated video for stream %s: %s", stream, path)
+            self.writers[stream] = w
+        return self.writers[stream]
+
+    def add(self, msg: dict[str, Any], frame: np.ndarray) -> None:
+        img = render(msg, frame, self.view3d)
+        if self.path:
+            self._writer(msg["stream"], (img.shape[1], img.shape[0])).write(img)
+        if self.show:
+            cv2.imshow(f"camerapose {msg['stream']}", img)
+            cv2.waitKey(1)
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.release()
+        self.writers.clear()
+        if self.show:
+            cv2.destroyAllWindows()

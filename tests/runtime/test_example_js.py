@@ -1,0 +1,91 @@
+"""The JavaScript example subscriber (examples/js) against a live runtime.
+
+Needs Node.js and the npm packages `zeromq` and `@msgpack/msgpack` (installed by `npm install` in
+examples/js; this test runs it once if they are missing). Skips with the reason if either is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+JS = REPO / "examples" / "js"
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.skip("Node.js is not installed (apt-get install nodejs npm)")
+    if not (JS / "node_modules" / "zeromq").is_dir() or not (JS / "node_modules" / "@msgpack").is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed; cannot install the example's packages")
+        r = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund"], cwd=JS, capture_output=True, text=True, timeout=300
+        )
+        if r.returncode != 0:
+            pytest.skip(f"`npm install` in examples/js failed: {r.stderr.strip().splitlines()[-1:]}")
+    r = subprocess.run(
+        [exe, "-e", "require('zeromq'); require('@msgpack/msgpack')"], cwd=JS, capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"the npm package zeromq does not load here: {r.stderr.strip().splitlines()[-1:]}")
+    return exe
+
+
+@pytest.mark.assets
+def test_js_subscriber_decodes_a_live_stream(
+    node: str, demo_video: Path, pose_model: Path, port: int
+) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    sub = subprocess.Popen(
+        [node, "subscriber.js", "--endpoint", endpoint, "--count", "5", "--json"],
+        cwd=JS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "camerapose",
+            "run",
+            "--source",
+            str(demo_video),
+            "--every-frame",
+            "--model",
+            str(pose_model),
+            "--publish",
+            endpoint,
+            "--wait-subscriber",
+            "30",
+            "--stats-every",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out, err = sub.communicate(timeout=90)
+    finally:
+        run.terminate()
+        log = run.communicate(timeout=30)[0]
+    assert sub.returncode == 0, err + log
+    msgs = [json.loads(line) for line in out.splitlines()]
+    assert [m["frame"] for m in msgs] == [0, 1, 2, 3, 4]
+    assert all(m["topic"] == "pose.0" and m["image_size"] == [1768, 994] for m in msgs)
+    persons = [p for m in msgs for p in m["persons"]]
+    assert persons, "no person decoded"
+    for p in persons:
+        assert len(p["kp3d"]) == 17 and all(len(j) == 3 and j[2] > 0 for j in p["kp3d"])
+        assert p["camera"]["fx"] > 0 and len(p["camera"]["t"]) == 3

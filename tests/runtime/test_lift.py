@@ -1,0 +1,100 @@
+"""The lift stage's math around a real onnxruntime session (the tiny contract-2 model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from camerapose.core.camera import Camera, project
+from camerapose.core.errors import InputError
+from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem, preprocess, solve_translation
+
+
+def item(stream: str, pid: int, kp: np.ndarray, size=(1280, 720), t: float = 0.0) -> LiftItem:
+    return LiftItem(stream, 0, t, size, pid, kp.astype(np.float32), np.ones(17, np.float32))
+
+
+def test_preprocess_normalises_each_person_by_its_own_frame_size() -> None:
+    kp = np.tile([[640.0, 360.0]], (17, 1))
+    feed = preprocess([item("a", 1, kp, (1280, 720)), item("b", 1, kp, (640, 480))])
+    assert feed["kp2d"].shape == (2, 17, 2) and feed["kp2d"].dtype == np.float32
+    np.testing.assert_allclose(feed["kp2d"][0, 0], [0.0, 0.0], atol=1e-6)  # centre of a 1280x720 frame
+    np.testing.assert_allclose(feed["kp2d"][1, 0], [1.0, 2 * 360 / 640 - 480 / 640], atol=1e-6)
+
+
+def test_one_batched_call_gives_absolute_3d_and_pixel_cameras(tiny_model: Path, rng) -> None:
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False))
+    try:
+        items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(3)] + [
+            item("b", 1, rng.random((17, 2)) * [640, 480], (640, 480))
+        ]
+        poses = lifter.lift(items)
+    finally:
+        lifter.close()
+    assert len(poses) == 4
+    for it, p in zip(items, poses, strict=True):
+        # tiny model: t = (0, 0, 4) m, focal = 1.2 normalised = 1.2 * w / 2 px, centre = image centre
+        np.testing.assert_allclose(p.kp3d[0], [0, 0, 4], atol=1e-5)
+        assert p.fx == pytest.approx(1.2 * it.size[0] / 2) and p.source == "predicted"
+        assert (p.cx, p.cy) == pytest.approx((it.size[0] / 2, it.size[1] / 2))
+        np.testing.assert_allclose(p.kp2d_refined, it.kp2d, atol=1e-3)
+
+
+def test_given_intrinsics_recover_the_true_root_translation(rng) -> None:
+    X = rng.normal(0, 0.3, (17, 3))
+    X -= X[0]
+    t_true = np.array([0.4, -0.2, 3.5])
+    cam = Camera(fx=900.0, fy=910.0, cx=640.0, cy=360.0)
+    uv = project(cam, X + t_true)
+    t = solve_translation(X, uv, np.ones(17), (900.0, 910.0, 640.0, 360.0))
+    np.testing.assert_allclose(t, t_true, atol=1e-6)
+
+
+def test_given_intrinsics_are_reported_as_given(tiny_model: Path, rng) -> None:
+    lifter = Lifter(
+        LiftConfig(model=str(tiny_model), smooth=False, intrinsics=(1000.0, 1000.0, 640.0, 360.0))
+    )
+    try:
+        p = lifter.lift([item("a", 1, rng.random((17, 2)) * [400, 600] + [400, 50])])[0]
+    finally:
+        lifter.close()
+    assert p.source == "given" and (p.fx, p.fy, p.cx, p.cy) == (1000.0, 1000.0, 640.0, 360.0)
+    assert p.t[2] > 0
+
+
+def test_smoothing_is_per_track(tiny_model: Path) -> None:
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=True))
+    base = np.tile([[640.0, 360.0]], (17, 1))
+    base[5] = [700, 500]
+    try:
+        lifter.lift([item("a", 1, base, t=0.0), item("a", 2, base, t=0.0)])
+        jumped = base.copy()
+        jumped[5] += [200, 0]
+        a, b = lifter.lift([item("a", 1, jumped, t=0.033), item("a", 2, base, t=0.033)])
+    finally:
+        lifter.close()
+    raw_jump = 2.5 * 200 / 640  # the tiny model's x scale, metres
+    assert 0 < a.kp3d[5, 0] - b.kp3d[5, 0] < raw_jump  # track 1 smoothed toward its past, track 2 untouched
+
+
+def test_bad_intrinsics_and_missing_model_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="intrinsics"):
+        LiftConfig(intrinsics=(0.0, 1.0, 2.0, 3.0))
+    with pytest.raises(InputError, match="missing"):
+        Lifter(LiftConfig(model=str(tmp_path / "nope.onnx")))
+
+
+def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Path, rng) -> None:
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False))
+    items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(5)]
+    try:
+        whole = lifter.lift(items)
+        lifter.runner.max_batch = 2  # as a TensorRT engine built for batches 1..2 would say
+        split = lifter.lift(items)
+    finally:
+        lifter.close()
+    assert len(split) == 5
+    for a, b in zip(whole, split, strict=True):
+        np.testing.assert_allclose(a.kp3d, b.kp3d, atol=1e-6)

@@ -1,0 +1,105 @@
+"""The wire schema: round trip, and strict rejection of truncated or hostile payloads."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from camerapose.runtime import schema
+from camerapose.runtime.schema import SchemaError
+
+
+def make_message(rng: np.random.Generator, persons: int = 2) -> dict:
+    ps = [
+        schema.person(
+            i + 1,
+            0.9,
+            rng.random(4),
+            rng.random((17, 2)) * 100,
+            rng.random(17),
+            rng.random((17, 3)) + [0, 0, 3],
+            1000.0,
+            1001.0,
+            640.0,
+            360.0,
+            np.array([0.1, 0.2, 3.0]),
+        )
+        for i in range(persons)
+    ]
+    return {
+        "schema": 1,
+        "stream": "cam",
+        "frame": 7,
+        "t_capture": 10.0,
+        "t_publish": 10.02,
+        "t_wall": 1.7e9,
+        "image_size": [1280, 720],
+        "timings": {"detect": 12.5, "total": 20.0},
+        "dropped": 0,
+        "persons": ps,
+    }
+
+
+def test_round_trip_keeps_arrays_bit_exact(rng: np.random.Generator) -> None:
+    raw = make_message(rng)
+    msg = schema.decode(schema.pack(raw))
+    assert msg["frame"] == 7 and msg["image_size"] == (1280, 720) and len(msg["persons"]) == 2
+    p = msg["persons"][1]
+    assert p["kp3d"].dtype == np.float32 and p["kp3d"].shape == (17, 3)
+    np.testing.assert_array_equal(p["kp3d"], schema.decode_array(raw["persons"][1]["kp3d"], "x"))
+    assert p["camera"]["fx"] == 1000.0 and p["camera"]["t"].tolist() == pytest.approx([0.1, 0.2, 3.0])
+
+
+def test_array_bytes_are_little_endian_float32_c_order() -> None:
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    enc = schema.encode_array(a)
+    assert enc["dtype"] == "<f4" and enc["shape"] == [2, 3]
+    assert enc["data"] == np.arange(6, dtype="<f4").tobytes()
+
+
+def test_every_truncation_of_a_valid_payload_is_a_schema_error(rng: np.random.Generator) -> None:
+    payload = schema.pack(make_message(rng, persons=1))
+    for n in range(0, len(payload), 7):
+        with pytest.raises(SchemaError):
+            schema.decode(payload[:n])
+
+
+@pytest.mark.parametrize(
+    "mutate, why",
+    [
+        (lambda m: m.pop("persons"), "missing keys"),
+        (lambda m: m.update(schema=2), "schema 2"),
+        (lambda m: m.update(frame="7"), "frame"),
+        (lambda m: m.update(t_capture=float("nan")), "t_capture"),
+        (lambda m: m.update(image_size=[0, 720]), "image_size"),
+        (lambda m: m["persons"][0]["kp3d"].update(shape=[17, 2]), "shape"),
+        (lambda m: m["persons"][0]["kp3d"].update(dtype="<f8"), "dtype"),
+        (lambda m: m["persons"][0]["kp3d"].update(shape=[1 << 19, -1]), "bad shape"),
+        (lambda m: m["persons"][0]["kp2d"].update(data=b"\0" * 10), "bytes"),
+        (lambda m: m["persons"][0]["camera"].pop("fx"), "camera"),
+        (lambda m: m.update(persons=[{}] * 300), "at most"),
+    ],
+)
+def test_hostile_fields_are_rejected_with_a_clear_reason(rng: np.random.Generator, mutate, why: str) -> None:
+    raw = make_message(rng)
+    mutate(raw)
+    with pytest.raises(SchemaError, match=why):
+        schema.decode(msgpack.packb(raw, use_bin_type=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_never_raise_anything_but_schema_error(data: bytes) -> None:
+    try:
+        schema.decode(data)
+    except SchemaError:
+        pass
+
+
+def test_unknown_extra_keys_are_kept_for_forward_compatibility(rng: np.random.Generator) -> None:
+    raw = make_message(rng)
+    raw["future_field"] = {"x": 1}
+    assert schema.decode(schema.pack(raw))["future_field"] == {"x": 1}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_runtime(args: list[str], endpoint: str) -> subprocess.Popen:
+    """`camerapose run ARGS` publishing on `endpoint`, held until a subscriber connects; output
+    (stdout + stderr) as text on proc.stdout."""
+    cmd = [sys.executable, "-m", "camerapose", "run", *args, "--publish", endpoint,
+           "--wait-subscriber", "30", "--stats-every", "0"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture

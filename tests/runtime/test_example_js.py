@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, start_runtime
 
 JS = REPO / "examples" / "js"
 
@@ -53,28 +52,7 @@ def test_js_subscriber_decodes_a_live_stream(
         stderr=subprocess.PIPE,
         text=True,
     )
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "camerapose",
-            "run",
-            "--source",
-            str(demo_video),
-            "--every-frame",
-            "--model",
-            str(pose_model),
-            "--publish",
-            endpoint,
-            "--wait-subscriber",
-            "30",
-            "--stats-every",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = start_runtime(["--source", str(demo_video), "--every-frame", "--model", str(pose_model)], endpoint)
     try:
         out, err = sub.communicate(timeout=90)
     finally:

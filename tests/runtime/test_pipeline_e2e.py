@@ -5,8 +5,6 @@ second subscriber that never reads stays connected (it must not stall the pipeli
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +17,7 @@ import zmq
 
 from camerapose.core.skeleton import BONES, Joint
 
-from .conftest import DEFAULT_MODEL
+from .conftest import DEFAULT_MODEL, start_runtime
 
 DEMO_FRAMES = 230
 
@@ -42,24 +40,7 @@ def run_and_collect(args: list[str], endpoint: str, timeout: float = 150.0) -> t
     stalled.setsockopt(zmq.RCVHWM, 1)
     stalled.setsockopt(zmq.RCVBUF, 4096)
     stalled.connect(endpoint)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "camerapose",
-            "run",
-            *args,
-            "--publish",
-            endpoint,
-            "--wait-subscriber",
-            "30",
-            "--stats-every",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_runtime(args, endpoint)
     msgs = []
     deadline = time.monotonic() + timeout
     try:

@@ -8,7 +8,10 @@ known camera have `has_camera` False and zeros in focal/center/t.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,3 +109,13 @@ def from_pixels(
         has_3d=np.full(n, kp3d is not None),
         has_camera=np.full(n, has_cam and t is not None),
     )
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The parsed JSON of an annotation file; InputError naming `what` if absent or malformed."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None

@@ -7,7 +7,6 @@ iscrowd). Kept: non-crowd people whose 15 joints that H36M uses (all but the ear
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,14 @@ import numpy as np
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import to_h36m
 
-from .base import PoseSet, from_pixels
+from .base import PoseSet, from_pixels, read_json
 
 USED = [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]  # COCO joints the H36M map reads
 
 
 def load_coco(path: str | Path) -> PoseSet:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"COCO file not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path, "COCO")
     for key in ("images", "annotations"):
         if not isinstance(data, dict) or key not in data:
             raise InputError(f"{path}: no {key!r} list; is this a COCO person_keypoints file?")

@@ -13,7 +13,6 @@ visible. MPII's own pelvis/thorax are not used (see core.skeleton: derived like 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +20,12 @@ import numpy as np
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import to_h36m
 
-from .base import PoseSet, from_pixels
+from .base import PoseSet, from_pixels, read_json
 
 
 def load_mpii(path: str | Path, require_all_visible: bool = True) -> PoseSet:
     path = Path(path)
-    try:
-        items = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"MPII file not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    items = read_json(path, "MPII")
     if not isinstance(items, list):
         raise InputError(f"{path}: expected a list of person annotations (HRNet's MPII JSON)")
     uv, sizes = [], []

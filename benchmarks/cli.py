@@ -2,7 +2,9 @@
 
 Each suite is a module of this package exposing `run(quick=False, out_dir=..., **options) ->
 Report`; the options a suite does not take (e.g. `source` for the engines suite) are not passed
-to it. `--suite all` runs every suite that can run here and writes `index.md` linking them.
+to it, and this command writes the report it returns. `--suite all` runs every suite that can run
+here (one that cannot, e.g. accuracy without torch, is listed as skipped with the reason) and
+writes `index.md` linking them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from camerapose.benchmarks.report import RESULTS_DIR, machine_info
+from camerapose.benchmarks.report import RESULTS_DIR, machine_info, machine_lines
 from camerapose.cli import Command
 from camerapose.core.errors import CameraPoseError, InputError
 
@@ -23,10 +25,13 @@ log = logging.getLogger(__name__)
 # suite -> (module, what it measures)
 SUITES: dict[str, tuple[str, str]] = {
     "engines": ("camerapose.benchmarks.engines", "refine+lift latency and poses/s vs batch, per backend"),
-    "detector": ("camerapose.benchmarks.detector", "2D detector latency, 1/2 persons, tracking vs detect"),
-    "pipeline": ("camerapose.benchmarks.pipeline", "glass-to-publish latency, fps, drops, per-stage times"),
-    "transport": ("camerapose.benchmarks.transport", "encode + ZeroMQ + decode per message, ipc/tcp"),
-    "accuracy": ("camerapose.benchmarks.accuracy", "MPJPE / P-MPJPE / N-MPJPE of the default model"),
+    "detector": ("camerapose.benchmarks.detector", "2D detector latency, 1/2/4 persons, tracking vs detect"),
+    "pipeline": ("camerapose.benchmarks.pipeline",
+                 "glass-to-publish latency, fps, drops, per-stage times, CPU and RSS per process"),
+    "transport": ("camerapose.benchmarks.transport",
+                  "encode + ZeroMQ + decode per message, ipc/tcp, 1 and 8 subscribers"),
+    "accuracy": ("camerapose.benchmarks.accuracy",
+                 "MPJPE / P-MPJPE / N-MPJPE / PCK / AUC of the default model vs the mean pose (needs torch)"),
     "training": ("camerapose.benchmarks.training", "training throughput (samples/s) per step"),
 }
 ALL = ("engines", "detector", "pipeline", "transport", "accuracy")
@@ -43,8 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, default=None,
                         help="video for the detector and pipeline suites (default: the demo video)")
     parser.add_argument("--backend", default="auto",
-                        help="engine backend for the engines/pipeline suites: auto, onnxruntime, torch, "
-                             "tensorrt (default auto)")
+                        help="engine backend for the engines, pipeline and accuracy suites: auto, "
+                             "onnxruntime, torch, tensorrt (default auto: every one that runs here for "
+                             "engines, the runtime's own choice for the others)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="accuracy suite: a training config whose [data] section names the test sets "
+                             "(default: the synthetic held-out set the default weights were trained with)")
 
 
 def run_suite(name: str, quick: bool, out_dir: Path, **options: object):
@@ -64,6 +73,8 @@ def run_suite(name: str, quick: bool, out_dir: Path, **options: object):
 def run(args: argparse.Namespace) -> int:
     if args.source is not None and not args.source.is_file():
         raise InputError(f"{args.source}: no such video file")
+    if args.config is not None and not args.config.is_file():
+        raise InputError(f"{args.config}: no such config file")
     names = list(ALL) if args.suite == "all" else [args.suite]
     written: list[tuple[str, str, float]] = []
     failed: list[tuple[str, str]] = []
@@ -71,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         log.info("suite %s: running%s", name, " (quick)" if args.quick else "")
         try:
-            report = run_suite(name, args.quick, args.out, source=args.source, backend=args.backend)
+            report = run_suite(name, args.quick, args.out, source=args.source, backend=args.backend,
+                               config=args.config)
         except CameraPoseError as err:
             if args.suite != "all":
                 raise
@@ -87,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_index(out: Path, written: list[tuple[str, str, float]], failed: list[tuple[str, str]]) -> None:
-    m = machine_info()
-    lines = ["# CameraPose benchmarks", "", f"Machine: {m['cpu']}, {m['cores']} cores; "
-             f"GPU: {(m['gpu'] or {}).get('name', 'none')}; commit {m['commit']}; {m['date']}.", "",
+    lines = ["# CameraPose benchmarks", "", *machine_lines(machine_info()), "",
              "| suite | report | took (s) |", "|---|---|---|"]
     lines += [f"| {n} | [{f}]({f}) | {s:.0f} |" for n, f, s in written]
     lines += [f"| {n} | skipped: {why} | |" for n, why in failed]

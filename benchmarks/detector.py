@@ -1,45 +1,52 @@
-"""Detector benchmark: per-frame latency of the 2D stage on the demo video, beside MediaPipe.
+"""Detector benchmark: per-frame latency of the 2D stage with 1, 2 and 4 persons, tracking mode vs
+the person detector on every frame, beside MediaPipe's own pipeline when it is installed.
 
     camerapose bench --suite detector          # or: python -m camerapose.benchmarks.detector
     -> benchmarks/results/detector.md, detector.json, detector_latency.png
 
-Two windows of the demo video: frames 10-79 (one person in view) and 95-164 (two people).
-Each window is run through (a) our BlazePose pipeline in tracking mode (person detector every
-10 frames) and (b) ours with the person detector on every frame, each with its own detector
-(the 2-person ones first follow frames 0-94 untimed, so both people are tracked when timing
-starts); (c) MediaPipe's own pipeline (`mp.solutions.pose`, model_complexity=1, one person by
-design) runs the 1-person window. All five are interleaved frame by frame in one run, so they
-see the same machine load (this machine is shared: only side-by-side ratios mean much).
-MediaPipe pins numpy<2, so it runs in a side virtual environment as a worker subprocess (frame
-indices in, milliseconds out over a pipe); set CAMERAPOSE_MEDIAPIPE_PYTHON to its python
-(default /tmp/mpvenv/bin/python), else it is reported as "not installed". Latency = wall time
-of `Detector.detect` on one BGR frame (ours: everything, tracking and smoothing included) and of
-`Pose.process` on the same frame already converted to RGB (MediaPipe); decoding is outside.
-Frames are grouped by how many persons each pipeline returned.
+Three windows of the demo video: frames 10-79 (one person in view), 95-164 (two people) and the
+same 95-164 as 4-person frames: the demo has two people, so each 4-person frame puts two copies of
+the frame side by side -- its middle half (the columns both people stay in over that window) and
+the mirror image of that half -- which keeps the frame size and the people's scale of the original.
+Each window is run through (a) our BlazePose pipeline in tracking mode (person detector every 10
+frames) and (b) ours with the person detector on every frame, each with its own detector (the
+2- and 4-person ones first follow frames 0-94 untimed, so the people are tracked when timing
+starts; max_persons is the default, 4); (c) MediaPipe's own pipeline (`mp.solutions.pose`,
+model_complexity=1, one person by design) runs the 1-person window. All are interleaved frame by
+frame in one run, so they see the same machine load (this machine is shared: only side-by-side
+ratios mean much). MediaPipe pins numpy<2, so it runs in a side virtual environment as a worker
+subprocess (frame indices in, milliseconds out over a pipe); set CAMERAPOSE_MEDIAPIPE_PYTHON to its
+python (default /tmp/mpvenv/bin/python), else it is reported as "not installed". Latency = wall
+time of `Detector.detect` on one BGR frame (ours: everything, tracking and smoothing included) and
+of `Pose.process` on the same frame already converted to RGB (MediaPipe); decoding and building
+the 4-person frames are outside. Rows are grouped by how many persons each pipeline returned (the
+person detector does not always find everyone; the recall table says how often it did).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats
+from camerapose.benchmarks.report import MEDIAPIPE_PYTHON, RESULTS_DIR, Report, latency_stats, pyplot
+from camerapose.core.errors import CameraPoseError
 
 log = logging.getLogger(__name__)
 
-WINDOWS = {1: range(10, 80), 2: range(95, 165)}  # persons in view -> timed frames
-QUICK_FRAMES = 8
-MEDIAPIPE_PYTHON = os.environ.get("CAMERAPOSE_MEDIAPIPE_PYTHON", "/tmp/mpvenv/bin/python")
+WINDOWS = {1: range(10, 80), 2: range(95, 165), 4: range(95, 165)}  # persons in view -> timed frames
+QUICK_FRAMES, QUICK_LEAD_IN = 8, 10  # quick mode: timed frames per window, untimed frames before each
+HALF_FROM = 0.18  # 4-person frames: columns [0.18 w, 0.68 w) hold both demo people over frames 80-164
+TRACKING, EVERY_FRAME = "ours, tracking (detect every 10)", "ours, detector every frame"
 
 # Runs inside the MediaPipe venv: decodes the same frames, then answers frame indices with ms.
 _WORKER = r'''
@@ -148,15 +155,39 @@ def _landmark_batching(detector, reps: int) -> dict[str, dict]:
     return {k: latency_stats(v) for k, v in samples.items()}
 
 
+def four_person_frame(frame: np.ndarray) -> np.ndarray:
+    """A frame's middle half beside its mirror image: 2 people -> 4, same size and scale.
+    (H, W, 3) uint8 -> (H, 2 * (W // 2), 3)."""
+    w = frame.shape[1]
+    x0 = int(w * HALF_FROM)
+    half = frame[:, x0 : x0 + w // 2]
+    return np.ascontiguousarray(np.hstack([half, half[:, ::-1]]))
+
+
+def _frame(frames: dict[int, np.ndarray], persons: int, i: int) -> np.ndarray:
+    return four_person_frame(frames[i]) if persons == 4 else frames[i]
+
+
+def _windows(quick: bool) -> tuple[dict[int, range], dict[int, range]]:
+    """(timed frames, untimed lead-in frames) per window."""
+    timed = {n: (r[:QUICK_FRAMES] if quick else r) for n, r in WINDOWS.items()}
+    lead = {n: range(max(0, r.start - QUICK_LEAD_IN) if quick else 0, r.start) for n, r in timed.items()}
+    return timed, lead
+
+
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = None) -> Report:
+    """Time every (pipeline, window) pair frame by frame, interleaved; the caller writes the report."""
     from camerapose.assets import asset_path
     from camerapose.runtime.detector import DetectorConfig, create_detector
 
     video = Path(source) if source is not None else asset_path("demo.mp4")
-    windows = {n: (r[:QUICK_FRAMES] if quick else r) for n, r in WINDOWS.items()}
-    frames = decode(video, set(range(windows[2].stop)))
-    variants = {"ours, tracking (detect every 10)": DetectorConfig(detect_every=10),
-                "ours, detector every frame": DetectorConfig(detect_every=1)}
+    windows, lead = _windows(quick)
+    wanted = {i for n in windows for r in (lead[n], windows[n]) for i in r}
+    frames = decode(video, wanted)
+    if len(frames) < len(wanted):
+        raise CameraPoseError(f"{video}: the detector suite needs at least {max(wanted) + 1} frames")
+    variants = {TRACKING: DetectorConfig(detect_every=10), EVERY_FRAME: DetectorConfig(detect_every=1)}
+    max_persons = min(cfg.max_persons for cfg in variants.values())
     mp_worker = None
     if mediapipe_available():
         mp_worker = MediaPipeWorker(MEDIAPIPE_PYTHON, video, sorted(frames))
@@ -168,20 +199,21 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     times[("mediapipe", 1)] = []
     try:
         for (_, n), det in dets.items():  # untimed lead-in: tracks established, caches warm
-            for i in range(windows[n].start):
-                det.detect([frames[i]], [i / 30.0])
+            for i in lead[n]:
+                det.detect([_frame(frames, n, i)], [i / 30.0])
         if mp_worker:
-            for i in range(windows[1].start):
+            for i in lead[1]:
                 mp_worker(i)
-        steps = zip(*windows.values(), strict=True)
-        for i1, i2 in tqdm(list(steps), desc="detector bench", unit="step", disable=None):
+        steps = list(zip(*windows.values(), strict=True))
+        for step in tqdm(steps, desc="detector bench", unit="step", disable=None):
+            inputs = {n: _frame(frames, n, i) for n, i in zip(windows, step, strict=True)}
             for (name, n), det in dets.items():
-                i = i1 if n == 1 else i2
+                i = step[list(windows).index(n)]
                 t0 = time.perf_counter()
-                persons = det.detect([frames[i]], [i / 30.0])[0]
+                persons = det.detect([inputs[n]], [i / 30.0])[0]
                 times[(name, n)].append((len(persons), (time.perf_counter() - t0) * 1e3))
             if mp_worker:
-                ms, found = mp_worker(i1)
+                ms, found = mp_worker(step[0])
                 times[("mediapipe", 1)].append((found, ms))
         batching = _landmark_batching(next(iter(dets.values())), 10 if quick else 100)
     finally:
@@ -189,80 +221,102 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
             d.close()
         if mp_worker:
             mp_worker.close()
-    results: dict[str, dict[str, dict]] = {"1 person": {}, "2 persons": {}}
-    samples: dict[str, dict[str, list[float]]] = {"1 person": {}, "2 persons": {}}
-    for (name, _), rows in times.items():
-        for count, group in ((1, "1 person"), (2, "2 persons")):
-            ms = [t for c, t in rows if c == count]
-            if ms:
-                samples[group].setdefault(name, []).extend(ms)
-    for group, by in samples.items():
-        results[group] = {name: latency_stats(v) for name, v in by.items()}
-    return _report(results, samples, batching, mp_worker is not None, quick, video, windows, out_dir)
+    samples: dict[str, dict[str, list[float]]] = {}  # "N persons" -> pipeline -> ms
+    order = [TRACKING, EVERY_FRAME, "mediapipe"]
+    for (name, _), rows in sorted(times.items(), key=lambda kv: order.index(kv[0][0])):
+        for count, ms in rows:
+            if count > 0:
+                samples.setdefault(_group(count), {}).setdefault(name, []).append(ms)
+    samples = dict(sorted(samples.items()))
+    results = {g: {name: latency_stats(v) for name, v in by.items()} for g, by in samples.items()}
+    recall = {f"{n} in view": {name: {"frames": len(rows), "mean_found": float(np.mean([c for c, _ in rows])),
+                                      "all_found": int(sum(c >= n for c, _ in rows))}
+                               for (name, m), rows in times.items() if m == n and rows}
+              for n in windows}
+    meta = {"video": video, "windows": windows, "lead": lead, "quick": quick, "max_persons": max_persons,
+            "mediapipe": mp_worker is not None}
+    return _report(results, samples, recall, batching, meta)
 
 
-def _report(results: dict, samples: dict, batching: dict, have_mp: bool, quick: bool, video: Path,
-            windows: dict[int, range], out_dir: Path) -> Report:
-    rep = Report("detector", "2D detector latency: BlazePose multi-person vs MediaPipe's pipeline")
+def _group(count: int) -> str:
+    return f"{count} person{'s' if count > 1 else ''}"
+
+
+def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: dict) -> Report:
+    rep = Report("detector", "2D detector latency with 1, 2 and 4 persons, beside MediaPipe's pipeline")
+    w = meta["windows"]
+    quick = " -- QUICK run, few frames and a short lead-in" if meta["quick"] else ""
     rep.add_text(
-        f"Video: `{video.name}`; timed windows: 1 person = frames {windows[1].start}-{windows[1].stop - 1}, "
-        f"2 persons = frames {windows[2].start}-{windows[2].stop - 1}"
-        f"{' -- QUICK run, few frames' if quick else ''}; rows grouped by the number of persons each "
-        "pipeline returned. Per-frame wall time of one `detect` call (ours: BGR in, ai-edge-litert with "
-        "2 threads, tracking and One-Euro included) and of `Pose.process` (MediaPipe 0.10.21, "
+        f"Video: `{meta['video'].name}`; timed windows: 1 person in view = frames "
+        f"{w[1].start}-{w[1].stop - 1}, 2 persons = frames {w[2].start}-{w[2].stop - 1}, 4 persons = the "
+        "same frames made 4-person by placing the frame's middle half beside its mirror image (the demo "
+        f"has two people; the composite keeps their size and the frame's){quick}. Rows are grouped by "
+        f"the number of persons each pipeline returned (max_persons = {meta['max_persons']}). Per-frame "
+        "wall time of one `detect` call (ours: BGR in, ai-edge-litert with 2 threads, tracking and "
+        "One-Euro included) and of `Pose.process` (MediaPipe 0.10.21, "
         "model_complexity=1, RGB in, its default threads), interleaved frame by frame in one run on a "
-        "2-core machine shared with other jobs (p95 is load noise; compare p50s side by side). "
-        "MediaPipe's solution follows ONE person by design, so it has no 2-person row.")
-    rows = []
-    for group, by in results.items():
-        for name, s in by.items():
-            rows.append([group, name, s["n"], s["p50"], s["p95"], s["mean"]])
-    if not have_mp:
-        rows.append(["1 person", "mediapipe", "not installed", "", "", ""])
-    rep.add_table("Per-frame latency (ms)", ["persons", "pipeline", "frames", "p50", "p95", "mean"], rows)
-    track = "ours, tracking (detect every 10)"
-    targets = []
-    one, two = results.get("1 person", {}).get(track), results.get("2 persons", {}).get(track)
-    if one and two:
-        targets.append(["2 persons / 1 person (tracking, p50)", f"{two['p50'] / one['p50']:.2f}x", "<= 1.6x"])
-    mp = results.get("1 person", {}).get("mediapipe")
-    if mp and one:
-        targets.append(["ours / MediaPipe, 1 person (tracking, p50)",
-                        f"{one['p50']:.2f} vs {mp['p50']:.2f} ms ({one['p50'] / mp['p50']:.2f}x)", "<= 1.0x"])
-    if mp and two:
-        per = two["p50"] / 2
-        targets.append(["ours per person with 2 persons / MediaPipe (p50)",
-                        f"{per:.2f} vs {mp['p50']:.2f} ms ({per / mp['p50']:.2f}x)", "<= 1.0x"])
-    if not have_mp:
-        targets.append(["ours per person vs MediaPipe", "MediaPipe not installed", "<= 1.0x"])
-    rep.add_table("Targets", ["measure", "measured", "target"], targets)
-    rep.add_table("Landmark model alone (ms): one batched call vs a loop", ["call", "p50", "p95"],
-                  [[k, v["p50"], v["p95"]] for k, v in batching.items()])
+        "machine shared with other jobs (p95/p99 are load noise; compare p50s side by side). "
+        "MediaPipe's solution follows ONE person by design, so it has no multi-person row.")
+    rows = [[group, name, s["n"], s["p50"], s["p95"], s["p99"], s["mean"]]
+            for group, by in results.items() for name, s in by.items()]
+    if not meta["mediapipe"]:
+        rows.append(["1 person", "mediapipe", "not installed", "", "", "", ""])
+    rep.add_table("Per-frame latency (ms)",
+                  ["persons found", "pipeline", "frames", "p50", "p95", "p99", "mean"], rows)
+    rep.add_table("Recall: persons found per timed frame",
+                  ["in view", "pipeline", "frames", "mean found", "frames with all found"],
+                  [[view, name, r["frames"], r["mean_found"], r["all_found"]]
+                   for view, by in recall.items() for name, r in by.items()])
+    rep.add_table("Targets", ["measure", "measured", "target"], _targets(results, meta["mediapipe"]))
+    rep.add_table("Landmark model alone (ms): one batched call vs a loop", ["call", "p50", "p95", "p99"],
+                  [[k, v["p50"], v["p95"], v["p99"]] for k, v in batching.items()])
     rep.add_plot("detector_latency.png", _plot(samples))
-    rep.data.update({"results": results, "landmark_batching": batching, "mediapipe": have_mp,
-                     "quick": quick, "windows": {n: [r.start, r.stop] for n, r in windows.items()}})
-    rep.write(out_dir)
+    rep.data.update({"results": results, "recall": recall, "landmark_batching": batching,
+                     "mediapipe": meta["mediapipe"], "quick": meta["quick"],
+                     "max_persons": meta["max_persons"],
+                     "windows": {n: [r.start, r.stop] for n, r in w.items()},
+                     "four_person_frames": "middle half of the frame beside its mirror image"})
     return rep
 
 
-def _plot(samples: dict[str, dict[str, list[float]]]):
-    import matplotlib
+def _targets(results: dict, have_mp: bool) -> list[list[str]]:
+    one, two = results.get("1 person", {}).get(TRACKING), results.get("2 persons", {}).get(TRACKING)
+    four = results.get("4 persons", {}).get(TRACKING)
+    out = []
+    if one and two:
+        out.append(["2 persons / 1 person (tracking, p50)", f"{two['p50'] / one['p50']:.2f}x", "<= 1.6x"])
+    if one and four:
+        out.append(["4 persons / 1 person (tracking, p50)", f"{four['p50'] / one['p50']:.2f}x", "(none)"])
+    mp = results.get("1 person", {}).get("mediapipe")
+    if mp and one:
+        out.append(["ours / MediaPipe, 1 person (tracking, p50)",
+                    f"{one['p50']:.2f} vs {mp['p50']:.2f} ms ({one['p50'] / mp['p50']:.2f}x)", "<= 1.0x"])
+    if mp and two:
+        per = two["p50"] / 2
+        out.append(["ours per person with 2 persons / MediaPipe (p50)",
+                    f"{per:.2f} vs {mp['p50']:.2f} ms ({per / mp['p50']:.2f}x)", "<= 1.0x"])
+    if not have_mp:
+        out.append(["ours per person vs MediaPipe", "MediaPipe not installed", "<= 1.0x"])
+    return out
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(samples), figsize=(6 * len(samples), 4), sharey=True)
-    for ax, (seg, by) in zip(np.atleast_1d(axes), samples.items(), strict=True):
-        if not any(by.values()):
-            ax.set_title(f"{seg}: no frames")
-            continue
+def _plot(samples: dict[str, dict[str, list[float]]]) -> Any:
+    """Box plots of per-frame latency, one panel per number of persons found."""
+    plt = pyplot()
+    cols = min(2, max(1, len(samples)))
+    rows = -(-max(1, len(samples)) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), sharey=True, squeeze=False)
+    for ax, (seg, by) in zip(axes.flat, samples.items(), strict=False):
         names = [n for n, v in by.items() if v]
         ax.boxplot([by[n] for n in names], whis=(5, 95), showfliers=False)
         ax.set_xticks(range(1, len(names) + 1), [n.replace(", ", ",\n") for n in names], fontsize=8)
-        ax.set_title(seg)
-        ax.set_ylabel("ms per frame (box: p25-p75, whiskers: p5-p95)")
+        ax.set_title(f"{seg} found")
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("2D detector per-frame latency, demo video, 2 CPU cores")
+    for ax in axes.flat[len(samples):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("ms per frame\n(box p25-p75, whiskers p5-p95)")
+    fig.suptitle("2D detector per-frame latency, demo video")
     fig.tight_layout()
     return fig
 
@@ -271,5 +325,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     quick_run = "--quick" in sys.argv
     report = run(quick=quick_run)
+    print(report.write())
     p50 = {k: {n: round(s["p50"], 2) for n, s in v.items()} for k, v in report.data["results"].items()}
     print(json.dumps(p50))

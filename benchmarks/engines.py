@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats
+from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats, pyplot
+from camerapose.core.errors import CameraPoseError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ DEFAULT_ONNX = REPO / "engines" / "models" / "pose_default.onnx"
 DEFAULT_CKPT = REPO / "train" / "weights" / "default.pt"
 BATCHES = tuple(2**i for i in range(13))  # 1 .. 4096
 QUICK_BATCHES = (1, 16, 256)
+# Repeats per point: (min seconds, min repeats, max repeats), after 2 warm-up calls.
+TIMING, QUICK_TIMING = (1.0, 50, 5000), (0.05, 3, 20)
 TARGETS = {  # from issue 4, "Done when": label -> (target, backend measured at batch 1)
     "onnxruntime b=1 p50 (2 CPU cores)": ("< 0.5 ms", "onnxruntime"),
     "torch-cuda fp16 graph b=1 p50": ("< 0.1 ms", "torch-cuda"),
@@ -50,16 +53,21 @@ def time_call(fn: Callable[[], Any], min_time_s: float, min_reps: int, max_reps:
 
 
 def _model_files(tmp: Path) -> tuple[Path, Any, str]:
-    """(onnx path, torch model, description)."""
+    """(onnx path, torch model or None without torch, description)."""
+    what = f"shipped default ({DEFAULT_ONNX.relative_to(REPO)})"
+    if DEFAULT_ONNX.is_file():
+        try:
+            from camerapose.train.checkpoint import load_pose_model
+        except ImportError:  # a runtime-only install (e.g. a Jetson without torch): ONNX backends only
+            return DEFAULT_ONNX, None, what + "; torch not installed"
+        if DEFAULT_CKPT.is_file():
+            return DEFAULT_ONNX, load_pose_model(DEFAULT_CKPT)[0], what
+    try:
+        import torch
+    except ImportError:
+        raise CameraPoseError(f"{DEFAULT_ONNX} is missing and torch is not installed to make one") from None
+
     from camerapose.engines.export import export_pose_model, pose_metadata
-
-    if DEFAULT_ONNX.is_file() and DEFAULT_CKPT.is_file():
-        from camerapose.train.checkpoint import load_pose_model
-
-        model, _ = load_pose_model(DEFAULT_CKPT)
-        return DEFAULT_ONNX, model, f"shipped default ({DEFAULT_ONNX.relative_to(REPO)})"
-    import torch
-
     from camerapose.train.models import PoseModel, PoseModelConfig
 
     torch.manual_seed(0)
@@ -74,14 +82,12 @@ def _runners(onnx_path: Path, model: Any, backend: str) -> dict[str, Callable[[]
     from camerapose.engines.torch_runner import TorchRunner
 
     out: dict[str, Callable[[], Any]] = {"onnxruntime": lambda: OnnxRuntimeRunner(onnx_path)}
-    try:
+    if model is not None:
         import torch
 
         out["torch-cpu"] = lambda: TorchRunner(model, device="cpu")
         if torch.cuda.is_available():
             out["torch-cuda"] = lambda: TorchRunner(model, device="cuda")
-    except ImportError:
-        pass
     try:
         import pycuda.driver  # noqa: F401
         import tensorrt  # noqa: F401
@@ -93,6 +99,9 @@ def _runners(onnx_path: Path, model: Any, backend: str) -> dict[str, Callable[[]
         pass
     if backend not in ("auto", "all"):
         out = {k: v for k, v in out.items() if k.split("-")[0] == backend}
+        if not out:
+            raise CameraPoseError(f"engines bench: backend {backend!r} cannot run here (not installed, or "
+                                  "no checkpoint for torch)")
     return out
 
 
@@ -116,7 +125,7 @@ def _bench_backends(report: Report, runners: dict[str, Callable[[], Any]], batch
                     continue
                 feed = random_pose_inputs(b, seed=b)
                 call = lambda feed=feed, runner=runner: runner.infer(feed)  # noqa: E731
-                samples = time_call(call, 0.05 if quick else 0.4, 3 if quick else 20, 20 if quick else 2000)
+                samples = time_call(call, *(QUICK_TIMING if quick else TIMING))
                 stats = latency_stats(samples)
                 stats["poses_per_s"] = b / (stats["p50"] / 1e3)
                 per[b] = stats
@@ -154,7 +163,7 @@ def _bench_kernels(quick: bool) -> list[list[Any]]:
     on_device = _DeviceInputs(gpu) if gpu is not None else None
     for name, call in calls.items():
         ref = latency_stats(time_call(lambda call=call: call(K), budget, 3, 500))
-        row: list[Any] = [name, ref["p50"], ref["p95"]]
+        row: list[Any] = [name, ref["p50"], ref["p95"], ref["p99"]]
         if gpu is not None:
             copies = latency_stats(time_call(lambda call=call: call(gpu), budget, 3, 500))
             resident = latency_stats(time_call(lambda call=call: on_device.synced(call), budget, 3, 2000))
@@ -194,10 +203,7 @@ class _DeviceInputs:
 
 
 def _plot(results: dict[str, dict[int, dict[str, float]]]) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, per in results.items():
@@ -228,8 +234,9 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, backend: str = "auto")
     with tempfile.TemporaryDirectory(prefix="camerapose-bench-") as tmp:
         onnx_path, model, what = _model_files(Path(tmp))
         runners = _runners(onnx_path, model, backend)
+        timing = f"at least {TIMING[1]} repeats and {TIMING[0]:g} s (at most {TIMING[2]} repeats)"
         report.add_text(f"Model: {what}. Latency = wall time of one `runner.infer` call (input checks "
-                        f"included), {'quick run: few repeats' if quick else 'at least 20 repeats or 0.4 s'}"
+                        f"included), {'quick run: few repeats' if quick else timing}"
                         f" per point after 2 warm-up calls. Backends measured: {', '.join(runners)}. "
                         "On a shared machine the p95/p99 tails (and large batches, which run for tens of ms) "
                         "include other processes' load; `min` shows the undisturbed cost.")
@@ -250,7 +257,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, backend: str = "auto")
                             f"{best[2]:,.0f} ({best[0]}, batch {best[1]})"])
     report.add_table("targets (issue 4)", ["what", "target", "measured"], target_rows)
     report.add_table("kernels at batch 256: numpy reference vs CUDA",
-                     ["kernel", "numpy p50 ms", "numpy p95 ms", "cuda p50 ms (incl. copies)",
+                     ["kernel", "numpy p50 ms", "numpy p95 ms", "numpy p99 ms", "cuda p50 ms (incl. copies)",
                       "cuda p50 ms (device-resident)", "speed-up (device-resident)"],
                      _bench_kernels(quick))
     report.add_plot("engines_latency.png", _plot(results))

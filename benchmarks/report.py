@@ -13,10 +13,14 @@ variants measured side by side in one run.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import functools
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from camerapose.core.errors import CameraPoseError
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# The peer: MediaPipe pins numpy<2, so its suites run it from a side venv's python (skipped if absent).
+MEDIAPIPE_PYTHON = os.environ.get("CAMERAPOSE_MEDIAPIPE_PYTHON", "/tmp/mpvenv/bin/python")
 
 
 def latency_stats(samples_ms: Any) -> dict[str, float]:
@@ -47,67 +55,194 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
-                               timeout=5)
-        if out.returncode != 0:
-            return "unknown"
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(module)
-    except Exception:
+def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
+    """stdout of a short command, or None when it is missing or fails."""
+    if shutil.which(cmd[0]) is None:
         return None
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    head = _run(["git", "rev-parse", "--short", "HEAD"], here)
+    if head is None:
+        return "unknown"
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"], here)
+    return head + ("+dirty" if dirty else "")
+
+
+def _version(*dists: str) -> str | None:
+    """Version of the first installed distribution among `dists` (e.g. onnxruntime, onnxruntime-gpu)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in dists:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _module_version(module: str) -> str | None:
+    """`module.__version__` for packages installed without pip metadata (JetPack's tensorrt)."""
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+        return str(getattr(importlib.import_module(module), "__version__", None) or "") or None
+    except Exception:  # a broken system package must not stop a report
+        return None
+
+
+def _versions() -> dict[str, str]:
+    found = {
+        "numpy": _version("numpy"),
+        "onnxruntime": _version("onnxruntime", "onnxruntime-gpu"),
+        "torch": _version("torch"),
+        "tensorrt": _version("tensorrt", "tensorrt-cu13", "tensorrt-cu12") or _module_version("tensorrt"),
+        "pycuda": _version("pycuda"),
+        "opencv": _version("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+        "pyzmq": _version("pyzmq"),
+        "ai-edge-litert": _version("ai-edge-litert"),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+def _ort_providers() -> list[str]:
+    try:
+        import onnxruntime
+
+        return list(onnxruntime.get_available_providers())
+    except Exception:
+        return []
 
 
 def _gpu() -> dict[str, str] | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,compute_cap", "--format=csv,noheader"])
+    if out is None:
         return None
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    name, driver, cc = (s.strip() for s in out.stdout.strip().splitlines()[0].split(","))
+    name, driver, cc = (s.strip() for s in out.splitlines()[0].split(",")[:3])
     return {"name": name, "driver": driver, "compute_capability": cc}
 
 
-def _jetson_power_mode() -> str | None:
+def _cuda() -> dict[str, str]:
+    """CUDA the driver supports (nvidia-smi's header) and the toolkit nvcc belongs to."""
+    out: dict[str, str] = {}
+    smi = _run(["nvidia-smi"])
+    if smi and (m := re.search(r"CUDA Version:\s*([\d.]+)", smi)):
+        out["driver"] = m.group(1)
+    nvcc = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if Path("/usr/local/cuda/bin/nvcc").is_file()
+                                    else None)
+    text = _run([nvcc, "--version"]) if nvcc else None
+    if text and (m := re.search(r"release ([\d.]+)", text)):
+        out["toolkit"] = m.group(1)
+    return out
+
+
+def _read(path: str) -> str | None:
     try:
-        out = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    except (OSError, subprocess.SubprocessError):
+        return Path(path).read_text(errors="replace").replace("\x00", "").strip() or None
+    except OSError:
         return None
 
 
-def machine_info() -> dict[str, Any]:
-    """What the numbers were measured on: CPU, cores, GPU, library versions, commit, date."""
-    versions = {m: _version(m) for m in ("numpy", "onnxruntime", "torch", "tensorrt", "pycuda",
-                                         "opencv-python-headless", "pyzmq", "ai-edge-litert")}
+def _jetson_power_mode() -> str | None:
+    """`nvpmodel -q` ("NV Power Mode: MAXN" + id), else the id in /var/lib/nvpmodel/status named
+    through /etc/nvpmodel.conf; None off a Jetson or when neither is readable."""
+    out = _run(["nvpmodel", "-q"])
+    if out:
+        lines = [s.strip() for s in out.splitlines() if s.strip()]
+        name = lines[0].split(":", 1)[-1].strip()
+        return f"{name} (mode {lines[1]})" if len(lines) > 1 and lines[1].isdigit() else name
+    status = _read("/var/lib/nvpmodel/status")
+    m = re.search(r"pmode:0*(\d+)", status or "")
+    if m is None:
+        return None
+    conf = _read("/etc/nvpmodel.conf") or ""
+    named = re.search(rf"<\s*POWER_MODEL\s+ID={m.group(1)}\s+NAME=(\S+)\s*>", conf)
+    return f"{named.group(1)} (mode {m.group(1)})" if named else f"mode {m.group(1)}"
+
+
+def _jetson() -> dict[str, str] | None:
+    """Board model and L4T release on a Jetson (from /proc/device-tree and /etc/nv_tegra_release)."""
+    release = _read("/etc/nv_tegra_release")
+    if release is None:
+        return None
+    m = re.search(r"R(\d+) \(release\), REVISION: ([\d.]+)", release)
+    return {"model": _read("/proc/device-tree/model") or "Jetson",
+            "l4t": f"{m.group(1)}.{m.group(2)}" if m else release.splitlines()[0]}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_machine_info() -> dict[str, Any]:
+    jetson = _jetson()
+    gpu = _gpu()
+    if gpu is None and jetson is not None:  # older JetPacks have no nvidia-smi: the GPU is the SoC's
+        gpu = {"name": f"{jetson['model']} (integrated)", "driver": f"L4T {jetson['l4t']}"}
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "gpu": _gpu(),
+        "gpu": gpu,
+        "cuda": _cuda(),
+        "jetson": jetson,
         "jetson_power_mode": _jetson_power_mode(),
-        "versions": {k: v for k, v in versions.items() if v},
+        "versions": _versions(),
+        "onnxruntime_providers": _ort_providers(),
         "commit": _git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on: CPU model and cores, GPU and driver, CUDA, library versions
+    (onnxruntime, torch, TensorRT...), Jetson board and power mode when on one, git commit, date."""
+    info = copy.deepcopy(_static_machine_info())  # probed once per process; the date is per report
+    info["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+def machine_lines(m: dict[str, Any]) -> list[str]:
+    """The Markdown lines that describe a machine_info() dict."""
+    gpu = m.get("gpu")
+    gpu_text = f"{gpu['name']} (driver {gpu['driver']})" if gpu else "none"
+    cuda = m.get("cuda") or {}
+    cuda_text = ", ".join(f"{k} {v}" for k, v in cuda.items()) or "none"
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m.get('machine', '?')}); GPU: {gpu_text}; "
+             f"CUDA: {cuda_text}; commit {m['commit']}; {m['date']}.",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "."]
+    if m.get("onnxruntime_providers"):
+        lines.append("onnxruntime providers: " + ", ".join(m["onnxruntime_providers"]) + ".")
+    if m.get("jetson"):
+        lines.append(f"Jetson: {m['jetson']['model']}, L4T {m['jetson']['l4t']}; power mode: "
+                     f"{m.get('jetson_power_mode') or 'not readable (run `sudo nvpmodel -q`)'}.")
+    elif m.get("jetson_power_mode"):
+        lines.append(f"Jetson power mode: {m['jetson_power_mode']}.")
+    return lines
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display); CameraPoseError without it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise CameraPoseError("benchmark plots need matplotlib: pip install -e '.[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def stats_cells(st: dict[str, float]) -> list[float]:
+    """[p50, p95, p99] of a latency_stats() dict: the three numbers every table shows."""
+    return [st["p50"], st["p95"], st["p99"]]
 
 
 @dataclass
@@ -142,15 +277,7 @@ class Report:
         self._blocks.append(f"![{Path(filename).stem}]({filename})")
 
     def markdown(self) -> str:
-        m = self.machine
-        gpu = m["gpu"]["name"] + f" (driver {m['gpu']['driver']})" if m.get("gpu") else "none"
-        head = [
-            f"# {self.title}", "",
-            f"Machine: {m['cpu']}, {m['cores']} cores; GPU: {gpu}; commit {m['commit']}; {m['date']}.",
-            "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
-        ]
-        if m.get("jetson_power_mode"):
-            head.append(f"Jetson power mode: {m['jetson_power_mode']}.")
+        head = [f"# {self.title}", "", *machine_lines(self.machine)]
         return "\n".join(head) + "\n\n" + "\n\n".join(self._blocks) + "\n"
 
     def write(self, out_dir: Path | str = RESULTS_DIR) -> Path:
@@ -159,11 +286,19 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         for filename, fig in self._plots.items():
             fig.savefig(out / filename, dpi=110, bbox_inches="tight")
+            _close(fig)
         md = out / f"{self.suite}.md"
         md.write_text(self.markdown())
         payload = {"suite": self.suite, "title": self.title, "machine": self.machine, **self.data}
         (out / f"{self.suite}.json").write_text(json.dumps(payload, indent=2, default=_jsonable))
         return md
+
+
+def _close(fig: Any) -> None:
+    """Release a saved figure from pyplot's registry (it can still be saved again)."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def _jsonable(v: Any) -> Any:

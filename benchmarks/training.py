@@ -62,8 +62,8 @@ def _measure(device: str, quick: bool, threads: int) -> list[dict[str, float]]:
 
 
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, threads: int = 1) -> Report:
-    """threads: torch CPU threads (1, as the synthetic preset: on a shared machine more threads
-    oversubscribe the cores and run slower)."""
+    """The report (the caller writes it, as for every suite). threads: torch CPU threads (1, as
+    the synthetic preset: on a shared machine more threads oversubscribe the cores and run slower)."""
     import torch  # training is the one suite that needs the train extra
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -95,11 +95,9 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, threads: int = 1) -> R
     ax.set_title("Training throughput per step")
     fig.tight_layout()
     rep.add_plot("training_throughput.png", fig)
-    plt.close(fig)
-    rep.write(out_dir)
     return rep
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    run()
+    print(run().write())

@@ -149,11 +149,19 @@ def trt_logger(trt: Any) -> Any:
     return trt.Logger(trt.Logger.WARNING)
 
 
+def network_flags(trt: Any) -> int:
+    """0 on TensorRT 10+ (every network is explicit-batch); the EXPLICIT_BATCH bit before it
+    (TensorRT 8.6 of JetPack 6.0), where a 0 would make an implicit-batch network ONNX can't fill."""
+    if int(trt.__version__.split(".")[0]) >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+
 def build_serialized(onnx_path: Path, cfg: BuildConfig, trt: Any) -> bytes:
     """Parse the ONNX, log every input/output, set the profile and precision, build the plan."""
     logger = trt_logger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10+: networks are always explicit-batch
+    network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes(), str(onnx_path.parent)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))

@@ -160,3 +160,13 @@ def test_build_command_checks_int8_calibration_data_first(exported_onnx, tmp_pat
     assert "INT8 needs calibration data" in capsys.readouterr().err
     assert main(["build", str(exported_onnx), "--int8", "--calib", str(tmp_path)]) != 0
     assert "no .npz calibration files" in capsys.readouterr().err
+
+
+def test_network_flags_ask_for_explicit_batch_only_before_tensorrt_10():
+    from types import SimpleNamespace
+
+    from camerapose.engines.build import network_flags
+
+    flag = SimpleNamespace(EXPLICIT_BATCH=0)  # TensorRT's enum value for the bit (documented as 0)
+    assert network_flags(SimpleNamespace(__version__="10.3.0", NetworkDefinitionCreationFlag=flag)) == 0
+    assert network_flags(SimpleNamespace(__version__="8.6.2", NetworkDefinitionCreationFlag=flag)) == 1

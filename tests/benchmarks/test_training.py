@@ -1,14 +1,18 @@
-"""The training-throughput benchmark writes its report (quick mode: tiny model, few iterations)."""
+"""The training-throughput suite's quick report (tiny model, few iterations)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_quick_training_benchmark_writes_markdown_json_and_plot(tmp_path):
+    pytest.importorskip("torch")
     from camerapose.benchmarks.training import run
 
-    rep = run(quick=True, out_dir=tmp_path)
+    rep = run(quick=True)
+    rep.write(tmp_path)
     data = json.loads((tmp_path / "training.json").read_text())
     rows = data["rows"]
     assert [r["step"] for r in rows if r["device"] == "cpu"] == [1, 2, 3]

@@ -45,6 +45,9 @@ class Runner(ABC):
     """Base class of every backend runner; subclasses fill in the abstract members."""
 
     backend: ClassVar[str] = "abstract"
+    # The ONNX metadata_props (key -> value) the model was exported with: onnxruntime reads them
+    # from its session, the other backends are handed the dict create_runner checked.
+    metadata: dict[str, str]
 
     def __init__(self) -> None:
         self.last_inference_ms: float | None = None

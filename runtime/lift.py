@@ -168,17 +168,6 @@ class Smoother:
             del self._filters[key]
 
 
-def gpu_present() -> bool:
-    """A CUDA device node or nvidia-smi exists (cheap; no CUDA library is loaded)."""
-    import shutil
-
-    return (
-        Path("/dev/nvidia0").exists()
-        or Path("/dev/nvhost-ctrl").exists()
-        or shutil.which("nvidia-smi") is not None
-    )
-
-
 class Lifter:
     """Owns the pose runner; `lift` = preprocess -> one runner call -> postprocess -> smoothing."""
 
@@ -189,18 +178,9 @@ class Lifter:
         if not Path(cfg.model).is_file():
             raise InputError(f"pose model {cfg.model} is missing (export one with `camerapose export`)")
         opts = {"threads": cfg.threads} if cfg.threads else {}
-        backend = cfg.backend
-        if backend == "auto" and not gpu_present():
-            # Without a GPU, auto ends on onnxruntime anyway; skip probing torch (seconds to import).
-            log.info("no GPU device on this host: lift backend onnxruntime")
-            backend = "onnxruntime"
-        self.runner = create_runner(cfg.model, backend, **opts)
-        meta = getattr(self.runner, "metadata", None)
-        meta = meta() if callable(meta) else meta
-        if meta is None:
-            from camerapose.engines.select import inspect_onnx
-
-            meta = inspect_onnx(cfg.model)
+        # auto looks for an NVIDIA driver before importing torch, so a CPU host starts fast.
+        self.runner = create_runner(cfg.model, cfg.backend, **opts)
+        meta = self.runner.metadata  # every runner carries the ONNX metadata create_runner checked
         if meta.get("normalization") not in NORMALIZATIONS or meta.get("joint_format") != "h36m17":
             raise ModelError(
                 f"{cfg.model}: normalization {meta.get('normalization')!r} / joint format "

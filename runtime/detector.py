@@ -87,6 +87,11 @@ class DetectorConfig:
       a stream (and whenever a track is lost or its pose score drops below `redetect_score`);
       in between each person's ROI comes from their last landmarks.
     min_detection_score: SSD score to accept a person; nms_iou: weighted-NMS overlap;
+    detector_tiles: besides the whole frame, run the SSD on square tiles of the frame's short side
+      (overlapping by half a side): "auto" on frames at least 1.5x wider than high (or higher
+      than wide), "on" for any non-square frame, "off" never. The SSD is made for near people; on a
+      16:9 frame tiles show people 1.8x larger, for 4 detector calls instead of 1 (~10 ms more on
+      2 cores, on detector frames only).
     min_pose_score: landmark model's pose flag below which a person is dropped;
     duplicate_iou: two poses whose boxes overlap more than this are one person.
     confidence: per-joint confidence: "heatmap" (heatmap peak near the joint, like the heatmap
@@ -99,6 +104,7 @@ class DetectorConfig:
     detect_every: int = 10
     min_detection_score: float = 0.5
     nms_iou: float = 0.3
+    detector_tiles: str = "auto"
     min_pose_score: float = 0.5
     redetect_score: float = 0.7
     duplicate_iou: float = 0.5
@@ -117,6 +123,8 @@ class DetectorConfig:
             raise InputError(f"detector backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.max_persons < 1 or self.detect_every < 1:
             raise InputError("detector: max_persons and detect_every must be >= 1")
+        if self.detector_tiles not in ("auto", "on", "off"):
+            raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
             raise InputError("detector: confidence must be heatmap|visibility|product, "
                              f"got {self.confidence!r}")

@@ -205,14 +205,9 @@ class OnnxKeypointDetector(Detector):
         return box_to_roi(np.stack(boxes), aspect, m.box_padding), ids
 
     def _detect_boxes(self, frame: np.ndarray) -> list[np.ndarray]:
-        """Person boxes (4,) in pixels from the BlazePose SSD: the box around its body-circle ROI."""
-        from .blazepose import DETECTOR_SIZE
-
-        mat = roi_mod.letterbox(frame.shape[1], frame.shape[0], DETECTOR_SIZE)
-        crop = roi_mod.warp_crops(frame, mat[None], DETECTOR_SIZE)
-        x = crop[..., ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
-        det = self.person_detector(x, self.cfg.max_persons)[0]
-        kp = roi_mod.apply_affine(np.repeat(mat[None], len(det.scores), 0), det.keypoints * DETECTOR_SIZE)
+        """Person boxes (4,) in pixels from the BlazePose SSD (tiled as the BlazePose backend):
+        the box around its body-circle ROI."""
+        kp, _ = self.person_detector.find([frame], self.cfg.max_persons, self.cfg.detector_tiles)[0]
         rois = roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1], 1.0)
         # The body circle is a square around the person; keep its height, narrow it to ~half.
         boxes = roi_mod.roi_box(rois)

@@ -92,6 +92,53 @@ def letterbox(width: int, height: int, size: int) -> np.ndarray:
     return crop_to_frame(roi, size)[0]
 
 
+def square_tiles(width: int, height: int, min_overlap: float = 0.5) -> np.ndarray:
+    """Squares with the frame's short side, spread evenly along its long side from end to end.
+
+    Neighbours overlap by at least `min_overlap` of a side, so anything narrower than that lies
+    whole inside one tile. A square frame is one tile. -> (n, 5) float64 ROIs, upright.
+    """
+    side, long = float(min(width, height)), float(max(width, height))
+    n = 1 if long <= side else math.ceil((long - side) / (side * (1.0 - min_overlap)) - 1e-9) + 1
+    along = np.linspace(side / 2, long - side / 2, n)
+    across = np.full(n, side / 2)
+    xy = np.column_stack([along, across] if width >= height else [across, along])
+    return np.column_stack([xy, np.full((n, 2), side), np.zeros(n)])
+
+
+def same_person(roi: np.ndarray, rois: np.ndarray, max_offset: float = 0.4) -> np.ndarray:
+    """Which of `rois` (M, 5) frame the same person as `roi` (5,): centres closer than
+    `max_offset` times the smaller side. -> (M,) bool.
+
+    Sizes may disagree a lot (the SSD sees a person at a coarser scale than the landmark model, and
+    its ROI is often ~1.5-2x the tracked one), so box IoU would call such a pair two people; the
+    centre (the hip) is what both place well. At equal sizes this is about the old rule (box IoU
+    > 0.4 is a centre offset < 0.43 of a side): someone new is picked up once ~0.4 of a side away
+    (people side by side are ~0.2 apart; their tracked crops are kept either way).
+    """
+    check_shape("roi", roi, (5,))
+    check_shape("rois", rois, ("M", 5))
+    dist = np.hypot(rois[:, 0] - roi[0], rois[:, 1] - roi[1])
+    return dist < max_offset * np.minimum(rois[:, 2], roi[2])
+
+
+def distinct_persons(rois: np.ndarray, scores: np.ndarray, max_out: int, max_offset: float = 0.4,
+                     ) -> np.ndarray:
+    """Greedy by score: keep a ROI unless it frames the same person as a kept one (`same_person`).
+
+    rois (N, 5), scores (N,). -> kept indices (M <= max_out,), best first.
+    """
+    check_shape("scores", scores, (rois.shape[0],))
+    keep: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if len(keep) >= max_out:
+            break
+        if keep and same_person(rois[i], rois[keep], max_offset).any():
+            continue
+        keep.append(int(i))
+    return np.asarray(keep, np.int64)
+
+
 def roi_corners(rois: np.ndarray) -> np.ndarray:
     """Corner points of each ROI in frame pixels, clockwise from top-left. (N, 5) -> (N, 4, 2)."""
     unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)

@@ -107,3 +107,5 @@ def test_bad_config_values_are_input_errors() -> None:
         DetectorConfig(backend="yolo")
     with pytest.raises(InputError, match="max_persons"):
         DetectorConfig(max_persons=0)
+    with pytest.raises(InputError, match="detector_tiles"):
+        DetectorConfig(detector_tiles="3")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from camerapose.runtime import roi
+from camerapose.runtime.ssd import iou
 
 
 def test_roi_from_alignment_is_upright_for_a_standing_person() -> None:
@@ -76,3 +77,45 @@ def test_letterbox_fits_the_whole_frame_centred() -> None:
     m = roi.letterbox(400, 200, 100)  # scale 4 px per crop px, 25 crop px of padding top and bottom
     corners = roi.apply_affine(m[None], np.array([[[0.0, 25.0], [100.0, 75.0]]]))[0]
     assert np.allclose(corners, [[0, 0], [400, 200]])
+
+
+@pytest.mark.parametrize(("w", "h", "n"), [(1768, 994, 3), (994, 1768, 3), (1280, 960, 2), (500, 500, 1)])
+def test_square_tiles_cover_the_frame_and_overlap_by_half_a_side(w: int, h: int, n: int) -> None:
+    tiles = roi.square_tiles(w, h)
+    side = min(w, h)
+    assert tiles.shape == (n, 5) and np.allclose(tiles[:, 2:4], side) and np.allclose(tiles[:, 4], 0)
+    boxes = roi.roi_box(tiles)
+    assert np.allclose(boxes.min(0)[:2], 0, atol=1e-3) and np.allclose(boxes.max(0)[2:], [w, h], atol=1e-3)
+    axis = 0 if w >= h else 1
+    steps = np.diff(tiles[:, axis])
+    assert np.all(side - steps >= side / 2 - 1e-6)  # neighbours share at least half a side
+
+
+def test_a_detection_in_a_tile_maps_back_to_frame_pixels() -> None:
+    """The known affine of the last tile of a 1768x994 frame: crop (0, 0) is frame (774, 0), one crop
+    pixel is 994 / 224 frame pixels; and the inverse brings frame points back into the crop."""
+    m = roi.crop_to_frame(roi.square_tiles(1768, 994)[-1:], 224)
+    pts = np.array([[[0.0, 0.0], [224.0, 224.0], [112.0, 56.0]]])
+    s = 994 / 224
+    assert np.allclose(roi.apply_affine(m, pts)[0], [[774, 0], [1768, 994], [774 + 112 * s, 56 * s]])
+    frame_pts = np.array([[[900.0, 300.0], [1500.0, 900.0]]])
+    back = roi.apply_affine(m, roi.apply_affine(roi.invert_affine(m), frame_pts))
+    assert np.allclose(back, frame_pts)
+
+
+def test_same_person_compares_centres_not_box_overlap() -> None:
+    tracked = np.array([[800.0, 300, 400, 400, 0], [1000, 300, 400, 400, 0]])
+    # The detector's ROI of the first person: 1.8x the tracked one, hip 30 px off.
+    det = np.array([810.0, 330, 720, 720, 0.1])
+    assert iou(roi.roi_box(det[None])[0], roi.roi_box(tracked[:1]))[0] < 0.4  # the old rule: a new person
+    assert roi.same_person(det, tracked).tolist() == [True, False]
+    # Someone half a side away from the nearest tracked person is someone else.
+    assert not roi.same_person(np.array([600.0, 300, 400, 400, 0]), tracked).any()
+
+
+def test_distinct_persons_keeps_the_best_of_each_person() -> None:
+    rois = np.array([[100.0, 100, 200, 200, 0], [110, 105, 360, 360, 0], [400, 100, 200, 200, 0]])
+    keep = roi.distinct_persons(rois, np.array([0.6, 0.9, 0.7]), max_out=4)
+    assert keep.tolist() == [1, 2]
+    assert roi.distinct_persons(rois, np.array([0.6, 0.9, 0.7]), max_out=1).tolist() == [1]
+    assert roi.distinct_persons(np.zeros((0, 5)), np.zeros(0), 4).shape == (0,)

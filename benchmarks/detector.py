@@ -4,8 +4,8 @@ the person detector on every frame, beside MediaPipe's own pipeline when it is i
     camerapose bench --suite detector          # or: python -m camerapose.benchmarks.detector
     -> benchmarks/results/detector.md, detector.json, detector_latency.png
 
-Three windows of the demo video: frames 0-35 (one person in view), 95-164 (two people) and the
-same 95-164 as 4-person frames: the demo has two people, so each 4-person frame puts two copies of
+Three windows of the demo video: frames 0-35 (one person in view), 95-130 (two people) and the
+same 95-130 as 4-person frames: the demo has two people, so each 4-person frame puts two copies of
 the frame side by side -- its middle half (the columns both people stay in over that window) and
 the mirror image of that half -- which keeps the frame size and the people's scale of the original.
 Each window is run through (a) our BlazePose pipeline in tracking mode (person detector every 10
@@ -43,8 +43,9 @@ from camerapose.core.errors import CameraPoseError
 
 log = logging.getLogger(__name__)
 
-# persons in view -> timed frames (the second person is in view from about frame 36)
-WINDOWS = {1: range(0, 36), 2: range(95, 165), 4: range(95, 165)}
+# persons in view -> timed frames, equally long (they are interleaved step by step); the second
+# person is in view from about frame 36.
+WINDOWS = {1: range(0, 36), 2: range(95, 131), 4: range(95, 131)}
 QUICK_FRAMES, QUICK_LEAD_IN = 8, 10  # quick mode: timed frames per window, untimed frames before each
 HALF_FROM = 0.18  # 4-person frames: columns [0.18 w, 0.68 w) hold both demo people over frames 80-164
 TRACKING, EVERY_FRAME = "ours, tracking (detect every 10)", "ours, detector every frame"

@@ -40,3 +40,15 @@ def test_every_registered_command_explains_itself(name):
     proc = _run(name, "--help")
     assert proc.returncode == 0, proc.stderr
     assert f"usage: camerapose {name}" in proc.stdout
+
+
+@pytest.mark.assets
+def test_a_reader_that_stops_early_ends_the_command_quietly(demo_video):
+    """`camerapose detect VIDEO --json | head -1`: no traceback, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "camerapose", "detect", str(demo_video), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith('{"frame": 0')
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err

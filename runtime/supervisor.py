@@ -342,13 +342,16 @@ class Supervisor:
     def _log_summary(self) -> None:
         tot = self.counters()
         total = self.totals.samples.get("total", [])
+        # Offline, frames are read as fast as they can be queued, so their latency is mostly queueing.
+        queued = " (offline: includes queueing)" if self.cfg.capture.mode == "offline" else ""
         log.info(
-            "done: %d frames published, %d dropped, %d corrupt, %d restarts; glass-to-publish p50 %.1f ms",
+            "done: %d frames published, %d dropped, %d corrupt, %d restarts; glass-to-publish p50 %.1f ms%s",
             tot.get("published", 0),
             tot.get("dropped", 0),
             tot.get("corrupt", 0),
             tot.get("restarts", 0),
             _pct(total, 50) if total else float("nan"),
+            queued,
         )
 
 

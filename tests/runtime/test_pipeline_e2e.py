@@ -103,6 +103,9 @@ def test_demo_video_every_frame_published_once_with_3d_and_cameras(
     two = ids.most_common(2)
     assert len(two) == 2 and all(n >= 0.4 * DEMO_FRAMES for _, n in two), ids
     assert sum(n for _, n in two) >= 0.85 * sum(ids.values()) and len(ids) <= 5, ids
+    # while both are in view (frames 45-165), the same two ids on every frame: no switch, no third id
+    both = Counter(tuple(sorted(p["id"] for p in m["persons"])) for m in msgs if 45 <= m["frame"] <= 165)
+    assert both == {tuple(sorted(i for i, _ in two)): 121}, both
     assert max(len(m["persons"]) for m in msgs) >= 2, "the demo video holds two people"
     if pose_model == DEFAULT_MODEL:  # pose quality needs the real weights
         thighs = [

@@ -202,8 +202,3 @@ def _plot(results: dict[str, dict[str, dict]], labels: dict[str, str]) -> Any:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    print(run().write())

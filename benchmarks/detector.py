@@ -1,7 +1,7 @@
 """Detector benchmark: per-frame latency of the 2D stage with 1, 2 and 4 persons, tracking mode vs
 the person detector on every frame, beside MediaPipe's own pipeline when it is installed.
 
-    camerapose bench --suite detector          # or: python -m camerapose.benchmarks.detector
+    camerapose bench --suite detector
     -> benchmarks/results/detector.md, detector.json, detector_latency.png
 
 Three windows of the demo video: frames 0-35 (one person in view), 95-130 (two people) and the
@@ -25,10 +25,8 @@ person detector does not always find everyone; the recall table says how often i
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -321,12 +319,3 @@ def _plot(samples: dict[str, dict[str, list[float]]]) -> Any:
     fig.suptitle("2D detector per-frame latency, demo video")
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    quick_run = "--quick" in sys.argv
-    report = run(quick=quick_run)
-    print(report.write())
-    p50 = {k: {n: round(s["p50"], 2) for n, s in v.items()} for k, v in report.data["results"].items()}
-    print(json.dumps(p50))

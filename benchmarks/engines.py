@@ -1,7 +1,7 @@
 """Engine benchmark: refine + lift + camera latency (p50/p95) and poses/s vs batch (1 .. 4096) for
 every backend that runs here, and the kernels' numpy references (and CUDA kernels on a GPU).
 
-    camerapose bench --suite engines            # or: python -m camerapose.benchmarks.engines
+    camerapose bench --suite engines
     -> benchmarks/results/engines.md, engines.json, engines_latency.png
 
 The model is the shipped default (engines/models/pose_default.onnx + train/weights/default.pt)
@@ -264,13 +264,3 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, backend: str = "auto")
     report.data["results"] = {n: {str(b): s for b, s in per.items()} for n, per in results.items()}
     report.data["quick"] = quick
     return report
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO)
-    path = run().write(RESULTS_DIR)
-    print(path)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Pipeline benchmark: the whole runtime in LIVE mode on the demo video, beside MediaPipe's own pipeline.
 
-    camerapose bench --suite pipeline          # or: python -m camerapose.benchmarks.pipeline
+    camerapose bench --suite pipeline
     -> benchmarks/results/pipeline.md, pipeline.json, pipeline_latency.png (per frame),
        pipeline_stage_cdf.png (latency CDF per stage), pipeline_fps.png (fps and CPU over time)
 
@@ -453,8 +453,3 @@ def _plot_fps(msgs: list[dict], sampler: ProcSampler, window: int = 15) -> Any:
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    print(run().write())

@@ -1,6 +1,6 @@
 """Training throughput (samples/s) of each step of the schedule, on CPU and on a GPU when present.
 
-    python -m camerapose.benchmarks.training            # full: the default preset's model, batch 1024
+    camerapose bench --suite training                   # full: the default preset's model, batch 1024
     run(quick=True)                                     # tiny model, a few iterations (tests)
 
 Step 1 trains RefineNet; steps 2 and 3 run, per iteration, the discriminator and generator
@@ -96,8 +96,3 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, threads: int = 1) -> R
     fig.tight_layout()
     rep.add_plot("training_throughput.png", fig)
     return rep
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    print(run().write())

@@ -1,7 +1,7 @@
 """Transport benchmark: encode + ZeroMQ PUB/SUB + decode per pose message, over ipc and tcp, to 1 and
 to 8 subscribers, with messages of 1, 2 and 4 persons (schema v1).
 
-    camerapose bench --suite transport          # or: python -m camerapose.benchmarks.transport
+    camerapose bench --suite transport
     -> benchmarks/results/transport.md, transport.json, transport_latency.png
 
 The publisher (this process) binds one PUB socket per (transport, subscriber count); 8 subscriber
@@ -242,8 +242,3 @@ def _plot(results: dict[str, dict]) -> Any:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    print(run().write())

@@ -11,9 +11,11 @@ logged signature) still works.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,25 @@ def gpu_identity(device: int = 0) -> tuple[str, str]:
     dev = cuda.Device(device)
     major, minor = dev.compute_capability()
     return dev.name(), f"{major}.{minor}"
+
+
+@contextlib.contextmanager
+def device_context(device: int = 0) -> Iterator[Any]:
+    """Make `device`'s primary context current for the block (yields pycuda.driver).
+
+    The primary context is the one the CUDA runtime API, and so TensorRT, uses: pushing it makes the
+    builder run on `device` (the GPU the cache key names) and gives pycuda calls (the INT8
+    calibrator's buffers) a current context. Nesting inside a runner that already pushed it is fine.
+    """
+    cuda = import_pycuda()
+    cuda.init()
+    ctx = cuda.Device(device).retain_primary_context()
+    ctx.push()
+    try:
+        yield cuda
+    finally:
+        cuda.Context.pop()
+        ctx.detach()
 
 
 def calibration_files(calib_dir: str | Path) -> list[Path]:
@@ -137,7 +158,8 @@ def get_engine(onnx_path: str | Path, cfg: BuildConfig, device: int = 0) -> tupl
         return data, key, True
     log.info("building TensorRT %s engine for %s on %s (sm %s), batch %d..%d (opt %d)", cfg.precision,
              onnx_path.name, name, cc, cfg.profile.min, cfg.profile.max, cfg.profile.opt)
-    data = build_serialized(onnx_path, cfg, trt)
+    with device_context(device):
+        data = build_serialized(onnx_path, cfg, trt)
     path = cache.store(key, data)
     log.info("engine cached at %s (%.1f MB)", path, len(data) / 1e6)
     return data, key, False
@@ -158,36 +180,55 @@ def network_flags(trt: Any) -> int:
 
 
 def build_serialized(onnx_path: Path, cfg: BuildConfig, trt: Any) -> bytes:
-    """Parse the ONNX, log every input/output, set the profile and precision, build the plan."""
+    """Parse the ONNX, log every input/output, set the profile and precision, build the plan.
+
+    Needs a current CUDA context for INT8 (the calibrator's buffers): `get_engine` provides one.
+    """
     logger = trt_logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes(), str(onnx_path.parent)):
+    # `path` is the model FILE (TensorRT resolves external weights relative to it), not its folder.
+    if not parser.parse(onnx_path.read_bytes(), str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ModelError(f"{onnx_path}: TensorRT cannot parse it: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mb << 20)
     profile = builder.create_optimization_profile()
+    tails: dict[str, tuple[int, ...]] = {}
     for i in range(network.num_inputs):
         t = network.get_input(i)
         log.info("input  %-14s %s %s", t.name, t.dtype, tuple(t.shape))
-        tail = tuple(int(d) for d in tuple(t.shape)[1:])
-        if any(d < 0 for d in tail):
+        tails[t.name] = tuple(int(d) for d in tuple(t.shape)[1:])
+        if any(d < 0 for d in tails[t.name]):
             raise ModelError(f"{onnx_path}: input {t.name} has dynamic non-batch dims {tuple(t.shape)}")
-        profile.set_shape(t.name, *cfg.profile.shapes(tail))
+        profile.set_shape(t.name, *cfg.profile.shapes(tails[t.name]))
     for i in range(network.num_outputs):
         t = network.get_output(i)
         log.info("output %-14s %s %s", t.name, t.dtype, tuple(t.shape))
     config.add_optimization_profile(profile)
+    calibrator = None
+    if cfg.precision == "int8":  # the calibrator first: it says clearly when INT8 calibration is gone
+        calibrator = make_calibrator(trt, cfg, _calib_cache_path(cfg, onnx_path))
     if cfg.precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
-    if cfg.precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        if hasattr(config, "set_calibration_profile"):  # deprecated after 10.0; dynamic shapes need it
-            config.set_calibration_profile(profile)
-        config.int8_calibrator = make_calibrator(trt, cfg, _calib_cache_path(cfg, onnx_path))
-    plan = builder.build_serialized_network(network, config)
+    try:
+        if calibrator is not None:
+            config.set_flag(trt.BuilderFlag.INT8)
+            if hasattr(config, "set_calibration_profile"):  # deprecated since 10.1, with implicit INT8
+                # Calibration runs at the calibration profile's OPT shape ("MIN and MAX values will be
+                # overwritten by OPT"; without one, profile 0's OPT is used), so OPT must be the batch
+                # the calibrator feeds, or TensorRT reads a different number of rows than we copied.
+                calib = builder.create_optimization_profile()
+                for name, tail in tails.items():
+                    calib.set_shape(name, *BatchProfile(cfg.calib_batch, cfg.calib_batch,
+                                                        cfg.calib_batch).shapes(tail))
+                config.set_calibration_profile(calib)
+            config.int8_calibrator = calibrator  # `calibrator` stays referenced until the build ends
+        plan = builder.build_serialized_network(network, config)
+    finally:
+        if calibrator is not None:
+            calibrator.free()
     if plan is None:
         raise ModelError(f"{onnx_path}: TensorRT build failed (see the TensorRT log above)")
     return bytes(plan)
@@ -218,6 +259,7 @@ def make_calibrator(trt: Any, cfg: BuildConfig, cache_path: Path) -> Any:
             return cfg.calib_batch
 
         def get_batch(self, names: list[str]) -> list[int] | None:
+            """Device pointers (ints), one per name in `names`' order; None when the data is used up."""
             if self.index >= len(batches):
                 return None
             for k, v in batches[self.index].items():
@@ -231,5 +273,11 @@ def make_calibrator(trt: Any, cfg: BuildConfig, cache_path: Path) -> Any:
         def write_calibration_cache(self, cache: Any) -> None:
             cache_path.write_bytes(bytes(cache))
             log.info("INT8 calibration cache written to %s", cache_path)
+
+        def free(self) -> None:
+            """Release the device buffers now, while the build's CUDA context is still current."""
+            for buf in self.device.values():
+                buf.free()
+            self.device.clear()
 
     return _Calibrator()

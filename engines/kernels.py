@@ -42,15 +42,21 @@ def _parabola_offset(left: np.ndarray, c: np.ndarray, right: np.ndarray) -> np.n
     return np.where(d < 0, off, np.float32(0.0)).astype(np.float32)
 
 
+def _check_heatmap_size(h: int, w: int) -> None:
+    if h < 1 or w < 1:
+        raise ValueError(f"decode_heatmaps: empty heatmaps ({h}x{w})")
+
+
 def decode_heatmaps(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Arg-max of each heatmap refined to sub-pixel, and its maximum as the confidence.
 
     heatmaps (..., H, W) float32 -> xy (..., 2) float32 (x, y) in heatmap pixels, conf (...) float32.
-    Ties go to the first maximum in row-major order.
+    Ties go to the first maximum in row-major order; a NaN counts as the maximum (numpy's argmax).
     """
     check_shape("heatmaps", heatmaps, (..., "H", "W"))
     hm = np.ascontiguousarray(heatmaps, dtype=np.float32)
     lead, (h, w) = hm.shape[:-2], hm.shape[-2:]
+    _check_heatmap_size(h, w)
     flat = hm.reshape(-1, h * w)
     idx = flat.argmax(-1)
     rows = np.arange(flat.shape[0])
@@ -91,6 +97,20 @@ def normalize_keypoints(uv: np.ndarray, size: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def check_sources(sources: np.ndarray, n: int) -> np.ndarray:
+    """A (17, 4) source table as int32: every row 1..4 indices in [0, n), padded at the END with -1
+    (the kernel stops at the first -1 and does not bounds-check the indices itself)."""
+    src = np.ascontiguousarray(sources, dtype=np.int32)
+    valid = src >= 0
+    if not valid[:, 0].all():
+        raise ValueError("remap_joints: every H36M joint needs at least one source")
+    if (valid[:, 1:] & ~valid[:, :-1]).any():
+        raise ValueError("remap_joints: -1 padding must come after a row's sources")
+    if (src >= n).any():
+        raise ValueError(f"remap_joints: source index {int(src.max())} out of range for {n} joints")
+    return src
+
+
 def remap_joints(points: np.ndarray, conf: np.ndarray,
                  sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map (B, N, 2) points and (B, N) confidences into H36M-17: each joint the mean of its sources
@@ -100,13 +120,13 @@ def remap_joints(points: np.ndarray, conf: np.ndarray,
     check_shape("sources", sources, (NUM_JOINTS, 4))
     p = np.asarray(points, dtype=np.float32)
     c = np.asarray(conf, dtype=np.float32)
-    src = np.asarray(sources)
+    src = check_sources(sources, dims["N"])
     valid = src >= 0  # (17, 4)
-    if not valid[:, 0].all():
-        raise ValueError("remap_joints: every H36M joint needs at least one source")
     safe = np.where(valid, src, 0)
     count = valid.sum(-1).astype(np.float32)  # (17,)
-    pts = (p[:, safe] * valid[None, :, :, None]).sum(2, dtype=np.float32) * (np.float32(1.0) / count)[:, None]
+    # where, not a multiply by the mask: a padding slot must not turn an inf/NaN at index 0 into NaN
+    pts = np.where(valid[None, :, :, None], p[:, safe], np.float32(0.0)).sum(2, dtype=np.float32)
+    pts = pts * (np.float32(1.0) / count)[:, None]
     cmin = np.where(valid[None], c[:, safe], np.float32(np.inf)).min(-1)
     return pts.astype(np.float32), cmin.astype(np.float32)
 
@@ -178,7 +198,10 @@ class CudaKernels:
 
     def close(self) -> None:
         if self._ctx is not None:
+            # Drop everything that lives in the context while it is current, before releasing it.
             self._sources.clear()
+            self._fn.clear()
+            self._module = None
             self._cuda.Context.pop()
             self._ctx.detach()
             self._ctx = None
@@ -219,6 +242,7 @@ class CudaKernels:
         dev = self._on_device(heatmaps)
         hm = self._to_device(heatmaps)
         lead, (h, w) = tuple(hm.shape[:-2]), tuple(hm.shape[-2:])
+        _check_heatmap_size(h, w)
         m = int(np.prod(lead, dtype=np.int64))
         xy = self._gpuarray.empty((*lead, 2), np.float32)
         conf = self._gpuarray.empty(lead, np.float32)
@@ -251,7 +275,7 @@ class CudaKernels:
         check_shape("sources", sources, (NUM_JOINTS, 4))
         dev = self._on_device(points, conf)
         p, c = self._to_device(points), self._to_device(conf)
-        table = np.ascontiguousarray(sources, dtype=np.int32)
+        table = check_sources(sources, dims["N"])  # the kernel trusts the table: no reads past N
         src = self._sources.get(table.tobytes())
         if src is None:
             src = self._sources[table.tobytes()] = self._gpuarray.to_gpu(table)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from camerapose.core.errors import ModelError
+from camerapose.core.errors import InputError, ModelError
 
 from .build import BuildConfig, get_engine, import_pycuda, import_tensorrt, trt_logger
 from .cache import EngineCache
@@ -39,7 +39,7 @@ class TensorRTRunner(Runner):
         self.device_index = device
         self.metadata = dict(metadata or {})
         self._specs: tuple[dict[str, TensorSpec], dict[str, TensorSpec]] | None = None
-        self._ctx = self._engine = self._context = self._stream = None
+        self._ctx = self._runtime = self._engine = self._context = self._stream = None
         self._host: dict[str, np.ndarray] = {}
         self._dev: dict[str, Any] = {}
 
@@ -75,7 +75,9 @@ class TensorRTRunner(Runner):
 
     def _load(self, trt: Any, cuda: Any) -> None:
         data, key, cached = get_engine(self.onnx_path, self.cfg, self.device_index)
-        runtime = trt.Runtime(trt_logger(trt))
+        # Kept for the engine's lifetime: TensorRT reports "Destroying a runtime before destroying
+        # deserialized engines created by the runtime leads to undefined behavior".
+        self._runtime = runtime = trt.Runtime(trt_logger(trt))
         engine = runtime.deserialize_cuda_engine(data)
         if engine is None and cached:
             log.warning("cached engine does not deserialise here; evicting and rebuilding")
@@ -89,6 +91,9 @@ class TensorRTRunner(Runner):
         check_signature(*self._specs, where=f"{self.onnx_path} (TensorRT engine)")
         self.max_batch = self.cfg.profile.max
         self._context = engine.create_execution_context()
+        if self._context is None:
+            raise ModelError(f"{self.onnx_path}: TensorRT could not create an execution context "
+                             "(out of GPU memory?)")
         self._stream = cuda.Stream()
         for spec in [*self._specs[0].values(), *self._specs[1].values()]:
             shape = (self.max_batch, *spec.shape[1:])
@@ -123,8 +128,19 @@ class TensorRTRunner(Runner):
             buf.free()
         self._dev.clear()
         self._host.clear()
-        self._context = self._engine = self._stream = None
+        # Destroy in reverse order of creation (context, engine, runtime) while the CUDA context is
+        # current; chained assignment binds left to right.
+        self._context = self._engine = self._runtime = self._stream = None
         self._specs = None
+
+    def check_feed(self, feed: dict[str, np.ndarray]) -> None:
+        """The base checks (names, dtypes, shapes, batch <= the profile's max) plus the profile's min,
+        which TensorRT would otherwise refuse in set_input_shape."""
+        super().check_feed(feed)
+        n = next(iter(feed.values())).shape[0]
+        if n < self.cfg.profile.min:
+            raise InputError(f"{self.backend}: batch {n} is outside {self.cfg.profile.min}..{self.max_batch} "
+                             "(the engine's optimisation profile)")
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cuda = import_pycuda()
@@ -135,8 +151,10 @@ class TensorRTRunner(Runner):
             for name, spec in ins.items():
                 host = self._host[name]
                 host[:n] = feed[name]
+                # host[:n] is a view into the pinned buffer, so the copy stays asynchronous.
                 cuda.memcpy_htod_async(self._dev[name], host[:n], self._stream)
-                self._context.set_input_shape(name, (n, *spec.shape[1:]))
+                if not self._context.set_input_shape(name, (n, *spec.shape[1:])):
+                    raise ModelError(f"TensorRT refused input shape {name}{(n, *spec.shape[1:])}")
             if not self._context.execute_async_v3(self._stream.handle):
                 raise ModelError("TensorRT: execute_async_v3 failed (see the TensorRT log)")
             for name in outs:

@@ -83,9 +83,14 @@ class TorchRunner(Runner):
         if self.cuda_graphs:
             self.max_batch = self.buckets[-1]
             # Largest first: later (smaller) graphs reuse the memory pool of the first capture.
-            pool = torch.cuda.graph_pool_handle()
-            for b in reversed(self.buckets):
-                self._capture(b, pool)
+            # torch's notes call a shared pool safe when graphs replay in capture order and never
+            # concurrently; we replay in any order, which stays safe (as in vLLM) because replays
+            # are serialised on one stream and each call copies its outputs out before the next
+            # replay can overwrite pool memory. So: one thread per runner, never concurrent calls.
+            with torch.cuda.device(self.device):  # streams and pool on OUR device, not cuda:0
+                pool = torch.cuda.graph_pool_handle()
+                for b in reversed(self.buckets):
+                    self._capture(b, pool)
             log.info("torch: captured %d CUDA graphs (batch buckets %s, fp16=%s)", len(self.buckets),
                      self.buckets, self.fp16)
 
@@ -140,12 +145,13 @@ class TorchRunner(Runner):
         n = next(iter(feed.values())).shape[0]
         b = bucket_for(n, self.buckets)
         graph, static_in, static_out = self._graphs[b]
-        for name, pinned, dev in zip(POSE_INPUTS, self._pinned_in[b], static_in, strict=True):
-            pinned.numpy()[:n] = feed[name]
-            dev[:n].copy_(pinned[:n], non_blocking=True)  # fp32 -> fp16 on the device
-        graph.replay()
-        for pinned, dev in zip(self._pinned_out[b], static_out, strict=True):
-            pinned[:n].copy_(dev[:n], non_blocking=True)
-        torch.cuda.current_stream().synchronize()
+        with torch.cuda.device(self.device):  # current_stream() below is this device's
+            for name, pinned, dev in zip(POSE_INPUTS, self._pinned_in[b], static_in, strict=True):
+                pinned.numpy()[:n] = feed[name]  # safe: the previous call synchronised
+                dev[:n].copy_(pinned[:n], non_blocking=True)  # fp32 -> fp16 on the device
+            graph.replay()  # on the current stream, after the copies
+            for pinned, dev in zip(self._pinned_out[b], static_out, strict=True):
+                pinned[:n].copy_(dev[:n], non_blocking=True)
+            torch.cuda.current_stream().synchronize()
         return {name: pinned.numpy()[:n].copy()
                 for name, pinned in zip(OUTPUT_ORDER, self._pinned_out[b], strict=True)}

@@ -7,12 +7,23 @@
 //
 // Refinement: a parabola through the peak and its two neighbours on each axis,
 // offset = (l - r) / (2 (l - 2c + r)), in [-0.5, 0.5]; skipped on the border and on flat tops.
-// Ties go to the smallest flat index (what numpy's argmax returns), so GPU and reference agree.
+// Ties go to the smallest flat index (what numpy's argmax returns), so GPU and reference agree;
+// like numpy, a NaN counts as larger than any number (the first NaN wins).
+// Launch: grid = M blocks of exactly DECODE_THREADS threads (a power of two: the tree reduction
+// below halves it); H, W >= 1 (the caller checks), so every heatmap has a valid arg-max.
 
-#include <cfloat>
 #include <climits>
+#include <cmath>
 
 #define DECODE_THREADS 256
+
+// Does (v, i) come before (best, best_i) in numpy's argmax order?
+__device__ __forceinline__ bool beats(float v, int i, float best, int best_i) {
+    const bool v_nan = isnan(v), best_nan = isnan(best);
+    if (v_nan != best_nan) return v_nan;
+    if (!v_nan && v != best) return v > best;
+    return i < best_i;
+}
 
 __device__ __forceinline__ float parabola_offset(float l, float c, float r) {
     const float d = l - 2.0f * c + r;
@@ -26,11 +37,13 @@ extern "C" __global__ void decode_heatmaps(const float* __restrict__ heatmaps, i
     const int n = h * w;
     const float* hm = heatmaps + static_cast<size_t>(k) * n;
 
-    float best = -FLT_MAX;
+    // A thread with no element keeps (-inf, INT_MAX), which any element beats (even -inf, on the
+    // index), so the winner is always a real index: no read at hm[INT_MAX] for all -inf heatmaps.
+    float best = -INFINITY;
     int best_i = INT_MAX;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const float v = hm[i];
-        if (v > best || (v == best && i < best_i)) { best = v; best_i = i; }
+        if (beats(v, i, best, best_i)) { best = v; best_i = i; }
     }
     __shared__ float s_val[DECODE_THREADS];
     __shared__ int s_idx[DECODE_THREADS];
@@ -41,7 +54,7 @@ extern "C" __global__ void decode_heatmaps(const float* __restrict__ heatmaps, i
         if (threadIdx.x < stride) {
             const float v = s_val[threadIdx.x + stride];
             const int i = s_idx[threadIdx.x + stride];
-            if (v > s_val[threadIdx.x] || (v == s_val[threadIdx.x] && i < s_idx[threadIdx.x])) {
+            if (beats(v, i, s_val[threadIdx.x], s_idx[threadIdx.x])) {
                 s_val[threadIdx.x] = v;
                 s_idx[threadIdx.x] = i;
             }

@@ -2,7 +2,8 @@
 // batch size works with any block size.
 
 // Confidence normalisation, the paper's Eq. 3: c'_ij = c_ij / sum_j c_ij (row L1 norm; the
-// confidences are non-negative). A row summing to <= 0 gives zeros, never NaN.
+// confidences are non-negative). A row summing to <= 0 gives zeros, never NaN. The sum is
+// sequential; numpy's is pairwise, so results may differ from the reference in the last bit.
 // conf: (B, J) float32 -> out: (B, J) float32. One thread per row.
 extern "C" __global__ void normalize_confidence(const float* __restrict__ conf, int b, int j,
                                                 float* __restrict__ out) {
@@ -27,6 +28,7 @@ extern "C" __global__ void normalize_keypoints(const float* __restrict__ uv, con
     const int row = idx / j;
     const float w = size[2 * row], h = size[2 * row + 1];
     const float s = 2.0f / w;
-    out[2 * idx] = uv[2 * idx] * s - 1.0f;
-    out[2 * idx + 1] = uv[2 * idx + 1] * s - h / w;
+    // __fmul_rn: round the product before the subtraction (no FMA contraction), as numpy does.
+    out[2 * idx] = __fmul_rn(uv[2 * idx], s) - 1.0f;
+    out[2 * idx + 1] = __fmul_rn(uv[2 * idx + 1], s) - h / w;
 }

@@ -74,6 +74,40 @@ def test_remap_reference_agrees_with_core_joint_maps(fmt):
     np.testing.assert_array_equal(got_c, want_c)
 
 
+def test_remap_source_tables_are_checked_before_any_kernel_reads_them():
+    """The kernel stops at the first -1 and trusts the indices, so bad tables never reach it."""
+    pts, conf = np.zeros((2, 17, 2), np.float32), np.ones((2, 17), np.float32)
+    table = H36M17.padded_sources.copy()
+    for bad, match in [(np.where(table == 16, 17, table), "out of range for 17 joints"),
+                       (table[:, [1, 0, 2, 3]], "every H36M joint needs"),
+                       (np.concatenate([table[:, :1], np.full((17, 1), -1), table[:, :1], table[:, 3:]], 1),
+                        "padding must come after")]:
+        with pytest.raises(ValueError, match=match):
+            K.remap_joints(pts, conf, bad)
+        with pytest.raises(ValueError, match=match):
+            K.check_sources(bad, 17)
+
+
+def test_remap_padding_never_turns_an_inf_into_nan():
+    pts = np.zeros((1, 17, 2), np.float32)
+    pts[0, 0] = np.inf  # index 0 is also what the reference reads for padding slots
+    out, _ = K.remap_joints(pts, np.ones((1, 17), np.float32), H36M17.padded_sources)
+    assert np.isinf(out[0, 0]).all() and np.isfinite(out[0, 1:]).all()
+
+
+def test_decode_edge_cases_the_kernel_must_match():
+    """All -inf, NaN and empty heatmaps: numpy's argmax semantics, which the kernel reproduces."""
+    hm = np.full((3, 4, 5), -np.inf, np.float32)
+    hm[1, 2, 3] = np.nan
+    hm[1, 3, 4] = np.nan
+    xy, conf = K.decode_heatmaps(hm)
+    np.testing.assert_array_equal(xy[0], [0, 0])  # all -inf: the first pixel, no refinement
+    np.testing.assert_array_equal(xy[1], [3, 2])  # first NaN wins
+    assert np.isneginf(conf[0]) and np.isnan(conf[1])
+    with pytest.raises(ValueError, match="empty heatmaps"):
+        K.decode_heatmaps(np.zeros((2, 0, 5), np.float32))
+
+
 def _built_fatbin(tmp: Path) -> Path:
     build = tmp / "build"
     subprocess.run(["cmake", "-S", str(REPO), "-B", str(build)], check=True, capture_output=True, text=True)
@@ -118,9 +152,13 @@ def test_cuda_kernels_match_the_references(fatbin, batch):
     size = rng.choice([[1920.0, 1080.0], [640.0, 480.0]], batch).astype(np.float32)
     pts33 = rng.uniform(0, 1000, (batch, 33, 2)).astype(np.float32)
     conf33 = rng.uniform(size=(batch, 33)).astype(np.float32)
+    edge = np.full((batch, 3, 9, 40), -np.inf, np.float32)  # all -inf, NaN peaks, a tied row
+    edge[:, 1, 4, 17] = edge[:, 1, 6, 2] = np.nan
+    edge[:, 2, 3, :] = 1.0
     with K.CudaKernels(fatbin) as gpu:
         for got, want in (
             (gpu.decode_heatmaps(hm), K.decode_heatmaps(hm)),
+            (gpu.decode_heatmaps(edge), K.decode_heatmaps(edge)),
             ((gpu.normalize_confidence(conf),), (K.normalize_confidence(conf),)),
             ((gpu.normalize_keypoints(uv, size),), (K.normalize_keypoints(uv, size),)),
             (gpu.remap_joints(pts33, conf33, BLAZEPOSE33.padded_sources),

@@ -170,3 +170,129 @@ def test_network_flags_ask_for_explicit_batch_only_before_tensorrt_10():
     flag = SimpleNamespace(EXPLICIT_BATCH=0)  # TensorRT's enum value for the bit (documented as 0)
     assert network_flags(SimpleNamespace(__version__="10.3.0", NetworkDefinitionCreationFlag=flag)) == 0
     assert network_flags(SimpleNamespace(__version__="8.6.2", NetworkDefinitionCreationFlag=flag)) == 1
+
+
+class _FakeTensor:
+    def __init__(self, name, shape):
+        self.name, self.shape, self.dtype = name, shape, "FLOAT"
+
+
+class _FakeProfile:
+    def __init__(self):
+        self.shapes = {}
+
+    def set_shape(self, name, lo, opt, hi):
+        self.shapes[name] = (tuple(lo), tuple(opt), tuple(hi))
+
+
+class _FakeConfig:
+    def __init__(self):
+        self.flags, self.profiles, self.calibration_profile, self.int8_calibrator = set(), [], None, None
+
+    def set_memory_pool_limit(self, pool, size):
+        self.workspace = size
+
+    def add_optimization_profile(self, profile):
+        self.profiles.append(profile)
+
+    def set_flag(self, flag):
+        self.flags.add(flag)
+
+    def set_calibration_profile(self, profile):
+        self.calibration_profile = profile
+
+
+def _fake_tensorrt(seen: dict):
+    """Just enough of the TensorRT 10 Python API for build_serialized, recording what it is given."""
+    from types import SimpleNamespace
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            ins = [_FakeTensor("kp2d", (-1, 17, 2)), _FakeTensor("conf", (-1, 17))]
+            return SimpleNamespace(num_inputs=2, get_input=ins.__getitem__, num_outputs=1,
+                                   get_output=[_FakeTensor("t", (-1, 3))].__getitem__)
+
+        def create_builder_config(self):
+            seen["config"] = _FakeConfig()
+            return seen["config"]
+
+        def create_optimization_profile(self):
+            return _FakeProfile()
+
+        def build_serialized_network(self, network, config):
+            calib = config.int8_calibrator
+            if calib is not None:  # what TensorRT does with it: batches until None
+                while (ptrs := calib.get_batch(["kp2d", "conf"])) is not None:
+                    seen.setdefault("batches", []).append(ptrs)
+            return b"plan"
+
+    class OnnxParser:
+        def __init__(self, network, logger):
+            pass
+
+        def parse(self, data, path):
+            seen["parse_path"] = path
+            return True
+
+    class Calibrator:
+        def __init__(self):
+            pass
+
+    return SimpleNamespace(__version__="10.9.0", Builder=Builder, OnnxParser=OnnxParser,
+                           MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
+                           BuilderFlag=SimpleNamespace(FP16="fp16", INT8="int8"),
+                           IInt8EntropyCalibrator2=Calibrator)
+
+
+def test_build_sets_profile_calibration_profile_and_frees_the_calibrator(exported_onnx, tmp_path, rng,
+                                                                         monkeypatch):
+    """build_serialized against a recording fake of the TensorRT API (the real one is not installable
+    here): the parser gets the model FILE, the profile covers both inputs, INT8 calibrates at the
+    calibration batch (OPT of its own profile), and the calibrator's device buffers are freed."""
+    from types import SimpleNamespace
+
+    from camerapose.engines import build
+
+    freed, allocs = [], []
+
+    class _Alloc(int):  # a device pointer that casts to int, as pycuda's DeviceAllocation does
+        def free(self):
+            freed.append(int(self))
+
+    def mem_alloc(nbytes):
+        allocs.append(nbytes)
+        return _Alloc(nbytes)
+
+    fake_cuda = SimpleNamespace(mem_alloc=mem_alloc, memcpy_htod=lambda dst, src: None)
+    monkeypatch.setattr(build, "import_pycuda", lambda: fake_cuda)
+    monkeypatch.setattr(build, "trt_logger", lambda trt: None)
+    np.savez(tmp_path / "calib.npz", kp2d=rng.normal(size=(40, 17, 2)), conf=rng.uniform(size=(40, 17)))
+    cfg = BuildConfig(precision="int8", calib_dir=str(tmp_path), calib_batch=16,
+                      profile=BatchProfile(1, 64, 256), cache_dir=str(tmp_path / "cache"))
+    seen: dict = {}
+    assert build.build_serialized(exported_onnx, cfg, _fake_tensorrt(seen)) == b"plan"
+    assert seen["parse_path"] == str(exported_onnx)
+    config = seen["config"]
+    assert config.flags == {"fp16", "int8"} and config.workspace == 1024 << 20
+    (profile,) = config.profiles
+    assert profile.shapes == {"kp2d": ((1, 17, 2), (64, 17, 2), (256, 17, 2)),
+                              "conf": ((1, 17), (64, 17), (256, 17))}
+    assert config.calibration_profile.shapes["kp2d"] == ((16, 17, 2),) * 3
+    assert len(seen["batches"]) == 2 and all(len(p) == 2 for p in seen["batches"])  # 40 poses -> 2 x 16
+    assert sorted(freed) == sorted(allocs) == sorted([16 * 17 * 2 * 4, 16 * 17 * 4])
+
+
+def test_tensorrt_runner_refuses_a_batch_under_the_profile_minimum(exported_onnx):
+    from camerapose.engines.export import random_pose_inputs
+    from camerapose.engines.signature import POSE_INPUTS, POSE_OUTPUTS
+
+    r = TensorRTRunner(exported_onnx, BuildConfig(precision="fp32", profile=BatchProfile(4, 16, 64)))
+    r._specs, r.max_batch = (dict(POSE_INPUTS), dict(POSE_OUTPUTS)), 64  # as _load leaves them
+    r.check_feed(random_pose_inputs(4))
+    with pytest.raises(InputError, match=r"batch 3 is outside 4\.\.64"):
+        r.check_feed(random_pose_inputs(3))
+    with pytest.raises(InputError, match=r"outside 1\.\.64"):
+        r.check_feed(random_pose_inputs(65))

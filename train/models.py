@@ -67,7 +67,9 @@ def pose_features(kp2d: torch.Tensor) -> torch.Tensor:
     """
     root = kp2d[:, ROOT : ROOT + 1]
     rel = kp2d - root
-    size = rel.pow(2).sum(-1).mean(-1, keepdim=True).clamp_min(1e-8).sqrt()  # (B, 1) RMS radius
+    # (B, 1) RMS radius; the floor (0.01 screen units, ~10 px) stays a normal number in fp16 (>= 6e-5)
+    # so a collapsed pose cannot divide by zero in an fp16 engine.
+    size = rel.pow(2).sum(-1).mean(-1, keepdim=True).clamp_min(1e-4).sqrt()
     shape = rel / size[:, :, None]
     return torch.cat([shape.flatten(1), root.flatten(1), size.log()], 1)
 

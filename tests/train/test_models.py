@@ -128,3 +128,11 @@ def test_shipped_default_weights_load_without_the_training_script():
     out = model(torch.zeros(1, 17, 2), torch.ones(1, 17))
     assert all(np.isfinite(o.detach().numpy()).all() for o in out)
     assert info["joint_format"] == "h36m17"
+
+
+def test_pose_features_of_a_collapsed_pose_stay_finite_in_fp16():
+    """Every keypoint on one spot (a degenerate detection): no division by zero in an fp16 engine."""
+    from camerapose.train.models import pose_features
+
+    collapsed = torch.full((2, 17, 2), 0.3, dtype=torch.float16)
+    assert torch.isfinite(pose_features(collapsed)).all()

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from camerapose.benchmarks.report import MEDIAPIPE_PYTHON, RESULTS_DIR, Report, latency_stats, pyplot
 from camerapose.core.errors import CameraPoseError
+from camerapose.core.skeleton import BLAZEPOSE33
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,14 @@ for line in sys.stdin:
                                       smooth_landmarks=True, enable_segmentation=False)
         print("ok", flush=True)
         continue
+    rgb = frames[int(cmd)]
     t0 = time.perf_counter()
-    res = pose.process(frames[int(cmd)])
+    res = pose.process(rgb)
     ms = (time.perf_counter() - t0) * 1e3
-    print(f"{ms:.4f} {int(res.pose_landmarks is not None)}", flush=True)
+    h, w = rgb.shape[:2]
+    lms = res.pose_landmarks.landmark if res.pose_landmarks is not None else []
+    xy = " ".join(f"{p.x * w:.2f} {p.y * h:.2f}" for p in lms)  # 33 landmarks in pixels
+    print(f"{ms:.4f} {int(bool(lms))} {xy}".strip(), flush=True)
 '''
 
 
@@ -102,11 +107,13 @@ class MediaPipeWorker:
         self._proc.stdin.flush()
         self._read()
 
-    def __call__(self, index: int) -> tuple[float, int]:
+    def __call__(self, index: int) -> tuple[float, int, np.ndarray | None]:
+        """-> (ms of Pose.process, persons found (0/1), its 33 landmarks (33, 2) px or None)."""
         self._proc.stdin.write(f"{index}\n")
         self._proc.stdin.flush()
-        ms, found = self._read().split()
-        return float(ms), int(found)
+        ms, found, *xy = self._read().split()
+        landmarks = np.asarray(xy, np.float64).reshape(33, 2) if xy else None
+        return float(ms), int(found), landmarks
 
     def close(self) -> None:
         self._proc.stdin.close()
@@ -204,17 +211,24 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
         if mp_worker:
             for i in lead[1]:
                 mp_worker(i)
+        agreement: dict[str, list[float]] = {name: [] for name in variants}  # px per compared frame
         steps = list(zip(*windows.values(), strict=True))
         for step in tqdm(steps, desc="detector bench", unit="step", disable=None):
             inputs = {n: _frame(frames, n, i) for n, i in zip(windows, step, strict=True)}
+            ours: dict[str, list] = {}
             for (name, n), det in dets.items():
                 i = step[list(windows).index(n)]
                 t0 = time.perf_counter()
                 persons = det.detect([inputs[n]], [i / 30.0])[0]
                 times[(name, n)].append((len(persons), (time.perf_counter() - t0) * 1e3))
+                if n == 1:
+                    ours[name] = persons
             if mp_worker:
-                ms, found = mp_worker(step[0])
+                ms, found, landmarks = mp_worker(step[0])
                 times[("mediapipe", 1)].append((found, ms))
+                for name, persons in ours.items():
+                    if landmarks is not None and persons:
+                        agreement[name].append(closest_pose_error(landmarks, persons))
         batching = _landmark_batching(next(iter(dets.values())), 10 if quick else 100)
     finally:
         for d in dets.values():
@@ -234,8 +248,16 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
                                for (name, m), rows in times.items() if m == n and rows}
               for n in windows}
     meta = {"video": video, "windows": windows, "lead": lead, "quick": quick, "max_persons": max_persons,
-            "mediapipe": mp_worker is not None}
+            "mediapipe": mp_worker is not None,
+            "agreement": {k: latency_stats(v) for k, v in agreement.items() if v} if mp_worker else {}}
     return _report(results, samples, recall, batching, meta)
+
+
+def closest_pose_error(landmarks: np.ndarray, persons: list) -> float:
+    """MediaPipe's 33 landmarks (33, 2) px vs our persons' H36M-17 keypoints: the median joint
+    distance (px) to the closest of our persons (MediaPipe follows one person; we may see more)."""
+    mp17, _ = BLAZEPOSE33(landmarks)
+    return min(float(np.median(np.linalg.norm(p.keypoints - mp17, axis=1))) for p in persons)
 
 
 def _group(count: int) -> str:
@@ -267,11 +289,19 @@ def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: di
                   ["in view", "pipeline", "frames", "mean found", "frames with all found"],
                   [[view, name, r["frames"], r["mean_found"], r["all_found"]]
                    for view, by in recall.items() for name, r in by.items()])
+    if meta["agreement"]:
+        rep.add_table("2D agreement with MediaPipe (1-person window): per frame, the median joint distance "
+                      "(px) between MediaPipe's pose and ours, H36M-17 joints, both as deployed (each with "
+                      "its own smoothing; with smoothing off, tests/runtime/test_detect_blazepose.py checks "
+                      "parity: median 2.2 px)",
+                      ["pipeline", "frames", "median px", "p95 px", "max px"],
+                      [[k, v["n"], v["p50"], v["p95"], v["max"]] for k, v in meta["agreement"].items()])
     rep.add_table("Targets", ["measure", "measured", "target"], _targets(results, meta["mediapipe"]))
     rep.add_table("Landmark model alone (ms): one batched call vs a loop", ["call", "p50", "p95", "p99"],
                   [[k, v["p50"], v["p95"], v["p99"]] for k, v in batching.items()])
     rep.add_plot("detector_latency.png", _plot(samples))
     rep.data.update({"results": results, "recall": recall, "landmark_batching": batching,
+                     "agreement_px": meta["agreement"],
                      "mediapipe": meta["mediapipe"], "quick": meta["quick"],
                      "max_persons": meta["max_persons"],
                      "windows": {n: [r.start, r.stop] for n, r in w.items()},

@@ -15,6 +15,20 @@ def test_four_person_frames_keep_the_frame_size():
     np.testing.assert_array_equal(four[:, 10:], four[:, :10][:, ::-1])
 
 
+def test_agreement_is_the_median_joint_distance_to_our_closest_person():
+    from camerapose.core.skeleton import BLAZEPOSE33
+    from camerapose.runtime.detector import Person2D
+
+    landmarks = np.random.default_rng(0).uniform(0, 500, (33, 2))
+    mp17, _ = BLAZEPOSE33(landmarks)
+
+    def person(kp):
+        return Person2D(1, kp.astype(np.float32), np.ones(17, np.float32), np.zeros(4, np.float32), 1.0)
+
+    near, far = person(mp17 + [3.0, 4.0]), person(mp17 + 300.0)
+    assert bench.closest_pose_error(landmarks, [far, near]) == pytest.approx(5.0, abs=1e-3)
+
+
 @pytest.mark.assets
 def test_quick_run_reports_every_window_and_variant(tmp_path, demo_video, written, stats_keys):
     md, data = written(bench.run(quick=True, out_dir=tmp_path), tmp_path, ("detector_latency.png",))
@@ -28,3 +42,5 @@ def test_quick_run_reports_every_window_and_variant(tmp_path, demo_video, writte
     assert data["results"]["1 person"][bench.TRACKING]["n"] > 0
     assert set(data["landmark_batching"]) == {"1 crop", "2 crops, one call", "2 crops, two calls"}
     assert ("mediapipe" in data["results"]["1 person"]) if data["mediapipe"] else ("not installed" in md)
+    if data["mediapipe"]:  # MediaPipe in its side venv: our 2D is compared with its pose
+        assert data["agreement_px"][bench.TRACKING]["n"] > 0 and "2D agreement" in md

@@ -33,7 +33,7 @@ import numpy as np
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.skeleton import NUM_JOINTS
 
-from .signature import BATCH, FORMAT, META_FORMAT, OUTPUT_ORDER, POSE_INPUTS
+from .signature import BATCH, FORMAT, META_FORMAT, OUTPUT_ORDER, POSE_INPUTS, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, cfg: ExportCo
         raise ModelError(f"export needs the training package ({err})") from None
     model, info = load_pose_model(checkpoint)
     meta = pose_metadata(info.get("joint_format", "h36m17"), info.get("normalization", "screen_w"),
-                         _config_of(info), info.get("sha256") or _sha256(checkpoint))
+                         _config_of(info), info.get("sha256") or sha256_file(checkpoint))
     return export_pose_model(model, Path(out_dir) / (name or f"pose_{checkpoint.stem}.onnx"), meta, cfg)
 
 

@@ -11,12 +11,12 @@ A checkpoint is a torch file holding only plain types and tensors (loads with we
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from camerapose.assets import sha256_of
 from camerapose.core.errors import ModelError
 
 from .config import from_dict, to_dict
@@ -25,14 +25,6 @@ from .models import PoseModel, PoseModelConfig
 FORMAT = "camerapose-checkpoint/1"
 JOINT_FORMAT = "h36m17"
 NORMALIZATION = "screen_w"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(path: str | Path, model: PoseModel, extra: dict[str, Any] | None = None,
@@ -89,7 +81,7 @@ def load_pose_model(path: str | Path) -> tuple[PoseModel, dict[str, Any]]:
         "configs": {"model": ckpt["model_config"], **({"train": ckpt["train_config"]}
                                                      if "train_config" in ckpt else {})},
         "metrics": ckpt.get("metrics", {}),
-        "sha256": sha256_file(path),
+        "sha256": sha256_of(Path(path)),
         "path": str(path),
     }
     return model, info

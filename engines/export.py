@@ -206,9 +206,3 @@ def _config_of(info: dict[str, Any]) -> Any:
         if key in info:
             return info[key]
     return {k: v for k, v in info.items() if k.endswith("config") or k.endswith("configs")}
-
-
-def _sha256(path: Path) -> str:
-    from .signature import sha256_file
-
-    return sha256_file(path)

@@ -30,7 +30,7 @@ def _measure(device: str, quick: bool, threads: int) -> list[dict[str, float]]:
 
     batch, iters = (64, 3) if quick else (1024, 20)
     torch.set_num_threads(threads)
-    preset = "tiny.toml" if quick else "synthetic.toml"
+    preset = "tiny.toml" if quick else "default.toml"
     over = [f"step{s}.batch_size={batch}" for s in (1, 2, 3)] + \
            [f"step{s}.max_iters_per_epoch={iters}" for s in (1, 2, 3)] + ["run.log_every=1000000"]
     cfg = load_config(CONFIG_DIR / preset, over)

@@ -63,7 +63,8 @@ def load_pose_model(path: str | Path) -> tuple[PoseModel, dict[str, Any]]:
     """Rebuild the PoseModel (float32, eval mode) from a checkpoint alone.
 
     info: joint_format, normalization, model_config (dict), configs (dict: model and, for
-    training checkpoints, train), sha256, metrics (when the trainer stored them), path.
+    training checkpoints, train), sha256, metrics and mean_pose (the training set's mean 3D pose,
+    (17,3) lists; when the trainer stored them), path.
     """
     ckpt = read_checkpoint(path)
     cfg = from_dict(PoseModelConfig, ckpt["model_config"], str(path))
@@ -81,6 +82,7 @@ def load_pose_model(path: str | Path) -> tuple[PoseModel, dict[str, Any]]:
         "configs": {"model": ckpt["model_config"], **({"train": ckpt["train_config"]}
                                                      if "train_config" in ckpt else {})},
         "metrics": ckpt.get("metrics", {}),
+        "mean_pose": ckpt.get("mean_pose"),
         "sha256": sha256_of(Path(path)),
         "path": str(path),
     }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from camerapose.cli import Command
-from camerapose.core.errors import InputError
+from camerapose.core.errors import CameraPoseError, InputError
 
 from .config import CONFIG_DIR, load_config, to_dict
 
@@ -16,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=CONFIG_DIR / "synthetic.toml",
-                   help="TOML config (default: the synthetic preset that trains the default weights; "
-                        "train/configs/paper.toml is the paper's recipe on Human3.6M + MPII)")
+    p.add_argument("--config", type=Path, default=CONFIG_DIR / "default.toml",
+                   help="TOML config (default: train/configs/default.toml, the preset that trains the "
+                        "default weights; train/configs/paper.toml is the paper's recipe on Human3.6M + "
+                        "MPII)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set step3.epochs=5 (repeatable; TOML values)")
     p.add_argument("--resume", type=Path, default=None,
@@ -38,14 +42,12 @@ def _run_train(args: argparse.Namespace) -> int:
     result = train(cfg, resume=str(args.resume) if args.resume else None, progress=not args.no_progress)
     if "checkpoint" not in result:  # a non-zero rank of a torchrun job
         return 0
-    rows = dict(result["metrics"])
-    rows.update({f"{k} (mean-pose baseline)": v for k, v in result["baseline"].items()})
-    print(format_table(rows))
+    print(format_table(result["metrics"]))
     print(f"checkpoint: {result['checkpoint']}")
     if args.export:
         model, _ = load_pose_model(result["checkpoint"])
         save_checkpoint(args.export, model, {"train_config": to_dict(cfg), "metrics": result["metrics"],
-                                             "baseline": result["baseline"]}, half=True)
+                                             "mean_pose": result["mean_pose"]}, half=True)
         print(f"weights: {args.export}")
     return 0
 
@@ -65,7 +67,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .checkpoint import load_pose_model, read_checkpoint
     from .config import TrainConfig, apply_override, from_dict
     from .data import registry
-    from .evaluate import evaluate_set, format_table
+    from .evaluate import evaluate_all, format_table
 
     model, _ = load_pose_model(args.checkpoint)
     if args.config is not None:
@@ -79,9 +81,27 @@ def _run_eval(args: argparse.Namespace) -> int:
     tests = registry.test_sets(cfg.data)
     if not tests:
         raise InputError("no test sets configured (data.test is empty)")
-    results = {name: evaluate_set(model, poses) for name, poses in tests.items()}
+    results = evaluate_all(model, tests, _mean_pose(args.checkpoint, cfg))
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
+
+
+def _mean_pose(checkpoint: Path, cfg: object) -> np.ndarray | None:
+    """The training set's mean pose (17,3): stored in the checkpoint, else rebuilt from its config's
+    training data (None where that data is not here)."""
+    from .checkpoint import read_checkpoint
+    from .data import registry
+    from .evaluate import mean_pose
+
+    stored = read_checkpoint(checkpoint).get("mean_pose")
+    if stored is not None:
+        return np.asarray(stored, dtype=np.float64)
+    try:
+        train, _ = registry.train_sets(dataclasses.replace(cfg.data, train_2d_only=()))
+    except CameraPoseError as err:
+        log.warning("no mean-pose rows: %s", err)
+        return None
+    return mean_pose(train) if train.has_3d.any() else None
 
 
 COMMANDS = {"train": Command(_configure_train, _run_train), "eval": Command(_configure_eval, _run_eval)}

@@ -1,6 +1,6 @@
 """Training configuration: one frozen dataclass per stage, loaded from TOML, overridable from the CLI.
 
-    cfg = load_config("train/configs/synthetic.toml", ["step3.epochs=5", "loss.lambda_cam=0.02"])
+    cfg = load_config("train/configs/default.toml", ["step3.epochs=5", "loss.lambda_cam=0.02"])
 
 Every value has a default (the paper's recipe where the paper gives one); a TOML file or a
 `--set key=value` only changes what it names. An unknown key or a value of the wrong type raises
@@ -37,12 +37,23 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Which datasets train and which evaluate; paths are what users bring (DESIGN.md formats)."""
+class MixConfig:
+    """Shares of the "mix" 3D source (normalised to sum to 1): the motion library (`data/motions.py`),
+    the joint-angle prior (`data/synthetic.py`, coverage of rare poses) and the real motion-capture
+    clips whose licence lets them train (`data/mocap.py`). Sizes come from [data.synthetic]."""
 
-    train_3d: str = "synthetic"  # "synthetic" | "h36m"
-    train_2d_only: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "mpii", "coco"
-    test: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "h36m", "3dhp", "3dpw"
+    motions: float = 0.7
+    prior: float = 0.1
+    mocap: float = 0.2
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which datasets train and which evaluate; paths are what users bring (docs/training.md formats)."""
+
+    train_3d: str = "synthetic"  # "mix" | "synthetic" (the prior alone) | "h36m"
+    train_2d_only: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "mix", "mpii", "coco"
+    test: tuple[str, ...] = ("synthetic",)  # any of "synthetic", "mix", "mocap", "h36m", "3dhp", "3dpw"
     h36m_3d: str = ""  # data_3d_h36m.npz
     h36m_2d: str = ""  # data_2d_h36m_*.npz (ground truth or detections); "" = project the 3D
     mpii: str = ""  # MPII official mpii_human_pose_v1_u12_1.mat
@@ -51,6 +62,8 @@ class DataConfig:
     threedpw: str = ""  # 3DPW sequenceFiles/test directory
     detections: str = ""  # optional 2D-detections file replacing the 2D input of `train_3d`
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    mocap_cameras: int = 3  # evaluation cameras per validation frame of the "mocap" test set
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,20 @@ class LossConfig:
     lambda_gan: float = 1.0  # generator's adversarial terms (3D and 2D discriminators)
     lambda_reg: float = 0.1  # augmentor regularisers (angle and length change, rotation)
     augment: bool = True  # train the lifter on augmented pairs too (steps 2 and 3)
+    # PoseAug's hardness feedback (step 3, with `augment`): the generator aims the lifter's error on
+    # an augmented pose at beta x its error on the original; beta ramps linearly over step 3.
+    hardness: bool = True
+    lambda_hard: float = 1.0
+    hardness_beta_start: float = 1.5  # beta in step 3's first epoch
+    hardness_beta: float = 2.5  # beta in step 3's last epoch
+
+    def __post_init__(self) -> None:
+        if not self.lambda_hard >= 0:
+            raise ValueError(f"lambda_hard must be >= 0, got {self.lambda_hard}")
+        for name in ("hardness_beta_start", "hardness_beta"):
+            value = getattr(self, name)
+            if not value >= 1:
+                raise ValueError(f"{name} must be >= 1 (1 = as hard as the original), got {value}")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Torch DDP for multi-GPU / multi-node training, launched with `torchrun`.
 
-    torchrun --nproc_per_node 2 -m camerapose train --config train/configs/synthetic.toml
+    torchrun --nproc_per_node 2 -m camerapose train --config train/configs/default.toml
 
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT; `setup()` reads them,
 joins the process group (nccl on CUDA, gloo on CPU) and picks this rank's device. Without

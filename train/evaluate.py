@@ -34,13 +34,15 @@ def pose_metrics(pred3d: np.ndarray, gt3d: np.ndarray) -> dict[str, float]:
 
 
 def camera_metrics(pred: dict[str, np.ndarray], poses: PoseSet) -> dict[str, float]:
-    """Median relative focal error, median |depth error| (m) and 2D refinement gain, where known."""
+    """Median relative focal error, median |root depth error| (m and relative to the true depth) and
+    the 2D refinement gain, where the camera is known."""
     out: dict[str, float] = {}
     cam = poses.has_camera
     if cam.any():
         rel = np.abs(pred["focal"][cam] / poses.focal[cam] - 1)
         out["focal_rel_err"] = float(np.median(rel))
         out["depth_abs_err_m"] = float(np.median(np.abs(pred["t"][cam, 2] - poses.t[cam, 2])))
+        out["depth_rel_err"] = float(np.median(np.abs(pred["t"][cam, 2] / poses.t[cam, 2] - 1)))
     before = np.linalg.norm(poses.kp2d - poses.kp2d_gt, axis=-1).mean()
     after = np.linalg.norm(pred["kp2d_refined"] - poses.kp2d_gt, axis=-1).mean()
     out["kp2d_err_in"] = float(before)
@@ -58,15 +60,33 @@ def evaluate_set(model: PoseModel, poses: PoseSet, device: str | torch.device = 
     return res
 
 
-def mean_pose_baseline(train: PoseSet, test: PoseSet) -> dict[str, float]:
-    """Metrics of always predicting the training set's mean 3D pose: what a lifter must beat."""
-    mean = train.kp3d[train.has_3d].mean(0)
+def mean_pose(train: PoseSet) -> np.ndarray:
+    """The training set's mean root-relative 3D pose. -> (17, 3) metres."""
+    return train.kp3d[train.has_3d].astype(np.float64).mean(0)
+
+
+def mean_pose_baseline(mean: np.ndarray, test: PoseSet) -> dict[str, float]:
+    """Metrics of always predicting `mean` (17,3), the training set's mean pose: what a lifter must
+    beat. P-MPJPE aligns it to each sample as it aligns a prediction."""
     return pose_metrics(np.broadcast_to(mean, test.kp3d[test.has_3d].shape), test.kp3d[test.has_3d])
+
+
+def evaluate_all(model: PoseModel, tests: dict[str, PoseSet], mean: np.ndarray | None,
+                 device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """Every test set, and beside each top-level set with 3D a "<set>/mean-pose" row when `mean` is
+    given. -> {row name: metrics}."""
+    out: dict[str, dict[str, float]] = {}
+    for name, poses in tests.items():
+        out[name] = evaluate_set(model, poses, device)
+        if mean is not None and "/" not in name and poses.has_3d.any():
+            out[f"{name}/mean-pose"] = {"n": float(poses.has_3d.sum()), **mean_pose_baseline(mean, poses)}
+    return out
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """One Markdown table: a row per test set."""
-    cols = ["n", "mpjpe", "p_mpjpe", "n_mpjpe", "pck", "auc", "focal_rel_err", "depth_abs_err_m"]
+    cols = ["n", "mpjpe", "p_mpjpe", "n_mpjpe", "pck", "auc", "focal_rel_err", "depth_rel_err",
+            "depth_abs_err_m"]
     head = "| set | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for name, res in results.items():

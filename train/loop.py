@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,15 @@ from .checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig, to_dict
 from .data import registry
 from .data.base import PoseSet
-from .evaluate import evaluate_set, mean_pose_baseline
-from .losses import augmentor_regularizer, combined_loss, lsgan_d_loss, lsgan_g_loss, refine_loss
+from .evaluate import evaluate_all, mean_pose
+from .losses import (
+    augmentor_regularizer,
+    combined_loss,
+    hardness_feedback_loss,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    refine_loss,
+)
 from .models import Generator, KCSDiscriminator2D, KCSDiscriminator3D, PoseModel
 
 log = logging.getLogger(__name__)
@@ -98,9 +107,54 @@ def _cat(a: Batch, b: Batch) -> Batch:
     return {k: torch.cat([a[k], b[k]]) for k in a if k in b}
 
 
+@contextmanager
+def _evaluating(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """`module` in eval mode (BN reads its running stats and leaves them alone, no dropout), then
+    every submodule back in the mode it had (step 2 keeps RefineNet in eval inside a training model)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def lifter_errors(model: PoseModel, kp2d: torch.Tensor, kp3d: torch.Tensor) -> torch.Tensor:
+    """Per-sample MPJPE (metres) of the pose model on clean 2D (conf 1). (B,17,2), (B,17,3) -> (B,).
+
+    The model runs in eval mode with detached parameters, so gradients reach the inputs (the
+    generator's pose and its projection) and never the model, and its BN statistics stay as they
+    are. `model` is the bare module, not its DDP wrapper: a DDP forward whose backward leaves the
+    parameters without gradients would break the wrapper's next reduction.
+    """
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    conf = kp2d.new_ones(kp2d.shape[:-1])
+    with _evaluating(model):
+        pred = torch.func.functional_call(model, params, (kp2d, conf))[1]
+    return (pred - kp3d).norm(dim=-1).mean(-1)
+
+
+def hardness_beta(cfg: TrainConfig, step: int, epoch: int) -> float | None:
+    """The feedback's target factor in this epoch, or None where the term is off.
+
+    PoseAug turns its feedback on after a warm-up on a pre-trained pose model and raises beta
+    linearly over training; here that is step 3 (in step 2 the lifter is still learning from
+    scratch, so its error says nothing about hardness), ramped over step 3's epochs. Without
+    `augment` the augmented poses never reach the lifter, so there is nothing to steer.
+    """
+    lam = cfg.loss
+    if not (lam.hardness and lam.augment) or step != 3 or lam.lambda_hard == 0:
+        return None
+    frac = epoch / max(cfg.step3.epochs - 1, 1)
+    return lam.hardness_beta_start + (lam.hardness_beta - lam.hardness_beta_start) * min(frac, 1.0)
+
+
 def gan_update(ctx: Context, batch: Batch, batch2d: Batch | None, opt_g: torch.optim.Optimizer,
-               opt_d: torch.optim.Optimizer) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """One discriminator update, then one generator update (LS-GAN, Eq. 12-15)."""
+               opt_d: torch.optim.Optimizer, beta: float | None = None,
+               ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """One discriminator update, then one generator update (LS-GAN, Eq. 12-15), plus PoseAug's
+    hardness feedback with target factor `beta` (`hardness_beta`) when `loss.hardness` is on."""
     nets, lam = ctx.nets, ctx.cfg.loss
     aug = nets.w("gen")(batch["kp3d"], batch["t"])
     aug2d = reproject(aug["kp3d"], batch["focal"], batch["center"], aug["t"])
@@ -118,10 +172,26 @@ def gan_update(ctx: Context, batch: Batch, batch2d: Batch | None, opt_g: torch.o
     reg = augmentor_regularizer(aug)
     loss_g = lam.lambda_gan * (lsgan_g_loss(nets.w("d3")(aug["kp3d"])) + lsgan_g_loss(nets.w("d2")(aug2d))) \
         + lam.lambda_reg * reg
+    hard: dict[str, float] = {}
+    if lam.hardness and beta is not None:
+        loss_hard, ratio = _hardness_term(nets.model, batch, aug, aug2d, beta)
+        loss_g = loss_g + lam.lambda_hard * loss_hard
+        hard = {"hard": float(loss_hard.detach()), "hard_ratio": ratio}
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
-    return {"d": float(loss_d.detach()), "g": float(loss_g.detach()), "reg": float(reg.detach())}, aug
+    return {"d": float(loss_d.detach()), "g": float(loss_g.detach()), "reg": float(reg.detach())} | hard, aug
+
+
+def _hardness_term(model: PoseModel, batch: Batch, aug: dict[str, torch.Tensor], aug2d: torch.Tensor,
+                   beta: float) -> tuple[torch.Tensor, float]:
+    """The feedback loss on this batch and the achieved hardness mean(e_aug) / mean(e_orig)."""
+    err_aug = lifter_errors(model, aug2d, aug["kp3d"])
+    with torch.no_grad():  # the original pose does not depend on the generator
+        orig2d = reproject(batch["kp3d"], batch["focal"], batch["center"], batch["t"])
+        err_orig = lifter_errors(model, orig2d, batch["kp3d"])
+    ratio = float(err_aug.detach().mean() / err_orig.mean().clamp_min(1e-8))
+    return hardness_feedback_loss(err_aug, err_orig, beta), ratio
 
 
 def pose_update(ctx: Context, batch: Batch, opt: torch.optim.Optimizer, refine: bool) -> dict[str, float]:
@@ -200,7 +270,8 @@ def run_epoch(ctx: Context, step: int, epoch: int, opt: dict[str, Any]) -> dict[
             terms = {"ref": float(loss.detach())}
         else:
             b2 = _take(ctx.train2d, only[i % len(only)]) if only else None
-            terms, aug = gan_update(ctx, batch, b2, opt["opt"]["gen"], opt["opt"]["disc"])
+            terms, aug = gan_update(ctx, batch, b2, opt["opt"]["gen"], opt["opt"]["disc"],
+                                    hardness_beta(cfg, step, epoch))
             pose_batch = _cat(batch, _aug_batch(batch, aug)) if cfg.loss.augment else batch
             terms |= pose_update(ctx, pose_batch, opt["opt"]["pose"], refine=step == 3)
             if step == 3 and b2 is not None:
@@ -261,7 +332,8 @@ def _tensorboard(cfg: TrainConfig, out_dir: Path, info: ddp.DistInfo) -> Any:
 
 
 def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run the schedule; returns {"checkpoint": path, "metrics": {set: {...}}, "baseline": {...}}."""
+    """Run the schedule; returns {"checkpoint": path, "metrics": {row: {...}}, "mean_pose": (17,3) list}
+    (the metrics have a "<set>/mean-pose" row beside each test set: the number to beat)."""
     info = ddp.setup(cfg.run.device)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
@@ -311,15 +383,13 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
                          time.perf_counter() - t_ep, " ".join(f"{k}={v:.4g}" for k, v in means.items()))
                 save_checkpoint(out_dir / "last.pt", nets.model, _state(ctx, step, epoch, opt))
     nets.model.refine.requires_grad_(True)
-    result: dict[str, Any] = {"metrics": {}, "baseline": {}}
+    mean = mean_pose(train3d) if train3d.has_3d.any() else None
+    result: dict[str, Any] = {"metrics": {}, "mean_pose": None if mean is None else mean.tolist()}
     if info.is_main:
-        for name, poses in tests.items():
-            result["metrics"][name] = evaluate_set(nets.model, poses, dev)
-            if poses.has_3d.any() and name == "synthetic":
-                result["baseline"][name] = mean_pose_baseline(train3d, poses)
+        result["metrics"] = evaluate_all(nets.model, tests, mean, dev)
         final = save_checkpoint(out_dir / "final.pt", nets.model,
                                 {"train_config": to_dict(cfg), "metrics": result["metrics"],
-                                 "baseline": result["baseline"], "history": ctx.history})
+                                 "mean_pose": result["mean_pose"], "history": ctx.history})
         result["checkpoint"] = str(final)
         log.info("trained in %.1f s; final checkpoint %s", time.perf_counter() - t0, final)
     if ctx.writer is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from camerapose.core.camera import reproject
+from camerapose.core.errors import InputError
 
 MIN_DEPTH = 0.1  # metres
 
@@ -106,3 +107,29 @@ def augmentor_regularizer(aug: dict[str, torch.Tensor]) -> torch.Tensor:
     changes so the discriminators are not the only brake (PoseAug's feedback in spirit)."""
     return (aug["d_angle"].pow(2).sum(-1).mean() + aug["ratio"].log().pow(2).mean()
             + 0.1 * aug["rotation"].pow(2).sum(-1).mean())
+
+
+# --- PoseAug's hardness feedback ---------------------------------------------------------------
+
+MAX_FEEDBACK_EXPONENT = 10.0  # metres above the target; exp(10) ~ 2e4 stays finite even in fp16
+
+
+def hardness_feedback_loss(err_aug: torch.Tensor, err_orig: torch.Tensor, beta: float) -> torch.Tensor:
+    """PoseAug's feedback: mean_i |1 - exp(e_aug,i - beta * e_orig,i)|. (B,), (B,) metres -> ().
+
+    e_aug / e_orig: the lifter's per-sample 3D error on the augmented / the original pose; beta > 1
+    is the target hardness. The loss is 0 exactly where the augmented pose is beta times as hard
+    as its original, so the generator is steered to a controlled difficulty, not to the largest
+    error it can cause. That is what bounds it: too easy (d = e_aug - beta e_orig < 0) costs at
+    most 1 with a slope e^d <= 1, while overshooting costs e^d - 1 and grows exponentially, so
+    implausibly hard poses are pushed back harder than easy ones are pulled up. The exponent is
+    capped at MAX_FEEDBACK_EXPONENT so a diverged lifter cannot overflow it. err_orig should
+    carry no gradient (the generator does not shape the original pose).
+    """
+    if err_aug.ndim != 1 or err_aug.shape != err_orig.shape:
+        raise InputError(f"hardness_feedback_loss: expected two (B,) errors, got {tuple(err_aug.shape)} "
+                         f"and {tuple(err_orig.shape)}")
+    if not beta > 0:
+        raise InputError(f"hardness_feedback_loss: beta must be > 0, got {beta}")
+    gap = (err_aug - beta * err_orig).clamp_max(MAX_FEEDBACK_EXPONENT)
+    return (1 - gap.exp()).abs().mean()

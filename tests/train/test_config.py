@@ -17,7 +17,7 @@ def test_defaults_are_the_papers_recipe():
     assert (lam.lambda_cam, lam.lambda_2d, lam.lambda_2d_only, lam.lambda_3d) == (0.01, 0.5, 0.2, 1.0)
 
 
-@pytest.mark.parametrize("name", ["paper.toml", "synthetic.toml", "tiny.toml"])
+@pytest.mark.parametrize("name", ["paper.toml", "default.toml", "synthetic.toml", "tiny.toml"])
 def test_shipped_configs_load(name):
     cfg = load_config(CONFIG_DIR / name)
     assert cfg.model.lifter.kind == "martinez"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from camerapose.core.errors import InputError
 from camerapose.train.config import LossConfig
 from camerapose.train.losses import (
     augmentor_regularizer,
     camera_loss,
     combined_loss,
     confidence_weights,
+    hardness_feedback_loss,
     lsgan_d_loss,
     lsgan_g_loss,
     pose3d_loss,
@@ -76,6 +80,47 @@ def test_augmentor_regularizer_is_zero_for_no_change():
     assert augmentor_regularizer(aug).item() == 0.0
     aug["ratio"] = torch.full((2, 16), float(torch.e))
     assert augmentor_regularizer(aug).item() == pytest.approx(1.0)
+
+
+def test_hardness_feedback_matches_hand_computation():
+    err_aug, err_orig = torch.tensor([0.3, 0.1]), torch.tensor([0.1, 0.1])
+    # beta 2: gaps 0.3 - 0.2 = 0.1 (too hard) and 0.1 - 0.2 = -0.1 (too easy)
+    expected = (abs(1 - math.exp(0.1)) + abs(1 - math.exp(-0.1))) / 2
+    assert hardness_feedback_loss(err_aug, err_orig, 2.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hardness_feedback_is_zero_exactly_at_beta_times_the_original_error():
+    err_orig = torch.tensor([0.05, 0.08, 0.12])
+    assert hardness_feedback_loss(2.5 * err_orig, err_orig, 2.5).item() == pytest.approx(0.0, abs=1e-7)
+    assert hardness_feedback_loss(2.0 * err_orig, err_orig, 2.5).item() > 1e-3
+
+
+def test_hardness_feedback_pulls_easy_poses_up_and_pushes_overhard_ones_down_harder():
+    err_orig = torch.tensor([0.1, 0.1])
+    err_aug = torch.tensor([0.0, 0.4], requires_grad=True)  # target 0.2: 0.2 too easy, 0.2 too hard
+    loss = hardness_feedback_loss(err_aug, err_orig, 2.0)
+    loss.backward()
+    g_easy, g_hard = err_aug.grad.tolist()
+    assert g_easy < 0 < g_hard  # gradient descent raises the easy error and lowers the hard one
+    assert g_hard == pytest.approx(math.exp(0.2) / 2) and g_easy == pytest.approx(-math.exp(-0.2) / 2)
+    # the same distance from the target costs more above it than below it
+    assert abs(1 - math.exp(0.2)) > abs(1 - math.exp(-0.2))
+
+
+def test_hardness_feedback_on_easy_poses_saturates_and_a_huge_error_stays_finite():
+    err_orig = torch.tensor([1.0])
+    easy = hardness_feedback_loss(torch.tensor([0.0]), err_orig, 50.0).item()
+    assert easy == pytest.approx(1 - math.exp(-50.0)) and easy <= 1.0
+    assert math.isfinite(hardness_feedback_loss(torch.tensor([1e4]), err_orig, 2.0).item())
+
+
+def test_hardness_feedback_rejects_bad_shapes_and_beta():
+    with pytest.raises(InputError, match=r"two \(B,\) errors"):
+        hardness_feedback_loss(torch.zeros(3), torch.zeros(4), 2.0)
+    with pytest.raises(InputError, match=r"two \(B,\) errors"):
+        hardness_feedback_loss(torch.zeros(3, 17), torch.zeros(3, 17), 2.0)
+    with pytest.raises(InputError, match="beta must be > 0"):
+        hardness_feedback_loss(torch.zeros(3), torch.zeros(3), 0.0)
 
 
 def _small_model() -> PoseModel:

@@ -1,1 +1,1 @@
-"""Shipped weights: default.pt, trained by train/configs/synthetic.toml (see docs/training.md)."""
+"""Shipped weights: default.pt, trained by train/configs/default.toml (see docs/training.md)."""

@@ -7,7 +7,9 @@ numbers are in millimetres, so convert metres with `* 1000` first. Computation i
   after one of four alignments of the prediction onto the ground truth;
 - `mpjpe`, `p_mpjpe`, `n_mpjpe` are its means;
 - `pck` and `auc` read the same per-joint errors (3DHP: PCK@150 mm, strict <; AUC over
-  thresholds 0, 5, ..., 150 mm).
+  thresholds 0, 5, ..., 150 mm);
+- temporal quality of one person's track, no ground truth needed: `bone_length_cv` (a rigid
+  skeleton keeps its bone lengths) and `jitter` (mean joint acceleration).
 
 A note on P-MPJPE <= MPJPE: Procrustes minimises the *squared* error, so the RMS error after
 Procrustes never exceeds the RMS error after root alignment; the mean of Euclidean errors can
@@ -20,8 +22,9 @@ from typing import Literal
 
 import numpy as np
 
+from .errors import InputError
 from .shapes import check_shape
-from .skeleton import Joint
+from .skeleton import Joint, bone_lengths
 
 Align = Literal["none", "root", "scale", "procrustes"]
 AUC_THRESHOLDS = np.arange(0.0, 151.0, 5.0)  # mm; 31 thresholds
@@ -129,3 +132,45 @@ def summarize(pred: np.ndarray, gt: np.ndarray, pck_threshold: float = 150.0) ->
         "pck": pck(root_err, pck_threshold),
         "auc": auc(root_err),
     }
+
+
+def bone_length_cv(track: np.ndarray) -> np.ndarray:
+    """Coefficient of variation of every bone's length over a track: std / mean over frames.
+
+    track (T, 17, 3), any length unit, T >= 2 -> (16,) float64 in bone order (`skeleton.BONES`),
+    a fraction (x 100 for %); 0 for a perfectly rigid skeleton, and a bone of zero mean length
+    counts as 0. Population std (ddof 0). `np.mean` of it is the track's mean bone-length CV.
+    """
+    check_shape("track", track, ("T", 17, 3))
+    if track.shape[0] < 2:
+        raise InputError(f"bone_length_cv: need at least 2 frames, got {track.shape[0]}")
+    lengths = bone_lengths(np.asarray(track, np.float64))  # (T, 16)
+    mean = lengths.mean(0)
+    return np.where(mean > 0, lengths.std(0) / np.where(mean > 0, mean, 1.0), 0.0)
+
+
+def jitter(track: np.ndarray, t: np.ndarray, max_dt: float | None = None) -> float:
+    """Mean joint acceleration magnitude of a track, by second differences on its timestamps.
+
+    track (T, J, 3) positions (e.g. metres), t (T,) strictly increasing seconds, T >= 3. At every
+    inner frame i, with h1 = t_i - t_(i-1) and h2 = t_(i+1) - t_i, the acceleration is
+    2 ((x_(i+1) - x_i) / h2 - (x_i - x_(i-1)) / h1) / (h1 + h2) (exact for a parabola, also on
+    uneven spacing). -> the mean over inner frames and joints of its norm (e.g. m/s^2). With
+    `max_dt`, frames next to a gap longer than that (a track unseen for a while) are skipped;
+    NaN when no frame is left.
+    """
+    dims = check_shape("track", track, ("T", "J", 3))
+    check_shape("t", t, ("T",), dims)
+    x, tt = np.asarray(track, np.float64), np.asarray(t, np.float64)
+    if x.shape[0] < 3:
+        raise InputError(f"jitter: need at least 3 frames, got {x.shape[0]}")
+    h = np.diff(tt)
+    if not np.all(h > 0):
+        raise InputError("jitter: timestamps must be strictly increasing")
+    h1, h2 = h[:-1, None, None], h[1:, None, None]
+    v1 = (x[1:-1] - x[:-2]) / h1
+    v2 = (x[2:] - x[1:-1]) / h2
+    acc = np.linalg.norm(2.0 * (v2 - v1) / (h1 + h2), axis=-1)  # (T - 2, J)
+    if max_dt is not None:
+        acc = acc[(h[:-1] <= max_dt) & (h[1:] <= max_dt)]
+    return float(acc.mean()) if acc.size else float("nan")

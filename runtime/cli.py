@@ -85,6 +85,13 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         help="hold the sources until a subscriber connects, up to S seconds (default 0: don't)",
     )
     g.add_argument(
+        "--teacher-3d",
+        action="store_true",
+        default=None,
+        help="also publish, per person, kp3d_teacher: the BlazePose detector's own 3D pose "
+        "(world landmarks; metres, pelvis at 0, camera orientation). Default off",
+    )
+    g.add_argument(
         "--annotate", metavar="OUT.mp4", help="write the video with 2D skeletons, ids and a 3D view"
     )
     g.add_argument("--show", action="store_true", default=None, help="show the annotated view in a window")
@@ -129,6 +136,7 @@ def _overrides(a: argparse.Namespace) -> dict[str, dict[str, Any]]:
         ("allow_remote", a.allow_remote),
         ("curve_secret_key", a.curve_secret_key),
         ("wait_subscriber_s", a.wait_subscriber),
+        ("teacher_3d", a.teacher_3d),
     ):
         if val is not None:
             o["publish"][key] = val

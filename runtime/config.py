@@ -38,13 +38,16 @@ class PublishConfig:
     subscriber before that subscriber starts losing them (the pipeline never waits); allow_remote:
     permit a non-loopback tcp address; curve_secret_key: a Z85 secret key file (enables CURVE
     encryption; only with allow_remote); wait_subscriber_s: hold the sources until a first
-    subscriber is connected (up to this many seconds; 0 = don't wait)."""
+    subscriber is connected (up to this many seconds; 0 = don't wait); teacher_3d: add to each
+    person the 2D detector's own 3D pose, `kp3d_teacher` (BlazePose's world landmarks, 17x3
+    metres, root-relative, camera orientation; docs/schema.md), where the backend has one."""
 
     endpoint: str = "tcp://127.0.0.1:5555"
     hwm: int = 100
     allow_remote: bool = False
     curve_secret_key: str = ""
     wait_subscriber_s: float = 0.0
+    teacher_3d: bool = False
 
     def __post_init__(self) -> None:
         check_endpoint(self.endpoint, self.allow_remote)

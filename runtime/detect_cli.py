@@ -5,8 +5,11 @@
 
 With --json, stdout gets one JSON object per frame:
     {"frame": i, "t": seconds, "persons": [{"id": int, "keypoints": [[x, y] x 17],
-     "confidence": [17 floats], "box": [x0, y0, x1, y1], "score": float}]}
-(H36M-17 joint order, pixels). Without it, a one-paragraph summary.
+     "confidence": [17 floats], "box": [x0, y0, x1, y1], "score": float,
+     "world": [[x, y, z] x 17]}]}
+(H36M-17 joint order, pixels). "world" is the BlazePose backend's own 3D pose (metres, pelvis at 0,
+x right, y down, z away from the camera); other backends leave it out. Without --json, a
+one-paragraph summary.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ One ZeroMQ message = two frames: the topic `pose.<stream>` (UTF-8) and a msgpack
      "t_wall": float, "image_size": [w, h], "timings": {stage: ms}, "dropped": int,
      "persons": [{"id": int, "score": float, "box": ARR(4), "kp2d": ARR(17, 2), "conf": ARR(17),
                   "kp3d": ARR(17, 3), "camera": {"fx", "fy", "cx", "cy": float, "t": ARR(3),
-                  "source": "predicted" | "given"}}]}
+                  "source": "predicted" | "given"},
+                  "kp3d_teacher": ARR(17, 3)}]}     # optional, only with publish.teacher_3d
 
 ARR = {"dtype": "<f4", "shape": [...], "data": <bin: little-endian float32, C order>}. No pickle.
 `decode` validates everything (types, shapes, sizes, finiteness of the header) so a truncated or
@@ -34,6 +35,8 @@ TOP_KEYS = ("schema", "stream", "frame", "t_capture", "t_publish", "image_size",
 PERSON_KEYS = ("id", "score", "kp2d", "conf", "kp3d", "camera")
 CAMERA_KEYS = ("fx", "fy", "cx", "cy", "t")
 PERSON_ARRAYS = {"kp2d": (NUM_JOINTS, 2), "conf": (NUM_JOINTS,), "kp3d": (NUM_JOINTS, 3)}
+# Optional per-person arrays: absent unless the runtime was asked for them.
+OPTIONAL_PERSON_ARRAYS = {"box": (4,), "kp3d_teacher": (NUM_JOINTS, 3)}
 
 
 class SchemaError(InputError):
@@ -84,9 +87,11 @@ def person(
     cy: float,
     t: np.ndarray,
     source: str = "predicted",
+    teacher: np.ndarray | None = None,
 ) -> dict:
-    """One person's wire map (arrays encoded)."""
-    return {
+    """One person's wire map (arrays encoded); `teacher` (17, 3), when given, is published as
+    `kp3d_teacher` (else the key is absent and the bytes are those of a person without it)."""
+    out = {
         "id": int(pid),
         "score": float(score),
         "box": encode_array(box),
@@ -102,6 +107,9 @@ def person(
             "source": source,
         },
     }
+    if teacher is not None:
+        out["kp3d_teacher"] = encode_array(teacher)
+    return out
 
 
 def pack(msg: dict[str, Any]) -> bytes:
@@ -149,8 +157,9 @@ def _person(p: Any, i: int) -> dict[str, Any]:
     out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
     for key, shape in PERSON_ARRAYS.items():
         out[key] = decode_array(p[key], f"{where}.{key}", shape)
-    if "box" in p:
-        out["box"] = decode_array(p["box"], f"{where}.box", (4,))
+    for key, shape in OPTIONAL_PERSON_ARRAYS.items():
+        if key in p:
+            out[key] = decode_array(p[key], f"{where}.{key}", shape)
     cam = p["camera"]
     if not isinstance(cam, dict) or any(k not in cam for k in CAMERA_KEYS):
         raise SchemaError(f"{where}.camera: must be a map with keys {list(CAMERA_KEYS)}")

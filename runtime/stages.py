@@ -302,6 +302,19 @@ class DetectStage(Stage):
         pending.extend(rest)
         return batch
 
+    def _person(self, p: Any) -> dict[str, Any]:
+        """A Person2D -> its map on the `persons` channel (the detector's 3D only when published)."""
+        out = {
+            "id": p.id,
+            "score": p.score,
+            "box": schema.encode_array(p.box),
+            "kp2d": schema.encode_array(p.keypoints),
+            "conf": schema.encode_array(p.confidence),
+        }
+        if self.cfg.publish.teacher_3d and p.world is not None:
+            out["world"] = schema.encode_array(p.world)
+        return out
+
     def _process(self, detector: Any, rings: RingReader, batch: list[dict[str, Any]], releases: bool) -> None:
         frames, metas = [], []
         for m in batch:
@@ -336,16 +349,7 @@ class DetectStage(Stage):
                 "detect": _ms(t0, t1),
             }
             out["dropped"] = int(self.counters["dropped"])
-            out["persons"] = [
-                {
-                    "id": p.id,
-                    "score": p.score,
-                    "box": schema.encode_array(p.box),
-                    "kp2d": schema.encode_array(p.keypoints),
-                    "conf": schema.encode_array(p.confidence),
-                }
-                for p in persons
-            ]
+            out["persons"] = [self._person(p) for p in persons]
             out["t_sent"] = time.monotonic()
             self.counters["frames"] += 1
             self.counters["persons"] += len(persons)
@@ -405,6 +409,7 @@ class LiftStage(Stage):
                             pose.cy,
                             pose.t,
                             pose.source,
+                            teacher=_teacher(p),
                         )
                     )
                 if items:
@@ -432,6 +437,11 @@ class LiftStage(Stage):
                     self.send("poses", out, drop_ok=False)
         finally:
             lifter.close()
+
+
+def _teacher(p: dict[str, Any]) -> np.ndarray | None:
+    """The detector's own 3D of a `persons` map (17, 3), when the detect stage sent it."""
+    return schema.decode_array(p["world"], "world", (17, 3)) if "world" in p else None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,9 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from camerapose.core.camera import quaternion_to_matrix
+from camerapose.core.errors import InputError
 from camerapose.core.metrics import (
     AUC_THRESHOLDS,
     auc,
+    bone_length_cv,
+    jitter,
     joint_errors,
     mpjpe,
     n_mpjpe,
@@ -135,3 +138,69 @@ def test_mean_error_p_mpjpe_can_exceed_mpjpe_when_one_joint_is_far_off():
     pred = gt.copy()
     pred[16] += [400.0, 0.0, 0.0]
     assert p_mpjpe(pred, gt) > mpjpe(pred, gt)
+
+
+# -- temporal metrics of a track ----------------------------------------------------------------
+
+
+def test_bone_length_cv_of_one_stretching_bone():
+    """Right shank (bone 2, knee -> ankle) 1 m, then 3 m: mean 2, population std 1 -> CV 0.5;
+    every other bone keeps its length -> 0."""
+    pose = _pose(3) / 1000.0
+    pose[3] = pose[2] + [0.0, 1.0, 0.0]
+    track = np.stack([pose, pose.copy()])
+    track[1, 3] = pose[2] + [0.0, 3.0, 0.0]
+    cv = bone_length_cv(track)
+    assert cv.shape == (16,)
+    assert cv[2] == pytest.approx(0.5)
+    assert np.allclose(np.delete(cv, 2), 0.0)
+    assert cv.mean() == pytest.approx(0.5 / 16)
+
+
+def test_bone_length_cv_ignores_rigid_motion_and_zero_length_bones():
+    pose = _pose(4)
+    pose[10] = pose[9]  # a zero-length bone (9 -> 10) must not divide by zero
+    track = np.stack([pose @ _rotation(s).T + s * 100.0 for s in range(5)])
+    cv = bone_length_cv(track)
+    assert np.allclose(cv, 0.0, atol=1e-9) and np.all(np.isfinite(cv))
+
+
+def test_jitter_of_hand_computed_tracks():
+    t = np.array([0.0, 1.0, 2.0])
+    track = np.zeros((3, 1, 3))
+    track[2, 0, 0] = 1.0  # 0, 0, 1 at unit spacing: a = (1 - 0) - (0 - 0) = 1
+    assert jitter(track, t) == pytest.approx(1.0)
+    uneven = np.zeros((3, 1, 3))
+    uneven[1:, 0, 0] = 1.0  # 0, 1, 1 at t = 0, 1, 3: v1 = 1, v2 = 0, a = 2 (0 - 1) / 3
+    assert jitter(uneven, np.array([0.0, 1.0, 3.0])) == pytest.approx(2.0 / 3.0)
+
+
+def test_jitter_is_zero_at_constant_velocity_and_exact_on_a_parabola():
+    rng = np.random.default_rng(7)
+    t = np.cumsum(rng.uniform(0.02, 0.05, 20))  # uneven frame times
+    start, vel = rng.normal(size=(17, 3)), rng.normal(size=(17, 3))
+    linear = start + vel * t[:, None, None]
+    assert jitter(linear, t) == pytest.approx(0.0, abs=1e-9)
+    acc = np.array([0.0, 9.81, 0.0])  # falling: |a| = 9.81 m/s^2 at every joint
+    falling = linear + 0.5 * acc * t[:, None, None] ** 2
+    assert jitter(falling, t) == pytest.approx(9.81, rel=1e-9)
+
+
+def test_jitter_skips_frames_next_to_a_gap():
+    t = np.array([0.0, 0.1, 0.2, 1.2, 1.3, 1.4])
+    track = np.zeros((6, 1, 3))
+    track[3:, 0, 0] = 5.0  # the jump happens across the 1 s gap
+    assert jitter(track, t) > 0
+    assert jitter(track, t, max_dt=0.15) == pytest.approx(0.0)
+    assert np.isnan(jitter(track[2:5], t[2:5], max_dt=0.15))  # no clean triplet left
+
+
+def test_temporal_metrics_refuse_too_short_tracks_and_unordered_times():
+    with pytest.raises(InputError, match="at least 2 frames"):
+        bone_length_cv(np.zeros((1, 17, 3)))
+    with pytest.raises(InputError, match="at least 3 frames"):
+        jitter(np.zeros((2, 17, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(InputError, match="strictly increasing"):
+        jitter(np.zeros((3, 17, 3)), np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"t: expected shape \(T,\) with T=3"):
+        jitter(np.zeros((3, 17, 3)), np.zeros(4))

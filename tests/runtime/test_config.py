@@ -90,3 +90,18 @@ def test_malformed_config_is_one_clear_input_error(tmp_path: Path, text: str, ma
 def test_missing_config_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such config"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_teacher_3d_is_off_by_default_and_on_with_its_flag(tmp_path: Path) -> None:
+    import argparse
+
+    from camerapose.runtime.cli import _overrides, configure_run
+
+    parser = argparse.ArgumentParser()
+    configure_run(parser)
+    assert load_config().publish.teacher_3d is False
+    assert "publish" not in _overrides(parser.parse_args([]))
+    assert load_config(None, _overrides(parser.parse_args(["--teacher-3d"]))).publish.teacher_3d is True
+    user = tmp_path / "teacher.toml"
+    user.write_text("[publish]\nteacher_3d = true\n")
+    assert load_config(user).publish.teacher_3d is True

@@ -125,6 +125,7 @@ def test_simcc_model_end_to_end_maps_keypoints_to_frame_pixels(tmp_path: Path, k
         assert len(ps) == 1
         assert np.allclose(ps[0].keypoints, want, atol=1e-3)
         assert np.allclose(ps[0].confidence, 0.8) and ps[0].id == 1
+        assert ps[0].world is None and "world" not in ps[0].to_json()  # no 3D from this backend
 
 
 def test_heatmap_model_end_to_end(tmp_path: Path) -> None:

@@ -97,6 +97,7 @@ def test_demo_video_every_frame_published_once_with_3d_and_cameras(
             cam = p["camera"]
             assert cam["fx"] > 0 and cam["fy"] > 0 and arr(cam["t"]).shape == (3,)
             assert math.isfinite(cam["cx"]) and math.isfinite(cam["cy"])
+            assert "kp3d_teacher" not in p  # off by default
     # both people, with stable ids: two ids carry almost every detection, each over many frames
     # (measured with the BlazePose detector at writing: {1: 166, 2: 124, 3: 26} detections)
     ids = Counter(p["id"] for m in msgs for p in m["persons"])
@@ -123,3 +124,32 @@ def test_demo_video_every_frame_published_once_with_3d_and_cameras(
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == DEMO_FRAMES
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (1768, 994)
     cap.release()
+
+
+@pytest.mark.assets
+def test_teacher_3d_flag_publishes_blazeposes_own_root_relative_3d(
+    demo_video: Path, tiny_model: Path, port: int, tmp_path: Path
+) -> None:
+    """--teacher-3d on 12 frames where the man is in view: every person carries kp3d_teacher, the
+    detector's world landmarks (17x3 metres, pelvis at 0, y down), beside the usual fields."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(demo_video))
+    for i in range(16):
+        _, img = cap.read()
+        if i >= 4:
+            cv2.imwrite(str(folder / f"{i:03d}.jpg"), img)
+    cap.release()
+    msgs, code, log = run_and_collect(
+        ["--source", str(folder), "--every-frame", "--model", str(tiny_model), "--teacher-3d"],
+        f"tcp://127.0.0.1:{port}", timeout=90.0,
+    )
+    assert code == 0, log
+    persons = [p for m in msgs for p in m["persons"]]
+    assert len(msgs) == 12 and len(persons) >= 10, log
+    for p in persons:
+        teacher = arr(p["kp3d_teacher"])
+        assert teacher.shape == (17, 3) and np.isfinite(teacher).all()
+        assert np.abs(teacher[0]).max() < 1e-6  # root-relative, unlike kp3d
+        assert teacher[Joint.HEAD, 1] < 0 < teacher[Joint.RKNEE, 1]  # y down
+        assert 0.8 < teacher[:, 1].max() - teacher[:, 1].min() < 2.2  # metres

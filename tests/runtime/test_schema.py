@@ -103,3 +103,38 @@ def test_unknown_extra_keys_are_kept_for_forward_compatibility(rng: np.random.Ge
     raw = make_message(rng)
     raw["future_field"] = {"x": 1}
     assert schema.decode(schema.pack(raw))["future_field"] == {"x": 1}
+
+
+# -- the optional kp3d_teacher field ---------------------------------------------------------------
+def _person_args(rng: np.random.Generator) -> tuple:
+    return (3, 0.9, rng.random(4), rng.random((17, 2)) * 100, rng.random(17), rng.random((17, 3)) + [0, 0, 3],
+            1000.0, 1001.0, 640.0, 360.0, np.array([0.1, 0.2, 3.0]))
+
+
+def test_without_a_teacher_the_person_map_and_its_bytes_are_the_v1_ones(rng: np.random.Generator) -> None:
+    pid, score, box, kp2d, conf, kp3d, fx, fy, cx, cy, t = _person_args(rng)
+    v1 = {"id": pid, "score": score, "box": schema.encode_array(box), "kp2d": schema.encode_array(kp2d),
+          "conf": schema.encode_array(conf), "kp3d": schema.encode_array(kp3d),
+          "camera": {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "t": schema.encode_array(t),
+                     "source": "predicted"}}
+    ours = schema.person(pid, score, box, kp2d, conf, kp3d, fx, fy, cx, cy, t)
+    assert "kp3d_teacher" not in ours
+    assert schema.pack(ours) == schema.pack(v1)
+    decoded = schema.decode(schema.pack(dict(make_message(rng), persons=[ours])))
+    assert "kp3d_teacher" not in decoded["persons"][0]
+
+
+def test_teacher_3d_round_trips_as_an_optional_person_array(rng: np.random.Generator) -> None:
+    teacher = rng.normal(size=(17, 3)).astype(np.float32)
+    teacher -= teacher[0]
+    p = schema.person(*_person_args(rng), teacher=teacher)
+    msg = schema.decode(schema.pack(dict(make_message(rng), persons=[p])))
+    got = msg["persons"][0]["kp3d_teacher"]
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, teacher)
+
+
+def test_teacher_3d_of_a_wrong_shape_is_rejected(rng: np.random.Generator) -> None:
+    p = schema.person(*_person_args(rng), teacher=np.zeros((17, 2)))
+    with pytest.raises(SchemaError, match=r"kp3d_teacher: shape \[17, 2\]"):
+        schema.decode(schema.pack(dict(make_message(rng), persons=[p])))

@@ -306,6 +306,7 @@ def test_run_help_explains_every_option() -> None:
         "--max-restarts",
         "--config",
         "--wait-subscriber",
+        "--teacher-3d",
     ):
         assert flag in r.stdout
     assert "runtime.toml" in r.stdout

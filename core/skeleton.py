@@ -124,6 +124,24 @@ def bone_lengths(pose: Any) -> Any:
     return array_namespace(v).sqrt((v * v).sum(-1))
 
 
+def with_bone_lengths(pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The pose rebuilt from the pelvis outwards with every bone's direction kept and its length set.
+
+    pose (..., 17, 3), lengths (..., 16) -> (..., 17, 3), pelvis unchanged. A bone of zero length
+    (no direction) stays zero.
+    """
+    check_shape("pose", pose, (..., NUM_JOINTS, 3))
+    check_shape("lengths", lengths, (*pose.shape[:-2], len(BONES)))
+    vec = bone_vectors(pose)
+    norm = np.linalg.norm(vec, axis=-1, keepdims=True)
+    vec = np.where(norm > 0, vec / np.where(norm > 0, norm, 1.0), 0.0) * lengths[..., None]
+    out = np.empty_like(pose)
+    out[..., 0, :] = pose[..., 0, :]
+    for b, (parent, child) in enumerate(BONES):  # parents come before children
+        out[..., child, :] = out[..., parent, :] + vec[..., b, :]
+    return out
+
+
 @dataclass(frozen=True)
 class JointMap:
     """How one joint format maps into H36M-17.

@@ -10,7 +10,9 @@ infer       refine -> lift -> camera in one engine call
 postprocess absolute 3D = kp3d (root-relative) + t, metres, camera frame; focal/center from the
             normalised frame to pixels of the person's own frame (`denormalize_intrinsics`);
             with user intrinsics, t is re-solved for that K (below) and the camera is reported as
-            "given"; then per-track One-Euro smoothing of the absolute 3D.
+            "given"; then, per track (`TrackFilters`), One-Euro smoothing of the root-relative
+            pose and of t apart, and the pose rebuilt with the track's mean bone lengths (bones keep
+            their directions); kp3d = pose + t, so the published pelvis is exactly camera.t.
 
 Given intrinsics: the root-relative pose X does not depend on K, but t does. With K known,
 u_j = fx (X_j + tx) / (Z_j + tz) + cx is linear in t:  fx tx - (u_j - cx) tz = (u_j - cx) Z_j - fx X_j
@@ -20,15 +22,17 @@ u_j = fx (X_j + tx) / (Z_j + tz) + cx is linear in t:  fx tx - (u_j - cx) tz = (
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from camerapose.core.camera import denormalize_intrinsics, denormalize_screen, normalize_screen
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.shapes import check_shape
-from camerapose.core.skeleton import NUM_JOINTS
+from camerapose.core.skeleton import BONES, NUM_JOINTS, SYMMETRIC_BONES, bone_lengths, with_bone_lengths
 
 from .one_euro import OneEuroConfig, OneEuroFilter
 
@@ -43,7 +47,9 @@ MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in fro
 class LiftConfig:
     """model: pose ONNX (contract 2); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
     intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
-    () to use each person's predicted camera; smooth: One-Euro on the 3D joints (metres, per track);
+    () to use each person's predicted camera; bone_window: rebuild each pose with its track's mean
+    bone lengths, averaged over about this many frames (0 = off); smooth: One-Euro on the 3D joints
+    (metres, per track);
     track_timeout_s: forget a track's filter after this long unseen."""
 
     model: str = DEFAULT_MODEL
@@ -51,6 +57,7 @@ class LiftConfig:
     threads: int = 1
     intrinsics: tuple[float, ...] = ()
     smooth: bool = True
+    bone_window: int = 60
     one_euro: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.5))
     track_timeout_s: float = 2.0
 
@@ -149,27 +156,68 @@ def postprocess(
     return poses
 
 
-class Smoother:
-    """Per (stream, track id) One-Euro filters over the absolute 3D; stale tracks are forgotten."""
+class PerTrack:
+    """State per (stream, track id), made by `factory` on a track's first frame and forgotten once
+    the track is unseen for `timeout_s`."""
 
-    def __init__(self, cfg: OneEuroConfig, timeout_s: float) -> None:
-        self.cfg, self.timeout_s = cfg, timeout_s
-        self._filters: dict[tuple[str, int], tuple[OneEuroFilter, float]] = {}
+    def __init__(self, factory: Callable[[], Any], timeout_s: float) -> None:
+        self.factory, self.timeout_s = factory, timeout_s
+        self._states: dict[tuple[str, int], tuple[Any, float]] = {}
 
-    def __call__(self, stream: str, track: int, X: np.ndarray, t: float) -> np.ndarray:
-        f, _ = self._filters.get((stream, track), (None, 0.0))
-        if f is None:
-            f = OneEuroFilter(self.cfg)
-        self._filters[(stream, track)] = (f, t)
-        return f(X, t).astype(np.float32)
+    def get(self, stream: str, track: int, t: float) -> Any:
+        state, _ = self._states.get((stream, track), (None, 0.0))
+        if state is None:
+            state = self.factory()
+        self._states[(stream, track)] = (state, t)
+        return state
 
     def forget_stale(self, now: float) -> None:
-        for key in [k for k, (_, last) in self._filters.items() if now - last > self.timeout_s]:
-            del self._filters[key]
+        for key in [k for k, (_, last) in self._states.items() if now - last > self.timeout_s]:
+            del self._states[key]
+
+
+class TrackFilters:
+    """What the lift stage remembers of one track: One-Euro filters on the root-relative pose and on
+    the root translation (smoothed apart, so the published pelvis is exactly the published t), and
+    the track's bone lengths, applied last so the published bones keep them exactly."""
+
+    def __init__(self, cfg: LiftConfig) -> None:
+        self.cfg = cfg
+        self.rel, self.t = OneEuroFilter(cfg.one_euro), OneEuroFilter(cfg.one_euro)
+        self.bones = BoneLengths(cfg.bone_window) if cfg.bone_window > 0 else None
+
+    def __call__(self, rel: np.ndarray, t: np.ndarray, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Root-relative pose (17, 3), root t (3,) at time_s -> the track's (17, 3), (3,) float64."""
+        rel, t = rel.astype(np.float64), t.astype(np.float64)
+        if self.cfg.smooth:
+            rel, t = self.rel(rel, time_s), self.t(t, time_s)
+        if self.bones is not None:
+            rel = self.bones(rel)
+        return rel - rel[0], t
+
+
+class BoneLengths:
+    """A track's bone lengths (left = right): the mean over its frames so far, an exponential average
+    over about `window` frames once the track is older. A body's bones do not change length, so each lifted
+    pose is rebuilt with its track's lengths (the per-frame lift varies them by several %)."""
+
+    def __init__(self, window: int) -> None:
+        self.window, self.n = window, 0
+        self.mean = np.zeros(len(BONES))
+
+    def __call__(self, rel: np.ndarray) -> np.ndarray:
+        """Root-relative pose (17, 3) -> the same pose with the track's bone lengths (17, 3)."""
+        lengths = bone_lengths(rel)
+        left, right = np.array(SYMMETRIC_BONES).T
+        lengths[left] = lengths[right] = (lengths[left] + lengths[right]) / 2  # a body is symmetric
+        self.n = min(self.n + 1, self.window)
+        self.mean += (lengths - self.mean) / self.n
+        return with_bone_lengths(rel, self.mean)
 
 
 class Lifter:
-    """Owns the pose runner; `lift` = preprocess -> one runner call -> postprocess -> smoothing."""
+    """Owns the pose runner; `lift` = preprocess -> one runner call -> postprocess -> per-track bone
+    lengths and smoothing."""
 
     def __init__(self, cfg: LiftConfig) -> None:
         from camerapose.engines.select import create_runner
@@ -187,7 +235,7 @@ class Lifter:
                 f"{meta.get('joint_format')!r}; this runtime feeds 'screen_w' / 'h36m17'"
             )
         self.metadata = dict(meta)
-        self.smoother = Smoother(cfg.one_euro, cfg.track_timeout_s) if cfg.smooth else None
+        self.tracks = PerTrack(lambda: TrackFilters(cfg), cfg.track_timeout_s)
         self.last_infer_ms = 0.0
 
     def lift(self, items: list[LiftItem]) -> list[Pose3D]:
@@ -202,10 +250,10 @@ class Lifter:
             out = self.runner.infer(preprocess(chunk))
             self.last_infer_ms += self.runner.last_inference_ms or 0.0
             poses += postprocess(chunk, out, self.cfg.intrinsics)
-        if self.smoother is not None:
-            for item, pose in zip(items, poses, strict=True):
-                pose.kp3d = self.smoother(item.stream, item.id, pose.kp3d, item.t)
-            self.smoother.forget_stale(max(i.t for i in items))
+        for item, pose in zip(items, poses, strict=True):
+            rel, t = self.tracks.get(item.stream, item.id, item.t)(pose.kp3d - pose.t, pose.t, item.t)
+            pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
+        self.tracks.forget_stale(max(i.t for i in items))
         return poses
 
     def close(self) -> None:

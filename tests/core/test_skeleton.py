@@ -127,3 +127,19 @@ def test_confidence_of_the_wrong_shape_is_rejected():
 def test_unknown_format_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"known: .*coco17"):
         to_h36m(np.zeros((17, 2)), "openpose25")
+
+
+def test_with_bone_lengths_keeps_directions_and_sets_lengths():
+    from camerapose.core.skeleton import BONES, bone_lengths, bone_vectors, with_bone_lengths
+
+    rng = np.random.default_rng(0)
+    pose = rng.normal(size=(4, 17, 3))
+    target = rng.uniform(0.1, 0.5, size=(4, len(BONES)))
+    out = with_bone_lengths(pose, target)
+    assert np.allclose(bone_lengths(out), target)
+    a, b = bone_vectors(out), bone_vectors(pose)
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    assert np.allclose(cos, 1.0)
+    assert np.array_equal(out[:, 0], pose[:, 0])
+    same = with_bone_lengths(pose, bone_lengths(pose))
+    assert np.allclose(same, pose)

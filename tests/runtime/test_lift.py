@@ -98,3 +98,20 @@ def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Pa
     assert len(split) == 5
     for a, b in zip(whole, split, strict=True):
         np.testing.assert_allclose(a.kp3d, b.kp3d, atol=1e-6)
+
+
+def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
+    from camerapose.core.skeleton import bone_lengths
+    from camerapose.runtime.lift import BoneLengths
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(17, 3)) * 0.3
+    keep = BoneLengths(window=30)
+    outs, raws = [], []
+    for _ in range(200):
+        frame = base * rng.uniform(0.85, 1.15)  # a lifter whose scale wobbles by +-15 %
+        raws.append(bone_lengths(frame))
+        outs.append(bone_lengths(keep(frame)))
+    raw_cv = (np.std(raws, 0) / np.mean(raws, 0)).mean()
+    out_cv = (np.std(outs[30:], 0) / np.mean(outs[30:], 0)).mean()
+    assert raw_cv > 0.07 and out_cv < 0.3 * raw_cv

@@ -25,7 +25,7 @@ demo: setup
 	bash scripts/demo.sh $(OUT)
 
 test: setup
-	$(VENV)/bin/camerapose assets fetch
+	$(VENV)/bin/camerapose assets fetch --mocap
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
 

@@ -1,5 +1,5 @@
 """Accuracy benchmark: `camerapose eval` of the default model on the configured test sets, beside the
-mean-pose baseline, as a table, JSON and a per-joint error plot.
+mean-pose baseline, as a table, JSON and a per-joint error plot; and the demo video's 3D report.
 
     camerapose bench --suite accuracy [--config train/configs/paper.toml]
     -> benchmarks/results/accuracy.md, accuracy.json, accuracy_per_joint.png
@@ -7,15 +7,18 @@ mean-pose baseline, as a table, JSON and a per-joint error plot.
 The model is the shipped export (engines/models/pose_default.onnx), run through the engines runner
 the runtime would pick (`--backend`, default auto: onnxruntime on a CPU machine), and the checkpoint
 it was exported from (train/weights/default.pt) through torch, so the table also shows that the
-export loses nothing. The test sets are those of the checkpoint's stored training config (the
-synthetic held-out split of train/configs/synthetic.toml) or of `config`. The mean-pose baseline
-always predicts the training set's mean 3D pose: the number a lifter must beat.
+export loses nothing. The test sets are those of the checkpoint's stored training config or of
+`config`, plus "mocap" (real motion capture, `train/data/mocap_sets.py`) whenever its clips are
+fetched. The mean-pose baseline always predicts the training set's mean 3D pose: the number a
+lifter must beat. The demo video has no ground truth: its section compares our 3D with BlazePose's
+own and reports bone-length stability, jitter and depth (`benchmarks/demo3d.py`).
 
 This suite needs torch (the `train` extra): the checkpoint and the training config are torch-side.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,8 @@ DEFAULT_CKPT = REPO / "train" / "weights" / "default.pt"
 QUICK_TEST, QUICK_TRAIN = 2000, 20_000  # synthetic samples in quick mode (test set, baseline mean)
 CHUNK = 4096  # samples per engine call
 METRICS = [("mpjpe", "MPJPE"), ("p_mpjpe", "P-MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pck", "PCK@150"),
-           ("auc", "AUC"), ("focal_rel_err", "focal rel. err"), ("depth_abs_err_m", "depth err (m)")]
+           ("auc", "AUC"), ("focal_rel_err", "focal rel. err"), ("depth_rel_err", "root depth rel. err"),
+           ("depth_abs_err_m", "root depth err (m)")]
 
 
 def _require_torch() -> Any:
@@ -46,19 +50,27 @@ def _require_torch() -> Any:
 
 
 def _config(config: Path | None, stored: dict[str, Any] | None, quick: bool) -> Any:
-    """The TrainConfig naming the test sets: `config`, else the checkpoint's own, else synthetic.toml.
+    """The TrainConfig naming the test sets: `config`, else the checkpoint's own, else default.toml.
     Quick mode shrinks the synthetic splits; the 2D-only split is never needed here."""
     from camerapose.train.config import CONFIG_DIR, TrainConfig, apply_override, from_dict, load_config
 
-    over = ["data.synthetic.n_2d_only=0"]
+    over = ["data.synthetic.n_2d_only=0", "data.train_2d_only=[]"]
     if quick:
         over += [f"data.synthetic.n_test={QUICK_TEST}", f"data.synthetic.n_train={QUICK_TRAIN}"]
     if config is None and stored:
         raw = dict(stored)
         for item in over:
             apply_override(raw, item)
-        return from_dict(TrainConfig, raw, str(DEFAULT_CKPT))
-    return load_config(config or CONFIG_DIR / "synthetic.toml", over)
+        cfg = from_dict(TrainConfig, raw, str(DEFAULT_CKPT))
+    else:
+        cfg = load_config(config or CONFIG_DIR / "default.toml", over)
+    # Real motion is always evaluated beside what the config names, when its clips are fetched.
+    from camerapose.train.data import mocap
+
+    test = tuple(cfg.data.test)
+    if "mocap" not in test and mocap.available():
+        test += ("mocap",)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, test=test))
 
 
 def _engine_predict(runner: Any, poses: Any) -> dict[str, np.ndarray]:
@@ -98,10 +110,13 @@ def _evaluate(poses: Any, runner: Any, model: Any, mean_pose: np.ndarray | None)
     return out
 
 
-def _mean_pose(cfg: Any) -> tuple[np.ndarray | None, str]:
-    """The training set's mean 3D pose (17,3) m, or None with the reason (e.g. no H36M files here)."""
+def _mean_pose(cfg: Any, stored: list | None, quick: bool) -> tuple[np.ndarray | None, str]:
+    """The training set's mean 3D pose (17,3) m (stored in the checkpoint, else rebuilt from its
+    config), or None with the reason (e.g. no H36M files here)."""
     from camerapose.train.data import registry
 
+    if stored is not None:
+        return np.asarray(stored, dtype=np.float64), f"{cfg.data.train_3d}, stored in the checkpoint"
     try:
         train, _ = registry.train_sets(cfg.data)
     except CameraPoseError as err:
@@ -129,7 +144,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     tests = registry.test_sets(cfg.data)
     if not tests:
         raise CameraPoseError("no test sets configured (data.test is empty)")
-    mean_pose, baseline_from = _mean_pose(cfg)
+    mean_pose, baseline_from = _mean_pose(cfg, info.get("mean_pose"), quick)
     threads = torch.get_num_threads()
     if cfg.run.threads > 0:  # as in training: on a shared 2-core machine one thread is faster
         torch.set_num_threads(cfg.run.threads)
@@ -142,8 +157,26 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     labels = {"engine": f"{DEFAULT_ONNX.name} ({engine})", "checkpoint": f"{DEFAULT_CKPT.name} (torch)",
               "baseline": "mean-pose baseline"}
     source = str(config) if config else "the checkpoint's training config"
-    return _report(results, labels, {"config": source, "baseline_from": baseline_from, "quick": quick,
-                                     "sizes": {k: len(v) for k, v in tests.items()}})
+    rep = _report(results, labels, {"config": source, "baseline_from": baseline_from, "quick": quick,
+                                    "sizes": {k: len(v) for k, v in tests.items()}})
+    _add_demo(rep, quick)
+    return rep
+
+
+def _add_demo(rep: Report, quick: bool) -> None:
+    """The demo video's 3D report (no ground truth: BlazePose's own 3D, bone lengths, jitter, depth)."""
+    from camerapose.assets import asset_path
+    from camerapose.benchmarks.demo3d import demo_3d_report
+
+    try:
+        asset_path("demo.mp4")
+    except CameraPoseError as err:
+        rep.add_text(f"### Demo video\n\nNot measured: {err}")
+        return
+    demo = demo_3d_report(DEFAULT_ONNX, max_frames=60 if quick else None, min_frames=20 if quick else 30)
+    rep.add_text("### Demo video: our 3D beside BlazePose's own, bone lengths, jitter, depth\n\n"
+                 + demo["markdown"])
+    rep.data["demo"] = {k: v for k, v in demo.items() if k != "markdown"}
 
 
 def _report(results: dict[str, dict[str, dict]], labels: dict[str, str], meta: dict[str, Any]) -> Report:
@@ -176,7 +209,7 @@ def _report(results: dict[str, dict[str, dict]], labels: dict[str, str], meta: d
                 for row, v in zip(joint_rows, by[key]["per_joint_mpjpe"], strict=True):
                     row.append(v)
     rep.add_table("Per-joint MPJPE (mm)", ["joint", *cols], joint_rows)
-    rep.add_plot("accuracy_per_joint.png", _plot(results, labels))
+    rep.add_plot("accuracy_per_joint.png", _plot({k: v for k, v in results.items() if "/" not in k}, labels))
     rep.data.update({"results": results, "models": labels, **meta})
     return rep
 

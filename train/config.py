@@ -61,6 +61,10 @@ class DataConfig:
     mpi_inf_3dhp: tuple[str, ...] = ()  # TS*/annot_data.mat files of the 3DHP test set
     threedpw: str = ""  # 3DPW sequenceFiles/test directory
     detections: str = ""  # optional 2D-detections file replacing the 2D input of `train_3d`
+    # `camerapose detect VIDEO --json` outputs (with BlazePose's "world" 3D) used as 2D-only real frames
+    # with a teacher's 3D; "{cache}" is the asset cache. Each frame is repeated `teacher_repeat` times.
+    teacher: tuple[str, ...] = ()
+    teacher_repeat: int = 1
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     mocap_cameras: int = 3  # evaluation cameras per validation frame of the "mocap" test set
@@ -87,6 +91,7 @@ class LossConfig:
     lambda_2d: float = 0.5  # lambda_{2D, phi}: 2D-3D batches
     lambda_2d_only: float = 0.2  # lambda_{2D, phi'}: 2D-only batches
     lambda_3d: float = 1.0
+    lambda_teacher: float = 0.1  # weak 3D target on 2D-only real frames with a teacher's 3D (data.teacher)
     lambda_gan: float = 1.0  # generator's adversarial terms (3D and 2D discriminators)
     lambda_reg: float = 0.1  # augmentor regularisers (angle and length change, rotation)
     augment: bool = True  # train the lifter on augmented pairs too (steps 2 and 3)

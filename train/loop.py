@@ -276,7 +276,7 @@ def run_epoch(ctx: Context, step: int, epoch: int, opt: dict[str, Any]) -> dict[
             terms |= pose_update(ctx, pose_batch, opt["opt"]["pose"], refine=step == 3)
             if step == 3 and b2 is not None:
                 terms |= {f"2donly_{k}": v for k, v in pose_update(ctx, b2, opt["opt"]["pose"], True).items()
-                          if k in ("pose_ref", "pose_2d_only", "pose_total")}
+                          if k in ("pose_ref", "pose_2d_only", "pose_teacher", "pose_total")}
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v
         ctx.global_iter += 1

@@ -66,25 +66,47 @@ def pose3d_loss(kp3d: torch.Tensor, kp3d_gt: torch.Tensor, mask: torch.Tensor | 
     return _masked_mean(per_sample, mask)
 
 
+# A teacher's 3D (BlazePose's world landmarks) defines the head as the eyes' midpoint, not H36M's
+# head top: that joint is left out of the teacher term.
+TEACHER_JOINTS = [j for j in range(17) if j != 10]
+
+
+def teacher_loss(kp3d: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Weak 3D target on 2D-only real frames: MSE to another model's root-relative 3D over every joint
+    but the head, after scaling the teacher to the prediction's size (least squares, no gradient):
+    the teacher's shape is what we want from it, its metric scale (BlazePose's bones run ~10 %
+    short) is not. (B,17,3), (B,17,3), (B,) bool -> ()."""
+    p, q = kp3d[:, TEACHER_JOINTS], teacher[:, TEACHER_JOINTS]
+    with torch.no_grad():
+        scale = (p * q).sum((1, 2)) / q.pow(2).sum((1, 2)).clamp_min(1e-8)
+    per_sample = (p - scale[:, None, None] * q).pow(2).sum(-1).mean(-1)
+    return _masked_mean(per_sample, mask)
+
+
 def combined_loss(
     out: tuple[torch.Tensor, ...], batch: dict[str, torch.Tensor], lam: object, refine: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 16 on samples with 3D (ref + cam + 2D,phi + 3D), Eq. 17 on 2D-only samples (ref + 2D,phi').
+    """Eq. 16 on samples with 3D (ref + cam + 2D,phi + 3D), Eq. 17 on 2D-only samples (ref + 2D,phi'),
+    plus the teacher term on 2D-only samples that carry a teacher's 3D (`has_teacher`).
 
     out = PoseModel output; batch holds kp2d_gt, conf, kp3d, focal, center, t, has_3d, has_camera;
     lam: a LossConfig. Returns (total, {term: value}).
     """
     refined, kp3d, focal, center, t = out
     has3d, hascam = batch["has_3d"], batch["has_camera"]
+    teach = batch.get("has_teacher")
     terms = {
         "ref": refine_loss(refined, batch["kp2d_gt"], batch["conf"]) if refine else refined.new_zeros(()),
         "cam": camera_loss(focal, center, t, batch["focal"], batch["center"], batch["t"], hascam),
         "2d": reprojection_loss(kp3d, focal, center, t, batch["kp2d_gt"], has3d),
         "2d_only": reprojection_loss(kp3d, focal, center, t, batch["kp2d_gt"], ~has3d),
         "3d": pose3d_loss(kp3d, batch["kp3d"], has3d),
+        "teacher": (teacher_loss(kp3d, batch["kp3d"], teach) if teach is not None and lam.lambda_teacher > 0
+                    else kp3d.new_zeros(())),
     }
     total = (lam.lambda_ref * terms["ref"] + lam.lambda_cam * terms["cam"] + lam.lambda_2d * terms["2d"]
-             + lam.lambda_2d_only * terms["2d_only"] + lam.lambda_3d * terms["3d"])
+             + lam.lambda_2d_only * terms["2d_only"] + lam.lambda_3d * terms["3d"]
+             + lam.lambda_teacher * terms["teacher"])
     return total, {k: float(v.detach()) for k, v in terms.items()}
 
 

@@ -91,3 +91,32 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(CONFIG_DIR / "tiny.toml"), "--set", 'data.train_3d="h36m"',
                  "--set", f'run.out_dir="{tmp_path}"']) == 2
     assert "data.h36m_3d" in capsys.readouterr().err
+
+
+def test_tiny_run_with_every_new_data_source(tmp_path, capsys):
+    """Motion library + prior + real clips (mix), 2D-only mix frames, a teacher file made by the real
+    detector on real frames, hardness feedback on, validated on real motion."""
+    from camerapose.assets import asset_path
+    from camerapose.core.errors import AssetError
+    from camerapose.train.data import mocap
+
+    try:
+        demo = asset_path("demo.mp4")
+    except AssetError as err:
+        pytest.skip(str(err))
+    if not mocap.available():
+        pytest.skip("mocap clips not fetched (camerapose assets fetch --mocap)")
+    assert main(["detect", str(demo), "--json", "--max-frames", "3"]) == 0
+    teacher = tmp_path / "teacher.jsonl"
+    teacher.write_text(capsys.readouterr().out)
+    cfg = _tiny(tmp_path, "all", 'data.train_3d="mix"', 'data.train_2d_only=["mix"]',
+                f'data.teacher=["{teacher}"]', "data.teacher_repeat=40", 'data.test=["mocap"]',
+                "data.mocap_cameras=1", "step3.epochs=3")
+    result = train(cfg, progress=False)
+    history = read_checkpoint(result["checkpoint"])["history"]
+    step3 = [h for h in history if h["step"] == 3]
+    assert all(h["2donly_pose_teacher"] > 0 for h in step3)  # the teacher term trains
+    assert all("hard" in h for h in step3)
+    rows = result["metrics"]
+    assert {"mocap", "mocap/mean-pose", "mocap/climb", "mocap/walk/run"} <= rows.keys()
+    assert rows["mocap"]["p_mpjpe"] < rows["mocap/mean-pose"]["p_mpjpe"]

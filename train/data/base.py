@@ -3,7 +3,9 @@
 All 2D is in normalised screen coordinates (`core.camera.normalize_screen`), all 3D in metres,
 root-relative (pelvis at 0), in the camera frame; intrinsics in the normalised screen frame.
 Samples without 3D (2D-only datasets) have `has_3d` False and zeros in kp3d; samples without a
-known camera have `has_camera` False and zeros in focal/center/t.
+known camera have `has_camera` False and zeros in focal/center/t. A 2D-only sample may carry a
+teacher's 3D instead (`has_teacher`: kp3d holds another model's estimate, e.g. BlazePose's world
+landmarks on real video: a weak target, never ground truth).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ J = NUM_JOINTS
 @dataclass(frozen=True)
 class PoseSet:
     """N samples. Shapes: kp2d, kp2d_gt (N,17,2); conf (N,17); kp3d (N,17,3); focal, center (N,2);
-    t (N,3); image_size (N,2) [w, h] pixels; has_3d, has_camera (N,) bool."""
+    t (N,3); image_size (N,2) [w, h] pixels; has_3d, has_camera, has_teacher (N,) bool (has_teacher
+    defaults to all False)."""
 
     name: str
     kp2d: np.ndarray
@@ -38,12 +41,15 @@ class PoseSet:
     image_size: np.ndarray
     has_3d: np.ndarray
     has_camera: np.ndarray
+    has_teacher: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.kp2d)
+        if self.has_teacher is None:
+            object.__setattr__(self, "has_teacher", np.zeros(n, dtype=bool))
         spec = {"kp2d": (n, J, 2), "conf": (n, J), "kp2d_gt": (n, J, 2), "kp3d": (n, J, 3),
                 "focal": (n, 2), "center": (n, 2), "t": (n, 3), "image_size": (n, 2),
-                "has_3d": (n,), "has_camera": (n,)}
+                "has_3d": (n,), "has_camera": (n,), "has_teacher": (n,)}
         for name, shape in spec.items():
             a = getattr(self, name)
             if a.shape != shape:

@@ -81,6 +81,10 @@ def train_sets(cfg: object) -> tuple[PoseSet, PoseSet | None]:
             only.append(load_coco(_need(cfg.coco, "coco")))
         else:
             raise InputError(f"data.train_2d_only: unknown {name!r}; known: {KNOWN_2D_ONLY}")
+    if cfg.teacher:
+        from .teacher import load_teacher
+
+        only.append(load_teacher(cfg.teacher, cfg.teacher_repeat))
     return train, (concat("2d-only", only) if only else None)
 
 

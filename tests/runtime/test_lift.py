@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camerapose.core.camera import Camera, project
+from camerapose.core.camera import Camera, project, solve_translation
 from camerapose.core.errors import InputError
-from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem, preprocess, solve_translation
+from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem, preprocess
 
 
 def item(stream: str, pid: int, kp: np.ndarray, size=(1280, 720), t: float = 0.0) -> LiftItem:
@@ -48,7 +48,8 @@ def test_given_intrinsics_recover_the_true_root_translation(rng) -> None:
     t_true = np.array([0.4, -0.2, 3.5])
     cam = Camera(fx=900.0, fy=910.0, cx=640.0, cy=360.0)
     uv = project(cam, X + t_true)
-    t = solve_translation(X, uv, np.ones(17), (900.0, 910.0, 640.0, 360.0))
+    t = solve_translation(X[None], uv[None], np.ones((1, 17)), np.array([[900.0, 910.0]]),
+                          np.array([[640.0, 360.0]]))[0]
     np.testing.assert_allclose(t, t_true, atol=1e-6)
 
 

@@ -9,7 +9,7 @@ whole set, one subset per clip group ("mocap/walk/run", ...).
 
 Train ("mocap-train" share of a mix): frames of the clips that may train (their licence allows it),
 each drawn at random, mirrored half of the time, with its bone lengths scaled by a random body
-height, through the training cameras.
+height, through the training cameras with wide-angle lenses included.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from camerapose.core.skeleton import MIRROR, NUM_JOINTS, Joint
 
 from .base import PoseSet
-from .render import draw, render
+from .render import WIDE_FOV, draw, render
 
 TEST_FPS = 30.0
 
@@ -76,5 +76,6 @@ def train_sampler(clips: list) -> object:
 
 def train_set(clips: list, n: int, seed: int, noise: bool = True) -> PoseSet:
     """n samples of the trainable clips through the training cameras (no extra lean: real poses)."""
-    return draw(np.random.default_rng(seed), train_sampler(clips), n, "mocap-train", noise, lean=False)
+    return draw(np.random.default_rng(seed), train_sampler(clips), n, "mocap-train", noise, lean=False,
+                fov_deg=WIDE_FOV)
 

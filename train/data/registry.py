@@ -33,10 +33,10 @@ def mix(cfg: object, n: int, seed: int, noise: bool, name: str = "mix") -> PoseS
     parts: list[PoseSet] = []
     if counts[0]:
         from .motions import sample_motion_poses
-        from .render import draw
+        from .render import WIDE_FOV, draw
 
         parts.append(draw(np.random.default_rng(seed), sample_motion_poses, int(counts[0]), "motions",
-                          noise, lean=False))
+                          noise, lean=False, fov_deg=WIDE_FOV))
     if counts[1]:
         parts.append(generate(SyntheticSpec(int(counts[1]), seed + 1, noise), "prior"))
     if counts[2]:

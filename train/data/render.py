@@ -7,7 +7,8 @@ pelvis at 0; rows 0-16 are H36M-17, row 17 is the midpoint of the eyes, which 2D
 (COCO, BlazePose) report in place of H36M's head top.
 
 Cameras:
-- "train": long-side field of view U(50, 90) deg, square pixels, principal point N(centre, 1.5 %),
+- "train": long-side field of view U(50, 90) deg (U(45, 110) for the motion library and real clips,
+  which also cover wide-angle lenses), square pixels, principal point N(centre, 1.5 %),
   landscape and portrait sizes; pitch N(0, 10 deg), roll N(0, 3 deg); the pelvis at a depth
   log-uniform in 2-10 m at a pixel in the central 70 % of the frame.
 - "eval": three real devices, each level (pitch N(0, 2 deg)) or tilted (pitch +-U(10, 30) deg):
@@ -44,6 +45,10 @@ IMAGE_SIZES = np.array([(1920, 1080), (1280, 720), (1768, 994), (640, 480), (144
 # Per-joint noise factor of a 2D detector (limb ends and hips are the hard ones).
 JOINT_NOISE = np.array([1.3, 1.3, 1.0, 1.2, 1.3, 1.0, 1.2, 1.0, 0.8, 0.8, 1.0,
                         0.8, 1.1, 1.5, 0.8, 1.1, 1.5])
+# Long-side field of view of the training cameras (degrees): the joint-angle prior's own range, and a
+# wider one for the other sources that also covers wide-angle lenses (action cams, ultra-wide phones).
+TRAIN_FOV = (50.0, 90.0)
+WIDE_FOV = (45.0, 110.0)
 # name: (image size w, h; long-side field of view range, degrees)
 DEVICES = {"phone": ((1080, 1920), (64.0, 70.0)), "webcam": ((1280, 720), (65.0, 78.0)),
            "action cam": ((1920, 1080), (85.0, 100.0))}
@@ -60,10 +65,11 @@ def rot(axis: int, deg: np.ndarray) -> np.ndarray:
     return R
 
 
-def train_cameras(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_cameras(rng: np.random.Generator, n: int, fov_deg: tuple[float, float] = TRAIN_FOV,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image sizes (N,2), focal (N,2) and centre (N,2) in pixels of the training cameras."""
     size = IMAGE_SIZES[rng.integers(0, len(IMAGE_SIZES), n)]
-    fov = np.radians(rng.uniform(50, 90, n))
+    fov = np.radians(rng.uniform(*fov_deg, n))
     f = size.max(1) / 2 / np.tan(fov / 2)
     focal = np.stack([f, f * (1 + 0.003 * rng.standard_normal(n))], 1)
     center = size / 2 + 0.015 * size * rng.standard_normal((n, 2))
@@ -163,8 +169,8 @@ def detector_noise(rng: np.random.Generator, uv: np.ndarray,
     return noisy, np.clip(conf, 0.01, 1.0)
 
 
-def view(rng: np.random.Generator, body: np.ndarray, lean: bool, kind: str,
-         retries: int = 0) -> tuple[np.ndarray, ...]:
+def view(rng: np.random.Generator, body: np.ndarray, lean: bool, kind: str, retries: int = 0,
+         fov_deg: tuple[float, float] = TRAIN_FOV) -> tuple[np.ndarray, ...]:
     """Cameras and placement for N poses, redrawing the camera of an invisible sample `retries` times.
 
     body (N,18,3) -> (keep (N,) bool, kp3d (N,18,3), t (N,3), size, focal, center (N,2), uv (N,18,2)).
@@ -174,7 +180,7 @@ def view(rng: np.random.Generator, body: np.ndarray, lean: bool, kind: str,
     todo = np.arange(n)
     for _ in range(retries + 1):
         if kind == "train":
-            size, focal, center = train_cameras(rng, len(todo))
+            size, focal, center = train_cameras(rng, len(todo), fov_deg)
         else:
             size, focal, center, _ = device_cameras(rng, len(todo))
         kp3d, t = place(rng, body[todo], size, focal, center, lean, kind)
@@ -214,14 +220,15 @@ def render(rng: np.random.Generator, body: np.ndarray, name: str, noise: bool = 
 
 
 def draw(rng: np.random.Generator, sampler: Callable[[np.random.Generator, int], np.ndarray], n: int,
-         name: str, noise: bool, lean: bool) -> PoseSet:
-    """N visible samples from a pose sampler ((rng, m) -> (m,18,3)) through the training cameras;
-    a pose whose camera does not see it whole is replaced by a new draw."""
+         name: str, noise: bool, lean: bool, fov_deg: tuple[float, float] = TRAIN_FOV) -> PoseSet:
+    """N visible samples from a pose sampler ((rng, m) -> (m,18,3)) through the training cameras
+    (long-side field of view U(fov_deg)); a pose whose camera does not see it whole is replaced by a
+    new draw."""
     parts: list[tuple[np.ndarray, ...]] = []
     have = 0
     while have < n:
         m = int((n - have) * 1.6) + 16  # some draws are rejected (person out of frame)
-        ok, *arrays = view(rng, sampler(rng, m), lean, "train")
+        ok, *arrays = view(rng, sampler(rng, m), lean, "train", fov_deg=fov_deg)
         parts.append(tuple(a[ok] for a in arrays))
         have += int(ok.sum())
     kp3d, t, size, focal, center, uv = (np.concatenate(x)[:n] for x in zip(*parts, strict=True))

@@ -1,4 +1,4 @@
-"""The package layout DESIGN.md prescribes: one namespace, import rules, a torch-free runtime."""
+"""The package layout (README, "What is inside"): one namespace, import rules, a torch-free runtime."""
 
 import ast
 import shutil
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"core": "camerapose.core", "train": "camerapose.train", "engines": "camerapose.engines",
            "runtime": "camerapose.runtime", "benchmarks": "camerapose.benchmarks",
            "camerapose": "camerapose"}
-# What each subpackage may import of the others (DESIGN.md, "Layout").
+# What each subpackage may import of the others (README, "What is inside").
 FORBIDDEN = {
     "core": ("camerapose.train", "camerapose.engines", "camerapose.runtime", "camerapose.benchmarks"),
     "engines": ("camerapose.runtime",),

@@ -57,7 +57,8 @@ def _config(config: Path | None, stored: dict[str, Any] | None, quick: bool) -> 
 
     over = ["data.synthetic.n_2d_only=0", "data.train_2d_only=[]"]
     if quick:
-        over += [f"data.synthetic.n_test={QUICK_TEST}", f"data.synthetic.n_train={QUICK_TRAIN}"]
+        over += [f"data.synthetic.n_test={QUICK_TEST}", f"data.synthetic.n_train={QUICK_TRAIN}",
+                 "data.mocap_cameras=1"]
     if config is None and stored:
         raw = dict(stored)
         for item in over:

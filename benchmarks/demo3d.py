@@ -143,7 +143,7 @@ def lift_teacher(teacher: dict[str, np.ndarray], model: str | Path = DEFAULT_MOD
     """Lift every person-frame as the lift stage does: one call per frame, per-track One-Euro.
 
     -> kp3d (N, 17, 3) float32 absolute metres, camera frame, smoothed (what `kp3d` publishes);
-    t (N, 3) float32 the model's root translation before smoothing.
+    t (N, 3) float32 the published root translation (camera.t: smoothed per track, = kp3d[:, 0]).
     """
     from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem
 

@@ -124,6 +124,12 @@ def bone_lengths(pose: Any) -> Any:
     return array_namespace(v).sqrt((v * v).sum(-1))
 
 
+# The average adult's bone lengths in this skeleton (Human3.6M's subjects, about 1.72 m), metres, in
+# BONES order: a prior for a body whose own lengths are not known yet.
+MEAN_BONE_LENGTHS: tuple[float, ...] = (0.133, 0.443, 0.454, 0.133, 0.443, 0.454, 0.233, 0.257, 0.121,
+                                        0.115, 0.151, 0.279, 0.252, 0.151, 0.279, 0.252)
+
+
 def with_bone_lengths(pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The pose rebuilt from the pelvis outwards with every bone's direction kept and its length set.
 

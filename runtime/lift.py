@@ -37,7 +37,14 @@ from camerapose.core.camera import (
 )
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.shapes import check_shape
-from camerapose.core.skeleton import BONES, NUM_JOINTS, SYMMETRIC_BONES, bone_lengths, with_bone_lengths
+from camerapose.core.skeleton import (
+    BONES,
+    MEAN_BONE_LENGTHS,
+    NUM_JOINTS,
+    SYMMETRIC_BONES,
+    bone_lengths,
+    with_bone_lengths,
+)
 
 from .one_euro import OneEuroConfig, OneEuroFilter
 
@@ -179,32 +186,49 @@ class TrackFilters:
         self.rel, self.t = OneEuroFilter(cfg.one_euro), OneEuroFilter(cfg.one_euro)
         self.bones = BoneLengths(cfg.bone_window) if cfg.bone_window > 0 else None
 
-    def __call__(self, rel: np.ndarray, t: np.ndarray, time_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Root-relative pose (17, 3), root t (3,) at time_s -> the track's (17, 3), (3,) float64."""
+    def __call__(self, rel: np.ndarray, t: np.ndarray, time_s: float,
+                 conf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Root-relative pose (17, 3), root t (3,) at time_s, joint confidences (17,) -> the track's
+        (17, 3), (3,) float64."""
         rel, t = rel.astype(np.float64), t.astype(np.float64)
         if self.cfg.smooth:
             rel, t = self.rel(rel, time_s), self.t(t, time_s)
         if self.bones is not None:
-            rel = self.bones(rel)
+            rel = self.bones(rel, conf)
         return rel - rel[0], t
 
 
 class BoneLengths:
-    """A track's bone lengths (left = right): the mean over its frames so far, an exponential average
-    over about `window` frames once the track is older. A body's bones do not change length, so each lifted
-    pose is rebuilt with its track's lengths (the per-frame lift varies them by several %)."""
+    """A track's bone lengths (left = right): the confidence-weighted mean over its frames so far,
+    starting from the average adult's proportions scaled to its first frame (worth `prior_frames`
+    frames), an exponential average over about `window` frames' weight once the track is older. A body's
+    bones do not change length, so each lifted pose is rebuilt with its track's lengths (the
+    per-frame lift varies them by several %); a bone whose joints the detector is unsure of (an
+    occluded arm, a landing after a flip) moves the mean little."""
 
-    def __init__(self, window: int) -> None:
-        self.window, self.n = window, 0
+    def __init__(self, window: int, prior_frames: float = 10.0) -> None:
+        self.window, self.prior = float(window), min(float(prior_frames), float(window))
+        self.weight = np.zeros(len(BONES))
         self.mean = np.zeros(len(BONES))
 
-    def __call__(self, rel: np.ndarray) -> np.ndarray:
-        """Root-relative pose (17, 3) -> the same pose with the track's bone lengths (17, 3)."""
-        lengths = bone_lengths(rel)
+    def __call__(self, rel: np.ndarray, conf: np.ndarray | None = None) -> np.ndarray:
+        """Root-relative pose (17, 3), joint confidences (17,) -> the pose with the track's bone
+        lengths (17, 3)."""
         left, right = np.array(SYMMETRIC_BONES).T
+        lengths = bone_lengths(rel)
         lengths[left] = lengths[right] = (lengths[left] + lengths[right]) / 2  # a body is symmetric
-        self.n = min(self.n + 1, self.window)
-        self.mean += (lengths - self.mean) / self.n
+        if conf is None:
+            w = np.ones(len(BONES))
+        else:
+            c = np.clip(conf, 0.0, 1.0)
+            w = np.minimum(c[[p for p, _ in BONES]], c[[ch for _, ch in BONES]]) + 1e-3
+            w[left] = w[right] = (w[left] + w[right]) / 2
+        if not self.weight.any():  # a new track starts from the average adult, scaled to this frame
+            prior = np.asarray(MEAN_BONE_LENGTHS)
+            self.mean = prior * np.median(lengths / prior)
+            self.weight[:] = self.prior
+        self.weight = np.minimum(self.weight + w, self.window)
+        self.mean = self.mean + w / self.weight * (lengths - self.mean)
         return with_bone_lengths(rel, self.mean)
 
 
@@ -244,7 +268,8 @@ class Lifter:
             self.last_infer_ms += self.runner.last_inference_ms or 0.0
             poses += postprocess(chunk, out, self.cfg.intrinsics)
         for item, pose in zip(items, poses, strict=True):
-            rel, t = self.tracks.get(item.stream, item.id, item.t)(pose.kp3d - pose.t, pose.t, item.t)
+            track = self.tracks.get(item.stream, item.id, item.t)
+            rel, t = track(pose.kp3d - pose.t, pose.t, item.t, item.conf)
             pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
         self.tracks.forget_stale(max(i.t for i in items))
         return poses

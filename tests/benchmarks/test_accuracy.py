@@ -15,7 +15,17 @@ def test_quick_report_has_metrics_per_joint_and_baseline(tmp_path, written, stat
     if not (accuracy.DEFAULT_ONNX.is_file() and accuracy.DEFAULT_CKPT.is_file()):
         pytest.skip("the default model has not been trained and exported yet")
     md, data = written(accuracy.run(quick=True, out_dir=tmp_path), tmp_path, ("accuracy_per_joint.png",))
-    assert data["quick"] is True and data["sizes"] == {"synthetic": accuracy.QUICK_TEST}
+    from camerapose.train.data import mocap
+
+    assert data["quick"] is True and data["sizes"]["synthetic"] == accuracy.QUICK_TEST
+    if mocap.available():  # real motion is always evaluated when its clips are fetched
+        assert {"mocap", "mocap/walk/run", "mocap/climb"} <= set(data["sizes"])
+        real = data["results"]["mocap"]
+        assert real["engine"]["p_mpjpe"] < real["baseline"]["p_mpjpe"]
+        assert "depth_rel_err" in real["engine"] and "depth_rel_err_given_k" in real["engine"]
+    if "demo" in data:  # the demo video's 3D report (no ground truth)
+        assert "Demo video" in md and data["demo"]["tracks"]
+        assert all(t["bone_cv_pct"] >= 0 for t in data["demo"]["tracks"])
     by = data["results"]["synthetic"]
     assert set(by) == {"engine", "checkpoint", "baseline"}
     for res in by.values():

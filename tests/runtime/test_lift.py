@@ -88,7 +88,8 @@ def test_bad_intrinsics_and_missing_model_are_input_errors(tmp_path: Path) -> No
 
 
 def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Path, rng) -> None:
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False))
+    # no per-track state (smoothing, bone lengths): the second call must see what the first saw
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0))
     items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(5)]
     try:
         whole = lifter.lift(items)
@@ -102,11 +103,11 @@ def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Pa
 
 
 def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
-    from camerapose.core.skeleton import bone_lengths
+    from camerapose.core.skeleton import MEAN_BONE_LENGTHS, bone_lengths, with_bone_lengths
     from camerapose.runtime.lift import BoneLengths
 
     rng = np.random.default_rng(1)
-    base = rng.normal(size=(17, 3)) * 0.3
+    base = with_bone_lengths(rng.normal(size=(17, 3)), 1.1 * np.asarray(MEAN_BONE_LENGTHS))  # a tall adult
     keep = BoneLengths(window=30)
     outs, raws = [], []
     for _ in range(200):
@@ -116,3 +117,24 @@ def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
     raw_cv = (np.std(raws, 0) / np.mean(raws, 0)).mean()
     out_cv = (np.std(outs[30:], 0) / np.mean(outs[30:], 0)).mean()
     assert raw_cv > 0.07 and out_cv < 0.3 * raw_cv
+
+
+def test_a_new_track_starts_from_the_average_adult_scaled_to_its_first_frame():
+    from camerapose.core.skeleton import MEAN_BONE_LENGTHS, bone_lengths
+    from camerapose.runtime.lift import BoneLengths
+
+    rng = np.random.default_rng(2)
+    pose = rng.normal(size=(17, 3)) * 0.3
+    out = bone_lengths(BoneLengths(window=60, prior_frames=10)(pose, np.ones(17)))
+    ratio = out / np.asarray(MEAN_BONE_LENGTHS)
+    # after one frame the lengths sit between the prior's proportions and the frame's own
+    raw = bone_lengths(pose) / np.asarray(MEAN_BONE_LENGTHS)
+    assert np.std(ratio) < 0.5 * np.std(raw)
+    # a frame the detector is unsure of moves the lengths less than a sure one
+    keep_sure, keep_unsure = BoneLengths(60), BoneLengths(60)
+    for keep in (keep_sure, keep_unsure):
+        keep(pose, np.ones(17))
+    sure = bone_lengths(keep_sure(pose * 1.3, np.ones(17)))
+    unsure = bone_lengths(keep_unsure(pose * 1.3, np.full(17, 0.1)))
+    first = bone_lengths(BoneLengths(60)(pose, np.ones(17)))
+    assert np.all(np.abs(unsure - first) < np.abs(sure - first))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Ablations of the default preset on real motion, side by side in one run: the same data, seed and
+# budget (a third of the default: 100k samples, 4 end-to-end epochs), one switch changed per variant.
+#   bash scripts/ablation.sh [OUT_DIR]      -> OUT_DIR/<variant>/final.pt, OUT_DIR/ablation.md
+# Needs `make teacher` (the mocap clips and the teacher files in the asset cache).
+set -euo pipefail
+out=${1:-runs/ablation}
+cam=.venv/bin/camerapose
+budget=(--set data.synthetic.n_train=100000 --set data.synthetic.n_2d_only=25000
+        --set data.synthetic.n_test=5000 --set step1.epochs=1 --set 'step1.milestones=[]'
+        --set step3.epochs=4 --set 'step3.milestones=[3]')
+declare -A variants=(
+  [default]=""
+  [no-hardness]="loss.hardness=false"
+  [no-teacher]="data.teacher=[]"
+)
+mkdir -p "$out"
+: > "$out/ablation.md"
+for name in default no-hardness no-teacher; do
+  extra=()
+  [[ -n "${variants[$name]}" ]] && extra=(--set "${variants[$name]}")
+  $cam train --config train/configs/default.toml --no-progress "${budget[@]}" "${extra[@]}" \
+      --set "run.out_dir=\"$out/$name\"" > "$out/$name.log" 2>&1
+  { echo "## $name ${variants[$name]}"; echo; grep -A 12 '^| set' "$out/$name.log"; echo; } >> "$out/ablation.md"
+done
+cat "$out/ablation.md"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Ablations of the default preset on real motion, side by side in one run: the same data, seed and
 # budget (a third of the default: 100k samples, 4 end-to-end epochs), one switch changed per variant.
-#   bash scripts/ablation.sh [OUT_DIR]      -> OUT_DIR/<variant>/final.pt, OUT_DIR/ablation.md
+#   bash scripts/ablation.sh [OUT_DIR [KEY=VALUE ...]]   -> OUT_DIR/<variant>/final.pt, OUT_DIR/ablation.md
+# (KEY=VALUE: config overrides for every variant, e.g. run.seed=1 to see the seed-to-seed spread)
 # Needs `make teacher` (the mocap clips and the teacher files in the asset cache).
 set -euo pipefail
 out=${1:-runs/ablation}
+shift || true
+common=()
+for kv in "$@"; do common+=(--set "$kv"); done
 cam=.venv/bin/camerapose
 budget=(--set data.synthetic.n_train=100000 --set data.synthetic.n_2d_only=25000
         --set data.synthetic.n_test=5000 --set step1.epochs=1 --set 'step1.milestones=[]'
@@ -19,7 +23,7 @@ mkdir -p "$out"
 for name in default no-hardness no-teacher; do
   extra=()
   [[ -n "${variants[$name]}" ]] && extra=(--set "${variants[$name]}")
-  $cam train --config train/configs/default.toml --no-progress "${budget[@]}" "${extra[@]}" \
+  $cam train --config train/configs/default.toml --no-progress "${budget[@]}" "${common[@]}" "${extra[@]}" \
       --set "run.out_dir=\"$out/$name\"" > "$out/$name.log" 2>&1
   { echo "## $name ${variants[$name]}"; echo; grep -A 12 '^| set' "$out/$name.log"; echo; } >> "$out/ablation.md"
 done

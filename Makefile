@@ -41,7 +41,8 @@ teacher: setup
 	done
 
 # Retrain the default weights (about 40 min on 2 CPU cores) and re-export the shipped ONNX.
-weights: teacher
+weights: setup
+	$(VENV)/bin/camerapose assets fetch --mocap
 	$(VENV)/bin/camerapose train --config train/configs/default.toml --export train/weights/default.pt
 	$(VENV)/bin/camerapose export train/weights/default.pt
 

@@ -59,7 +59,9 @@ MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in fro
 class LiftConfig:
     """model: pose ONNX (contract 2); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
     intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
-    () to use each person's predicted camera; bone_window: rebuild each pose with its track's mean
+    () to use the predicted camera; camera_window: with the predicted camera, average it over about
+    this many persons of a stream and solve each t with that steady camera (0 = each person's own
+    camera, frame by frame); bone_window: rebuild each pose with its track's mean
     bone lengths, averaged over about this many frames (0 = off); smooth: One-Euro on the 3D joints
     (metres, per track);
     track_timeout_s: forget a track's filter after this long unseen."""
@@ -70,6 +72,7 @@ class LiftConfig:
     intrinsics: tuple[float, ...] = ()
     smooth: bool = True
     bone_window: int = 60
+    camera_window: int = 300
     one_euro: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.5))
     track_timeout_s: float = 2.0
 
@@ -176,6 +179,26 @@ class PerTrack:
             del self._states[key]
 
 
+class StreamCamera:
+    """One stream's camera, estimated from every person the model lifts in it: the confidence-
+    weighted mean of the predicted intrinsics (pixels), an exponential average over about `window`
+    persons' weight once the stream is older. A camera does not change between frames, but the
+    camera branch's guess for one pose moves with the 2D noise (one pose leaves the focal length
+    ambiguous), and the depth moves with it; solving t with the stream's steady camera keeps a
+    still person still."""
+
+    def __init__(self, window: int) -> None:
+        self.window, self.weight = float(window), 0.0
+        self.K = np.zeros(4)
+
+    def __call__(self, K: np.ndarray, weight: float) -> np.ndarray:
+        """This person's predicted (fx, fy, cx, cy) and weight -> the stream's (fx, fy, cx, cy)."""
+        weight = max(float(weight), 1e-3)
+        self.weight = min(self.weight + weight, self.window)
+        self.K = self.K + weight / self.weight * (K - self.K)
+        return self.K.copy()
+
+
 class TrackFilters:
     """What the lift stage remembers of one track: One-Euro filters on the root-relative pose and on
     the root translation (smoothed apart, so the published pelvis is exactly the published t), and
@@ -253,6 +276,7 @@ class Lifter:
             )
         self.metadata = dict(meta)
         self.tracks = PerTrack(lambda: TrackFilters(cfg), cfg.track_timeout_s)
+        self.cameras: dict[str, StreamCamera] = {}
         self.last_infer_ms = 0.0
 
     def lift(self, items: list[LiftItem]) -> list[Pose3D]:
@@ -268,11 +292,25 @@ class Lifter:
             self.last_infer_ms += self.runner.last_inference_ms or 0.0
             poses += postprocess(chunk, out, self.cfg.intrinsics)
         for item, pose in zip(items, poses, strict=True):
+            if pose.source == "predicted" and self.cfg.camera_window > 0:
+                self._steady_camera(item, pose)
             track = self.tracks.get(item.stream, item.id, item.t)
             rel, t = track(pose.kp3d - pose.t, pose.t, item.t, item.conf)
             pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
         self.tracks.forget_stale(max(i.t for i in items))
         return poses
+
+    def _steady_camera(self, item: LiftItem, pose: Pose3D) -> None:
+        """Report the stream's camera and re-solve this person's t with it (kept as the model's t
+        where the solve degenerates)."""
+        cam = self.cameras.setdefault(item.stream, StreamCamera(self.cfg.camera_window))
+        K = cam(np.array([pose.fx, pose.fy, pose.cx, pose.cy]), float(np.mean(item.conf)))
+        X = pose.kp3d.astype(np.float64) - pose.t
+        t = solve_translation(X[None], item.kp2d.astype(np.float64)[None], item.conf.astype(np.float64)[None],
+                              K[None, :2], K[None, 2:])[0]
+        if np.isfinite(t).all() and t[2] >= MIN_DEPTH:
+            pose.t, pose.kp3d = t.astype(np.float32), (X + t).astype(np.float32)
+            pose.fx, pose.fy, pose.cx, pose.cy = (float(v) for v in K)
 
     def close(self) -> None:
         self.runner.deactivate()

@@ -25,7 +25,8 @@ def test_preprocess_normalises_each_person_by_its_own_frame_size() -> None:
 
 
 def test_one_batched_call_gives_absolute_3d_and_pixel_cameras(tiny_model: Path, rng) -> None:
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False))
+    # each person's own predicted camera (camera_window=0), as the model outputs it
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, camera_window=0))
     try:
         items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(3)] + [
             item("b", 1, rng.random((17, 2)) * [640, 480], (640, 480))
@@ -89,7 +90,7 @@ def test_bad_intrinsics_and_missing_model_are_input_errors(tmp_path: Path) -> No
 
 def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Path, rng) -> None:
     # no per-track state (smoothing, bone lengths): the second call must see what the first saw
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0))
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0, camera_window=0))
     items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(5)]
     try:
         whole = lifter.lift(items)
@@ -138,3 +139,17 @@ def test_a_new_track_starts_from_the_average_adult_scaled_to_its_first_frame():
     unsure = bone_lengths(keep_unsure(pose * 1.3, np.full(17, 0.1)))
     first = bone_lengths(BoneLengths(60)(pose, np.ones(17)))
     assert np.all(np.abs(unsure - first) < np.abs(sure - first))
+
+
+def test_a_stream_reports_one_steady_camera_and_solves_t_with_it(tiny_model: Path, rng) -> None:
+    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0))
+    try:
+        poses = [lifter.lift([item("a", i, rng.random((17, 2)) * [400, 600] + [400, 50])])[0]
+                 for i in range(5)]
+    finally:
+        lifter.close()
+    fx = {round(p.fx, 3) for p in poses}
+    assert len(fx) == 1 and fx.pop() == pytest.approx(1.2 * 1280 / 2)  # the tiny model's camera, steady
+    for p in poses:
+        assert p.source == "predicted" and p.t[2] > 0.1
+        np.testing.assert_allclose(p.kp3d[0], p.t, atol=1e-6)

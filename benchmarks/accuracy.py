@@ -112,23 +112,6 @@ def _evaluate(poses: Any, runner: Any, model: Any, mean_pose: np.ndarray | None)
     return out
 
 
-def _mean_pose(cfg: Any, stored: list | None, quick: bool) -> tuple[np.ndarray | None, str]:
-    """The training set's mean 3D pose (17,3) m (stored in the checkpoint, else rebuilt from its
-    config), or None with the reason (e.g. no H36M files here)."""
-    from camerapose.train.data import registry
-
-    if stored is not None:
-        return np.asarray(stored, dtype=np.float64), f"{cfg.data.train_3d}, stored in the checkpoint"
-    try:
-        train, _ = registry.train_sets(cfg.data)
-    except CameraPoseError as err:
-        return None, str(err)
-    has = train.has_3d
-    if not has.any():
-        return None, "the training set has no 3D"
-    return train.kp3d[has].mean(0), f"{cfg.data.train_3d}, {int(has.sum())} samples"
-
-
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = None,
         backend: str = "auto") -> Report:
     """Evaluate the default model (ONNX through `backend`, and its checkpoint) on every configured
@@ -137,6 +120,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     from camerapose.engines.select import create_runner
     from camerapose.train.checkpoint import load_pose_model
     from camerapose.train.data import registry
+    from camerapose.train.evaluate import training_mean_pose
 
     for path in (DEFAULT_ONNX, DEFAULT_CKPT):
         if not path.is_file():
@@ -146,7 +130,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     tests = registry.test_sets(cfg.data)
     if not tests:
         raise CameraPoseError("no test sets configured (data.test is empty)")
-    mean_pose, baseline_from = _mean_pose(cfg, info.get("mean_pose"), quick)
+    mean_pose, baseline_from = training_mean_pose(info["mean_pose"], cfg.data)
     threads = torch.get_num_threads()
     if cfg.run.threads > 0:  # as in training: on a shared 2-core machine one thread is faster
         torch.set_num_threads(cfg.run.threads)

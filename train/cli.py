@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from camerapose.cli import Command
-from camerapose.core.errors import CameraPoseError, InputError
+from camerapose.core.errors import InputError
 
 from .config import CONFIG_DIR, load_config, to_dict
 
@@ -64,44 +61,28 @@ def _configure_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .checkpoint import load_pose_model, read_checkpoint
+    from .checkpoint import load_pose_model
     from .config import TrainConfig, apply_override, from_dict
     from .data import registry
-    from .evaluate import evaluate_all, format_table
+    from .evaluate import evaluate_all, format_table, training_mean_pose
 
-    model, _ = load_pose_model(args.checkpoint)
+    model, info = load_pose_model(args.checkpoint)
     if args.config is not None:
         cfg = load_config(args.config, args.overrides)
     else:
-        stored = read_checkpoint(args.checkpoint).get("train_config")
-        raw = dict(stored or {})
+        raw = dict(info["configs"].get("train") or {})
         for item in args.overrides:
             apply_override(raw, item)
         cfg = from_dict(TrainConfig, raw, str(args.checkpoint))
     tests = registry.test_sets(cfg.data)
     if not tests:
         raise InputError("no test sets configured (data.test is empty)")
-    results = evaluate_all(model, tests, _mean_pose(args.checkpoint, cfg))
+    mean, source = training_mean_pose(info["mean_pose"], cfg.data)
+    if mean is None:
+        log.warning("no mean-pose rows: %s", source)
+    results = evaluate_all(model, tests, mean)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
-
-
-def _mean_pose(checkpoint: Path, cfg: object) -> np.ndarray | None:
-    """The training set's mean pose (17,3): stored in the checkpoint, else rebuilt from its config's
-    training data (None where that data is not here)."""
-    from .checkpoint import read_checkpoint
-    from .data import registry
-    from .evaluate import mean_pose
-
-    stored = read_checkpoint(checkpoint).get("mean_pose")
-    if stored is not None:
-        return np.asarray(stored, dtype=np.float64)
-    try:
-        train, _ = registry.train_sets(dataclasses.replace(cfg.data, train_2d_only=()))
-    except CameraPoseError as err:
-        log.warning("no mean-pose rows: %s", err)
-        return None
-    return mean_pose(train) if train.has_3d.any() else None
 
 
 COMMANDS = {"train": Command(_configure_train, _run_train), "eval": Command(_configure_eval, _run_eval)}

@@ -3,6 +3,8 @@ AUC (for 3DHP; reported for all), plus the camera branch's errors where the came
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -83,6 +85,24 @@ def mean_pose(train: PoseSet, iterations: int = 4, max_samples: int = 50_000) ->
     size = np.sqrt((metrics.root_align(poses) ** 2).sum(-1).mean())
     mean = metrics.root_align(mean)
     return mean * size / np.sqrt((mean**2).sum(-1).mean())
+
+
+def training_mean_pose(stored: list | None, data: object) -> tuple[np.ndarray | None, str]:
+    """The mean pose of a checkpoint's training set (17, 3): the one stored in it, else rebuilt from
+    its DataConfig's 2D-3D training data. -> (mean or None, where it came from or why not)."""
+    from camerapose.core.errors import CameraPoseError
+
+    from .data import registry
+
+    if stored is not None:
+        return np.asarray(stored, dtype=np.float64), f"{data.train_3d}, stored in the checkpoint"
+    try:
+        train, _ = registry.train_sets(dataclasses.replace(data, train_2d_only=()))
+    except CameraPoseError as err:
+        return None, str(err)
+    if not train.has_3d.any():
+        return None, "the training set has no 3D"
+    return mean_pose(train), f"{data.train_3d}, {int(train.has_3d.sum())} samples"
 
 
 def mean_pose_baseline(mean: np.ndarray, test: PoseSet) -> dict[str, float]:

@@ -61,10 +61,9 @@ class LiftConfig:
     intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
     () to use the predicted camera; camera_window: with the predicted camera, average it over about
     this many persons of a stream and solve each t with that steady camera (0 = each person's own
-    camera, frame by frame); bone_window: rebuild each pose with its track's mean
-    bone lengths, averaged over about this many frames (0 = off); smooth: One-Euro on the 3D joints
-    (metres, per track);
-    track_timeout_s: forget a track's filter after this long unseen."""
+    camera, frame by frame); bone_window: rebuild each pose with its track's mean bone lengths,
+    averaged over about this many frames (0 = off); smooth: One-Euro on the 3D joints (metres, per
+    track); track_timeout_s: forget a track's filter after this long unseen."""
 
     model: str = DEFAULT_MODEL
     backend: str = "auto"
@@ -120,6 +119,15 @@ def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
     return {"kp2d": np.ascontiguousarray(kp_n, dtype=np.float32), "conf": np.ascontiguousarray(conf)}
 
 
+def solve_root(X: np.ndarray, item: LiftItem, K: np.ndarray) -> np.ndarray | None:
+    """t (3,) of root-relative pose X (17, 3) under camera K = (fx, fy, cx, cy) pixels from the
+    person's 2D (confidence-weighted), or None where the solve degenerates (joints collapsed: t_z
+    below MIN_DEPTH or not finite)."""
+    t = solve_translation(X[None], item.kp2d.astype(np.float64)[None], item.conf.astype(np.float64)[None],
+                          K[None, :2], K[None, 2:])[0]
+    return t if np.isfinite(t).all() and t[2] >= MIN_DEPTH else None
+
+
 def postprocess(
     items: list[LiftItem], out: dict[str, np.ndarray], intrinsics: tuple[float, ...] = ()
 ) -> list[Pose3D]:
@@ -135,10 +143,8 @@ def postprocess(
         X = out["kp3d"][b].astype(np.float64)
         X = X - X[0]  # root-relative by contract; make it exact
         if intrinsics:
-            K = np.asarray(intrinsics, dtype=np.float64)
-            t = solve_translation(X[None], item.kp2d.astype(np.float64)[None],
-                                  item.conf.astype(np.float64)[None], K[None, :2], K[None, 2:])[0]
-            if t[2] < MIN_DEPTH:  # degenerate solve (joints collapsed): keep the model's own t
+            t = solve_root(X, item, np.asarray(intrinsics, dtype=np.float64))
+            if t is None:  # degenerate solve: keep the model's own t
                 t = out["t"][b].astype(np.float64)
             fx, fy, cx, cy, source = *intrinsics, "given"
         else:
@@ -221,6 +227,17 @@ class TrackFilters:
         return rel - rel[0], t
 
 
+_PARENT = np.array([p for p, _ in BONES])
+_CHILD = np.array([c for _, c in BONES])
+_LEFT, _RIGHT = np.array(SYMMETRIC_BONES).T
+
+
+def _symmetric(per_bone: np.ndarray) -> np.ndarray:
+    """Left and right counterparts of a per-bone value (16,) replaced by their mean (in place)."""
+    per_bone[_LEFT] = per_bone[_RIGHT] = (per_bone[_LEFT] + per_bone[_RIGHT]) / 2
+    return per_bone
+
+
 class BoneLengths:
     """A track's bone lengths (left = right): the confidence-weighted mean over its frames so far,
     starting from the average adult's proportions scaled to its first frame (worth `prior_frames`
@@ -237,15 +254,12 @@ class BoneLengths:
     def __call__(self, rel: np.ndarray, conf: np.ndarray | None = None) -> np.ndarray:
         """Root-relative pose (17, 3), joint confidences (17,) -> the pose with the track's bone
         lengths (17, 3)."""
-        left, right = np.array(SYMMETRIC_BONES).T
-        lengths = bone_lengths(rel)
-        lengths[left] = lengths[right] = (lengths[left] + lengths[right]) / 2  # a body is symmetric
+        lengths = _symmetric(bone_lengths(rel))  # a body is symmetric
         if conf is None:
             w = np.ones(len(BONES))
         else:
             c = np.clip(conf, 0.0, 1.0)
-            w = np.minimum(c[[p for p, _ in BONES]], c[[ch for _, ch in BONES]]) + 1e-3
-            w[left] = w[right] = (w[left] + w[right]) / 2
+            w = _symmetric(np.minimum(c[_PARENT], c[_CHILD]) + 1e-3)
         if not self.weight.any():  # a new track starts from the average adult, scaled to this frame
             prior = np.asarray(MEAN_BONE_LENGTHS)
             self.mean = prior * np.median(lengths / prior)
@@ -306,9 +320,8 @@ class Lifter:
         cam = self.cameras.setdefault(item.stream, StreamCamera(self.cfg.camera_window))
         K = cam(np.array([pose.fx, pose.fy, pose.cx, pose.cy]), float(np.mean(item.conf)))
         X = pose.kp3d.astype(np.float64) - pose.t
-        t = solve_translation(X[None], item.kp2d.astype(np.float64)[None], item.conf.astype(np.float64)[None],
-                              K[None, :2], K[None, 2:])[0]
-        if np.isfinite(t).all() and t[2] >= MIN_DEPTH:
+        t = solve_root(X, item, K)
+        if t is not None:
             pose.t, pose.kp3d = t.astype(np.float32), (X + t).astype(np.float32)
             pose.fx, pose.fy, pose.cx, pose.cy = (float(v) for v in K)
 

@@ -233,3 +233,30 @@ def test_detections_file_replaces_the_2d_input(tmp_path, rng):
     save_detections(det, kp, conf, "openpose25")
     with pytest.raises(InputError, match="joint_format 'openpose25' unknown"):
         apply_detections(poses, det)
+
+
+class _Planted:
+    """A pickle payload: unpickling it would create `marker` (a file) — it must never run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return Path.touch, (Path(self.marker),)
+
+
+def test_planted_pickle_code_never_runs_in_3dpw_or_h36m_files(tmp_path):
+    marker = tmp_path / "ran"
+    pkl = tmp_path / "evil.pkl"
+    with open(pkl, "wb") as f:
+        pickle.dump({"jointPositions": [_Planted(marker)]}, f, protocol=2)
+    with pytest.raises(InputError, match="refusing to load") as err:
+        load_3dpw(pkl)
+    assert "\n" not in str(err.value)
+    npz = tmp_path / "evil.npz"
+    np.savez(npz, positions_3d=np.array({"S9": _Planted(marker)}, dtype=object))
+    with pytest.raises(InputError, match="refusing to load"):
+        h36m.load_h36m(npz, subjects=("S9",))
+    assert not marker.exists()

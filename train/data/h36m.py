@@ -14,6 +14,7 @@ Joint order).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from camerapose.core.camera import Camera, extrinsics_from_pose, project, world_
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import to_h36m
 
+from . import safe_pickle
 from .base import PoseSet, concat, from_pixels
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -117,14 +119,15 @@ def camera(subject: str, index: int) -> Camera:
 
 
 def _load_dict(path: Path, key: str) -> dict:
+    """The dict stored as object array `key` (read without running code: `safe_pickle`)."""
     try:
-        with np.load(path, allow_pickle=True) as f:
-            if key not in f.files:
-                raise InputError(f"{path}: no key {key!r} (has {f.files}); is this a VideoPose3D file?")
-            value = f[key]
+        keys = safe_pickle.npz_keys(path)
+        if key not in keys:
+            raise InputError(f"{path}: no key {key!r} (has {keys}); is this a VideoPose3D file?")
+        value = np.asarray(safe_pickle.npz_object(path, key))
     except FileNotFoundError:
         raise InputError(f"Human3.6M file not found: {path}") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise InputError(f"{path}: not a readable .npz ({err})") from None
     obj = value.item() if value.dtype == object and value.shape == () else None
     if not isinstance(obj, dict):

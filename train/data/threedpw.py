@@ -1,5 +1,5 @@
 """3DPW: `sequenceFiles/<split>/*.pkl`, one pickle per sequence (Python 2 pickles: loaded with
-encoding="latin1", the dataset's documented way).
+encoding="latin1", the dataset's documented way, through `safe_pickle`: numpy data only, no code).
 
 Keys used: `jointPositions` (list per actor of (F, 72): 24 SMPL joints, world metres),
 `cam_poses` (F, 4, 4) world -> camera, `cam_intrinsics` (3, 3), `campose_valid` (list per actor
@@ -20,6 +20,7 @@ from camerapose.core.camera import reproject
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import SMPL24
 
+from . import safe_pickle
 from .base import PoseSet, concat, from_pixels
 
 IMAGE_SIZE = (1080, 1920)
@@ -30,7 +31,7 @@ def load_sequence(path: str | Path) -> PoseSet:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            seq = pickle.load(f, encoding="latin1")
+            seq = safe_pickle.load(f)
     except FileNotFoundError:
         raise InputError(f"3DPW file not found: {path}") from None
     except (pickle.UnpicklingError, EOFError, ValueError) as err:

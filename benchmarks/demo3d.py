@@ -20,8 +20,9 @@ stage would. Per track seen on at least `min_frames` frames:
   our 3D and for BlazePose's side by side (a person's bones do not change length);
 - jitter: mean joint acceleration (m/s^2, second differences on the timestamps, frames next to
   a gap in the track left out) of our absolute 3D, of our root-relative 3D and of BlazePose's;
-- root depth t_z (the model's camera, before smoothing): median, and p95 - p5 in metres (the
-  demo's people stay at about one distance: a range of metres is drift, not motion).
+- root depth t_z as published (camera.t: the stream's steady camera, smoothed per track): median,
+  and p95 - p5 in metres (a person standing still must not drift by metres; the demo's people
+  move, so their range is partly motion).
 """
 
 from __future__ import annotations

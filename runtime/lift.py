@@ -9,14 +9,15 @@ preprocess  pixels -> the normalisation the weights declare (ONNX metadata "norm
 infer       refine -> lift -> camera in one engine call
 postprocess absolute 3D = kp3d (root-relative) + t, metres, camera frame; focal/center from the
             normalised frame to pixels of the person's own frame (`denormalize_intrinsics`);
-            with user intrinsics, t is re-solved for that K (below) and the camera is reported as
-            "given"; then, per track (`TrackFilters`), One-Euro smoothing of the root-relative
-            pose and of t apart, and the pose rebuilt with the track's mean bone lengths (bones keep
-            their directions); kp3d = pose + t, so the published pelvis is exactly camera.t.
+            with user intrinsics, t is re-solved for that K and the camera is reported as
+            "given"; without, the stream's steady camera (`StreamCamera`, the predictions averaged)
+            is reported and t re-solved for it; then, per track (`TrackFilters`), One-Euro
+            smoothing of the root-relative pose and of t apart, and the pose rebuilt with the
+            track's mean bone lengths (bones keep their directions); kp3d = pose + t, so the
+            published pelvis is exactly camera.t.
 
-Given intrinsics: the root-relative pose X does not depend on K, but t does. With K known,
-u_j = fx (X_j + tx) / (Z_j + tz) + cx is linear in t:  fx tx - (u_j - cx) tz = (u_j - cx) Z_j - fx X_j
-(and the same for y), so t is the confidence-weighted least-squares solution over the 17 joints.
+The root-relative pose X does not depend on K, but t does: with K known, t is linear in the 2D
+(`core.camera.solve_translation`, weighted least squares over the 17 joints; `solve_root`).
 """
 
 from __future__ import annotations

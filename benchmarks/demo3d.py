@@ -64,7 +64,8 @@ def extract_teacher(video_path: str | Path, max_frames: int | None = None, cache
     `cache`: the asset cache holding the two .tflite models (default: `camerapose assets` cache).
     """
     from camerapose.assets import asset_path
-    from camerapose.runtime.detector import DetectorConfig, create_detector
+    from camerapose.runtime.detect.base import DetectorConfig
+    from camerapose.runtime.detect.registry import create_detector
 
     path = Path(video_path)
     if not path.is_file():

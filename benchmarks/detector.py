@@ -185,7 +185,8 @@ def _windows(quick: bool) -> tuple[dict[int, range], dict[int, range]]:
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = None) -> Report:
     """Time every (pipeline, window) pair frame by frame, interleaved; the caller writes the report."""
     from camerapose.assets import asset_path
-    from camerapose.runtime.detector import DetectorConfig, create_detector
+    from camerapose.runtime.detect.base import DetectorConfig
+    from camerapose.runtime.detect.registry import create_detector
 
     video = Path(source) if source is not None else asset_path("demo.mp4")
     windows, lead = _windows(quick)

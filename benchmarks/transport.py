@@ -30,7 +30,7 @@ import zmq
 
 from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats, pyplot, stats_cells
 from camerapose.core.errors import CameraPoseError
-from camerapose.runtime import schema
+from camerapose.runtime.wire import schema
 
 log = logging.getLogger(__name__)
 TARGET_P50_MS = 0.2

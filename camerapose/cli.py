@@ -36,7 +36,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "subscribe": ("camerapose.runtime.cli", "print a running pose stream, one JSON object per message"),
     "record": ("camerapose.runtime.cli", "record a pose stream to a file"),
     "replay": ("camerapose.runtime.cli", "re-publish a recorded pose stream with its original timing"),
-    "detect": ("camerapose.runtime.detect_cli", "2D keypoints + track ids for every person in a video"),
+    "detect": ("camerapose.runtime.detect.cli", "2D keypoints + track ids for every person in a video"),
     "train": ("camerapose.train.cli", "train the CameraPose models from a TOML config"),
     "eval": ("camerapose.train.cli", "evaluate a checkpoint: MPJPE / P-MPJPE / N-MPJPE / PCK / AUC"),
     "export": ("camerapose.engines.cli", "export a checkpoint to ONNX (with metadata)"),

@@ -3,6 +3,6 @@
 `subscribe` (the Python client) is importable from here without loading the rest.
 """
 
-from .client import subscribe
+from camerapose.runtime.wire.client import subscribe
 
 __all__ = ["subscribe"]

@@ -196,8 +196,8 @@ def configure_subscribe(p: argparse.ArgumentParser) -> None:
 
 
 def run_subscribe(a: argparse.Namespace) -> int:
-    from .client import subscribe
-    from .schema import to_json
+    from camerapose.runtime.wire.client import subscribe
+    from camerapose.runtime.wire.schema import to_json
 
     n = 0
     try:
@@ -232,7 +232,7 @@ def configure_record(p: argparse.ArgumentParser) -> None:
 
 
 def run_record(a: argparse.Namespace) -> int:
-    from .record import record
+    from camerapose.runtime.wire.record import record
 
     n = record(a.file, a.endpoint, a.stream, a.count, a.timeout)
     print(f"{n} messages -> {a.file}")
@@ -255,8 +255,8 @@ def configure_replay(p: argparse.ArgumentParser) -> None:
 
 
 def run_replay(a: argparse.Namespace) -> int:
-    from .config import PublishConfig
-    from .record import replay
+    from camerapose.runtime.wire.publisher import PublishConfig
+    from camerapose.runtime.wire.record import replay
 
     cfg = PublishConfig(endpoint=a.publish, allow_remote=a.allow_remote, wait_subscriber_s=a.wait_subscriber)
     n = replay(a.file, cfg, a.speed, a.loop)

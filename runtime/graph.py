@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from camerapose.runtime.frame_ring import PREFIX
+
 from .config import RuntimeConfig
-from .shm import PREFIX
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from camerapose.core.camera import (
     solve_translation,
 )
 from camerapose.core.errors import InputError, ModelError
+from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import (
     BONES,
@@ -46,8 +47,6 @@ from camerapose.core.skeleton import (
     bone_lengths,
     with_bone_lengths,
 )
-
-from .one_euro import OneEuroConfig, OneEuroFilter
 
 log = logging.getLogger(__name__)
 

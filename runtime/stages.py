@@ -24,10 +24,11 @@ import numpy as np
 import zmq
 
 from camerapose.core.errors import CameraPoseError
+from camerapose.runtime import graph
+from camerapose.runtime.frame_ring import FrameRing
+from camerapose.runtime.wire import schema
 
-from . import graph, schema
 from .config import RuntimeConfig, from_json
-from .shm import FrameRing
 
 log = logging.getLogger("camerapose.runtime.stage")
 FATAL_EXIT = 3
@@ -258,7 +259,7 @@ class DetectStage(Stage):
     """Newest frame per stream (live) or every frame in order (offline) -> 2D persons, batched."""
 
     def run(self) -> None:
-        from .detector import create_detector
+        from camerapose.runtime.detect.registry import create_detector
 
         detector = create_detector(self.cfg.detector)
         rings = RingReader(self.run_id)
@@ -449,7 +450,7 @@ class PublishStage(Stage):
     """Wire messages -> the ZeroMQ PUB socket (never waits for subscribers)."""
 
     def run(self) -> None:
-        from .publisher import Publisher
+        from camerapose.runtime.wire.publisher import Publisher
 
         pub = Publisher(self.cfg.publish, self.ctx)  # InputError (port in use...) -> fatal
         forward = "annotate" in self.outs
@@ -490,7 +491,7 @@ class AnnotateStage(Stage):
     """Published messages + their frames (from the ring) -> annotated video and/or a window."""
 
     def run(self) -> None:
-        from .view import Annotator
+        from camerapose.runtime.draw.video import Annotator
 
         out = self.cfg.output
         annot = Annotator(out.annotate, out.show, out.view3d)

@@ -38,10 +38,10 @@ import numpy as np
 import zmq
 
 from camerapose.core.errors import CameraPoseError, InputError
+from camerapose.runtime import graph
+from camerapose.runtime.frame_ring import leftover_segments
 
-from . import graph
 from .config import RuntimeConfig, to_json
-from .shm import leftover_segments
 from .stages import FATAL_EXIT
 
 log = logging.getLogger("camerapose.runtime")

@@ -17,7 +17,7 @@ def test_four_person_frames_keep_the_frame_size():
 
 def test_agreement_is_the_median_joint_distance_to_our_closest_person():
     from camerapose.core.skeleton import BLAZEPOSE33
-    from camerapose.runtime.detector import Person2D
+    from camerapose.runtime.detect.base import Person2D
 
     landmarks = np.random.default_rng(0).uniform(0, 500, (33, 2))
     mp17, _ = BLAZEPOSE33(landmarks)

@@ -129,7 +129,7 @@ def private_shm_dir(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(autouse=True)
 def no_leaked_segments(private_shm_dir: Path):
     """Every runtime test must leave no shared-memory ring of its own behind."""
-    from camerapose.runtime.shm import leftover_segments
+    from camerapose.runtime.frame_ring import leftover_segments
 
     before = set(leftover_segments())
     yield

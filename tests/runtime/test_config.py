@@ -40,10 +40,11 @@ def test_shipped_toml_names_every_option() -> None:
                 f"{where}.{f.name} undocumented"
             )
 
-    from camerapose.runtime.config import OutputConfig, PublishConfig, SupervisorConfig
-    from camerapose.runtime.detector import DetectorConfig
+    from camerapose.runtime.config import OutputConfig, SupervisorConfig
+    from camerapose.runtime.detect.base import DetectorConfig
     from camerapose.runtime.lift import LiftConfig
     from camerapose.runtime.sources import CaptureConfig
+    from camerapose.runtime.wire.publisher import PublishConfig
 
     for name, cls in (
         ("capture", CaptureConfig),

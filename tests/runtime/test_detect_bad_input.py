@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from camerapose.core.errors import AssetError, InputError, ModelError
-from camerapose.runtime.detector import Detector, DetectorConfig, create_detector
+from camerapose.runtime.detect.base import Detector, DetectorConfig
+from camerapose.runtime.detect.registry import create_detector
 
 
 @pytest.fixture(scope="module")

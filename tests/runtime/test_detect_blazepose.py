@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from camerapose.core.skeleton import to_h36m
-from camerapose.runtime import roi
-from camerapose.runtime.blazepose import (
+from camerapose.runtime.detect import roi
+from camerapose.runtime.detect.base import DetectorConfig, Person2D
+from camerapose.runtime.detect.blazepose import (
     DETECTOR_SIZE,
     LANDMARK_SIZE,
     BlazePoseDetector,
@@ -24,7 +25,7 @@ from camerapose.runtime.blazepose import (
     world_h36m,
     world_to_frame_axes,
 )
-from camerapose.runtime.detector import DetectorConfig, Person2D, create_detector
+from camerapose.runtime.detect.registry import create_detector
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "mediapipe_reference.json"
 BOTH_VISIBLE = range(90, 165)  # frames of the demo video where both people are in view

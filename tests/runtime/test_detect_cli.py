@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 from camerapose.cli import main
-from camerapose.runtime.detect_cli import config_from_dict
+from camerapose.runtime.detect.cli import config_from_dict
 
 
 def test_json_lines_follow_the_schema(demo_video: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,13 +14,14 @@ from onnx import TensorProto, helper, numpy_helper
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.skeleton import to_h36m
 from camerapose.engines.runner import OnnxRuntimeRunner
-from camerapose.runtime.detector import DetectorConfig, OnnxModelConfig, create_detector
-from camerapose.runtime.onnx_keypoints import (
+from camerapose.runtime.detect.base import DetectorConfig, OnnxModelConfig
+from camerapose.runtime.detect.onnx_keypoints import (
     OnnxKeypointDetector,
     decode_heatmap,
     decode_simcc,
     decode_yolo_pose,
 )
+from camerapose.runtime.detect.registry import create_detector
 
 K = 17
 W, H = 48, 64  # model input (width, height)

@@ -14,10 +14,10 @@ import pytest
 import zmq
 
 from camerapose.core.errors import InputError
-from camerapose.runtime import schema, subscribe
-from camerapose.runtime.config import PublishConfig
-from camerapose.runtime.publisher import Publisher
-from camerapose.runtime.record import MAGIC, read_recording, record, replay
+from camerapose.runtime import subscribe
+from camerapose.runtime.wire import schema
+from camerapose.runtime.wire.publisher import PublishConfig, Publisher
+from camerapose.runtime.wire.record import MAGIC, read_recording, record, replay
 
 from .test_schema import make_message
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from camerapose.runtime import roi
-from camerapose.runtime.ssd import iou
+from camerapose.runtime.detect import roi
+from camerapose.runtime.detect.ssd import iou
 
 
 def test_roi_from_alignment_is_upright_for_a_standing_person() -> None:

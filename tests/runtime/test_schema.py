@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from camerapose.runtime import schema
-from camerapose.runtime.schema import SchemaError
+from camerapose.runtime.wire import schema
+from camerapose.runtime.wire.schema import SchemaError
 
 
 def make_message(rng: np.random.Generator, persons: int = 2) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camerapose.runtime import ssd
+from camerapose.runtime.detect import ssd
 
 
 def test_pose_detector_anchor_layout_matches_the_model_output() -> None:

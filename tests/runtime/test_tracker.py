@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from camerapose.runtime.tracker import Observation, Tracker, TrackerConfig, pose_box
+from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig, pose_box
 
 # A stick figure (17 joints) around the origin, about 100 px tall.
 _SHAPE = np.array(

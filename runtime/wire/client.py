@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-from .schema import TOPIC_PREFIX, SchemaError, decode
+from camerapose.runtime.wire.schema import TOPIC_PREFIX, SchemaError, decode
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""2D detection + tracking: the stage between capture and lifting (contract 3).
+"""The detector interface: configs, `Person2D` and the `Detector` base every backend implements.
+
+Backends live beside this module; `detect.registry.create_detector` picks one by name.
 
     cfg = DetectorConfig(max_persons=4, detect_every=10)
     with create_detector(cfg) as det:
@@ -22,9 +24,8 @@ import cv2
 import numpy as np
 
 from camerapose.core.errors import InputError
-
-from .one_euro import OneEuroConfig
-from .tracker import Observation, Tracker, TrackerConfig
+from camerapose.core.one_euro import OneEuroConfig
+from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _asset(name: str) -> str:
 
 @dataclass(frozen=True)
 class OnnxModelConfig:
-    """Your own keypoint model for the "onnx" backend (see `camerapose.runtime.onnx_keypoints`).
+    """Your own keypoint model for the "onnx" backend (see `camerapose.runtime.detect.onnx_keypoints`).
 
     layout: "simcc" (RTMPose-style top-down: outputs (B, K, W*r) and (B, K, H*r)), "heatmap"
       (top-down: (B, K, h, w)), or "yolo_pose" (one-stage on the letterboxed frame: (B, 5+3K, N)
@@ -82,7 +83,7 @@ class DetectorConfig:
     """Everything the 2D stage needs; one frozen dataclass (TOML / CLI overridable).
 
     backend: "blazepose" (default, the two .tflite files) or "onnx" (your own keypoint model,
-      see `camerapose.runtime.onnx_keypoints`).
+      see `camerapose.runtime.detect.onnx_keypoints`).
     max_persons: most persons per frame. detect_every: run the person detector every N frames of
       a stream (and whenever a track is lost or its pose score drops below `redetect_score`);
       in between each person's ROI comes from their last landmarks.
@@ -266,24 +267,6 @@ class Detector(ABC):
         """Backend hook: the person's own 3D pose (17, 3) from their backend state, if it has one."""
         del extra
         return None
-
-
-def create_detector(cfg: DetectorConfig | None = None, runner: object | None = None) -> Detector:
-    """The configured backend, models loaded (ModelError / AssetError for missing or bad files).
-
-    `runner`: for the "onnx" backend, an engines `Runner` already built for the keypoint model
-    (e.g. a TensorRT runner on a Jetson); default an onnxruntime runner on `cfg.onnx.model`.
-    """
-    cfg = cfg or DetectorConfig()
-    if cfg.backend == "blazepose":
-        if runner is not None:
-            raise InputError("the blazepose backend runs its .tflite models itself; `runner` is for onnx")
-        from .blazepose import BlazePoseDetector
-
-        return BlazePoseDetector(cfg)
-    from .onnx_keypoints import OnnxKeypointDetector
-
-    return OnnxKeypointDetector(cfg, runner=runner)  # type: ignore[arg-type]
 
 
 def model_path(path: str, what: str) -> Path:

@@ -1,6 +1,6 @@
 """Bring-your-own ONNX keypoint models: top-down SimCC / heatmap heads, or one-stage YOLO-pose.
 
-The layout is chosen in `OnnxModelConfig` (see `camerapose.runtime.detector`); the model runs on
+The layout is chosen in `OnnxModelConfig` (see `camerapose.runtime.detect.base`); the model runs on
 any runner of the engines interface (onnxruntime here, TensorRT on a Jetson), one batched call per
 `detect` for all persons of all frames. Decoding is pure and tested on small generated models:
 
@@ -26,11 +26,10 @@ from camerapose.core.errors import InputError, ModelError
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import JOINT_MAPS, to_h36m
 from camerapose.engines.runner import OnnxRuntimeRunner, Runner
-
-from . import roi as roi_mod
-from . import ssd
-from .detector import Detector, DetectorConfig, OnnxModelConfig, model_path
-from .tracker import Observation, pose_box
+from camerapose.runtime.detect import roi as roi_mod
+from camerapose.runtime.detect import ssd
+from camerapose.runtime.detect.base import Detector, DetectorConfig, OnnxModelConfig, model_path
+from camerapose.runtime.detect.tracker import Observation, pose_box
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class OnnxKeypointDetector(Detector):
         self._input = self._check_model()
         self.person_detector = None
         if m.layout != "yolo_pose" and m.person_boxes == "blazepose":
-            from .blazepose import PersonDetector
+            from camerapose.runtime.detect.blazepose import PersonDetector
 
             self.person_detector = PersonDetector(model_path(cfg.detector_model, "BlazePose detector model"),
                                                   cfg.threads, cfg.min_detection_score, cfg.nms_iou)

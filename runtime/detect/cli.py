@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from camerapose.cli import Command
 from camerapose.core.errors import InputError
-
-from .annotate import draw_persons
-from .detector import DetectorConfig, OnnxModelConfig, create_detector
-from .one_euro import OneEuroConfig
-from .tracker import TrackerConfig
+from camerapose.core.one_euro import OneEuroConfig
+from camerapose.runtime.detect.base import DetectorConfig, OnnxModelConfig
+from camerapose.runtime.detect.registry import create_detector
+from camerapose.runtime.detect.tracker import TrackerConfig
+from camerapose.runtime.draw.annotate import draw_persons
 
 log = logging.getLogger(__name__)
 

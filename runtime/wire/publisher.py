@@ -12,14 +12,61 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
 from camerapose.core.errors import InputError
+from camerapose.runtime.wire.schema import topic
 
-from .config import PublishConfig, check_endpoint
-from .schema import topic
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """endpoint: where the PUB socket binds (tcp://HOST:PORT or ipc://PATH); hwm: messages queued per
+    subscriber before that subscriber starts losing them (the pipeline never waits); allow_remote:
+    permit a non-loopback tcp address; curve_secret_key: a Z85 secret key file (enables CURVE
+    encryption; only with allow_remote); wait_subscriber_s: hold the sources until a first
+    subscriber is connected (up to this many seconds; 0 = don't wait); teacher_3d: add to each
+    person the 2D detector's own 3D pose, `kp3d_teacher` (BlazePose's world landmarks, 17x3
+    metres, root-relative, camera orientation; docs/schema.md), where the backend has one."""
+
+    endpoint: str = "tcp://127.0.0.1:5555"
+    hwm: int = 100
+    allow_remote: bool = False
+    curve_secret_key: str = ""
+    wait_subscriber_s: float = 0.0
+    teacher_3d: bool = False
+
+    def __post_init__(self) -> None:
+        check_endpoint(self.endpoint, self.allow_remote)
+        if self.hwm < 1:
+            raise InputError("publish.hwm must be >= 1")
+        if self.curve_secret_key and not self.allow_remote:
+            raise InputError("publish.curve_secret_key is only used with allow_remote (a non-loopback bind)")
+
+
+def check_endpoint(endpoint: str, allow_remote: bool) -> None:
+    """tcp://HOST:PORT (loopback unless allow_remote) or ipc://PATH; InputError otherwise."""
+    m = re.fullmatch(r"tcp://(\[[0-9a-fA-F:]+\]|[^:/\s]+):(\d{1,5})", endpoint)
+    if m:
+        host, port = m.group(1), int(m.group(2))
+        if not 0 < port < 65536:
+            raise InputError(f"{endpoint}: port must be 1..65535")
+        if host not in LOOPBACK and not allow_remote:
+            raise InputError(
+                f"{endpoint}: binding to a non-loopback address exposes the stream to the "
+                "network; pass --allow-remote (and ideally --curve-secret-key) to do it"
+            )
+        return
+    if re.fullmatch(r"ipc://\S+", endpoint):
+        return
+    raise InputError(f"{endpoint!r}: expected tcp://HOST:PORT or ipc://PATH")
+
+
 
 log = logging.getLogger(__name__)
 

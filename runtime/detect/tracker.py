@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.core.shapes import check_shape
-
-from .one_euro import OneEuroConfig, OneEuroFilter
-from .ssd import iou
+from camerapose.runtime.detect.ssd import iou
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ import msgpack
 import zmq
 
 from camerapose.core.errors import InputError
-
-from .client import subscribe
-from .config import PublishConfig
-from .publisher import Publisher
+from camerapose.runtime.wire.client import subscribe
+from camerapose.runtime.wire.publisher import PublishConfig, Publisher
 
 log = logging.getLogger(__name__)
 MAGIC = b"CPREC\x001\n"

@@ -27,11 +27,10 @@ import numpy as np
 
 from camerapose.core.errors import ModelError
 from camerapose.core.skeleton import to_h36m
-
-from . import roi as roi_mod
-from . import ssd
-from .detector import Detector, DetectorConfig, model_path
-from .tracker import Observation
+from camerapose.runtime.detect import roi as roi_mod
+from camerapose.runtime.detect import ssd
+from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
+from camerapose.runtime.detect.tracker import Observation
 
 log = logging.getLogger(__name__)
 

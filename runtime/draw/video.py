@@ -1,4 +1,4 @@
-"""Seeing the output: 2D skeletons + ids (runtime.annotate) and a small 3D view, to a video or a window.
+"""Seeing the output: 2D skeletons + ids (draw.annotate) and a small 3D view, to a video or a window.
 
 The 3D view is an inset in the top-right corner: every person's absolute skeleton (metres,
 camera frame) seen from above-behind the camera, so depth (z) is visible as height in the inset.
@@ -15,8 +15,7 @@ import numpy as np
 
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import BONES
-
-from .annotate import draw_persons, id_color
+from camerapose.runtime.draw.annotate import draw_persons, id_color
 
 log = logging.getLogger(__name__)
 

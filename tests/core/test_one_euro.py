@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from camerapose.runtime.one_euro import OneEuroConfig, OneEuroFilter, smoothing_factor
+from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter, smoothing_factor
 
 
 def test_constant_signal_stays_constant() -> None:

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from camerapose.runtime.shm import FrameRing, leftover_segments
+from camerapose.runtime.frame_ring import FrameRing, leftover_segments
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: setup demo test lint clean teacher weights
+.PHONY: setup demo test test-fast lint clean teacher weights
 
 # torch==2.13.0 goes in first: an unpinned torch (pulled by the train extra) is a 5 GB CUDA build.
 $(VENV)/.setup-done: pyproject.toml
@@ -45,6 +45,11 @@ weights: setup
 	$(VENV)/bin/camerapose assets fetch --mocap
 	$(VENV)/bin/camerapose train --config train/configs/default.toml --export train/weights/default.pt
 	$(VENV)/bin/camerapose export train/weights/default.pt
+
+# The unit tests only (no processes, no model runs, no training; under a minute on 2 cores): the
+# loop to run while changing code. `make test` runs everything, as CI does.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -53,17 +53,15 @@ def _require_torch() -> Any:
 def _config(config: Path | None, stored: dict[str, Any] | None, quick: bool) -> Any:
     """The TrainConfig naming the test sets: `config`, else the checkpoint's own, else default.toml.
     Quick mode shrinks the synthetic splits; the 2D-only split is never needed here."""
-    from camerapose.train.config import CONFIG_DIR, TrainConfig, apply_override, from_dict, load_config
+    from camerapose.core.config import build, layers
+    from camerapose.train.config import CONFIG_DIR, TrainConfig, load_config
 
     over = ["data.synthetic.n_2d_only=0", "data.train_2d_only=[]"]
     if quick:
         over += [f"data.synthetic.n_test={QUICK_TEST}", f"data.synthetic.n_train={QUICK_TRAIN}",
                  "data.mocap_cameras=1"]
     if config is None and stored:
-        raw = dict(stored)
-        for item in over:
-            apply_override(raw, item)
-        cfg = from_dict(TrainConfig, raw, str(DEFAULT_CKPT))
+        cfg = build(TrainConfig, [(str(DEFAULT_CKPT), stored), *layers(sets=over)])
     else:
         cfg = load_config(config or CONFIG_DIR / "default.toml", over)
     # Real motion is always evaluated beside what the config names, when its clips are fetched.
@@ -118,7 +116,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     test set; quick mode evaluates 2000 synthetic samples."""
     torch = _require_torch()
     from camerapose.engines.select import create_runner
-    from camerapose.train.checkpoint import load_pose_model
+    from camerapose.models.checkpoint import load_pose_model
     from camerapose.train.data import registry
     from camerapose.train.evaluate import training_mean_pose
 

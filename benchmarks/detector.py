@@ -26,8 +26,6 @@ person detector does not always find everyone; the recall table says how often i
 from __future__ import annotations
 
 import logging
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from camerapose.benchmarks.report import MEDIAPIPE_PYTHON, RESULTS_DIR, Report, latency_stats, pyplot
+from camerapose.benchmarks import mediapipe_peer
+from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats, pyplot
 from camerapose.core.errors import CameraPoseError
 from camerapose.core.skeleton import BLAZEPOSE33
 
@@ -48,85 +47,6 @@ WINDOWS = {1: range(0, 36), 2: range(95, 131), 4: range(95, 131)}
 QUICK_FRAMES, QUICK_LEAD_IN = 8, 10  # quick mode: timed frames per window, untimed frames before each
 HALF_FROM = 0.18  # 4-person frames: columns [0.18 w, 0.68 w) hold both demo people over frames 80-164
 TRACKING, EVERY_FRAME = "ours, tracking (detect every 10)", "ours, detector every frame"
-
-# Runs inside the MediaPipe venv: decodes the same frames, then answers frame indices with ms.
-_WORKER = r'''
-import sys, time, cv2, mediapipe as mp
-video, wanted = sys.argv[1], sorted(set(int(i) for i in sys.argv[2].split(",")))
-cap, frames, i = cv2.VideoCapture(video), {}, 0
-while i <= wanted[-1]:
-    ok, f = cap.read()
-    if not ok:
-        break
-    if i in wanted:
-        frames[i] = cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
-    i += 1
-pose = None
-print("ready", flush=True)
-for line in sys.stdin:
-    cmd = line.strip()
-    if cmd == "reset":
-        if pose is not None:
-            pose.close()
-        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                      smooth_landmarks=True, enable_segmentation=False)
-        print("ok", flush=True)
-        continue
-    rgb = frames[int(cmd)]
-    t0 = time.perf_counter()
-    res = pose.process(rgb)
-    ms = (time.perf_counter() - t0) * 1e3
-    h, w = rgb.shape[:2]
-    lms = res.pose_landmarks.landmark if res.pose_landmarks is not None else []
-    xy = " ".join(f"{p.x * w:.2f} {p.y * h:.2f}" for p in lms)  # 33 landmarks in pixels
-    print(f"{ms:.4f} {int(bool(lms))} {xy}".strip(), flush=True)
-'''
-
-
-class MediaPipeWorker:
-    """MediaPipe's pose pipeline in its own venv, driven frame by frame over a pipe."""
-
-    def __init__(self, python: str, video: Path, frames: list[int]) -> None:
-        self._script = tempfile.NamedTemporaryFile("w", suffix="_mp_worker.py", delete=False)
-        self._script.write(_WORKER)
-        self._script.close()
-        self._proc = subprocess.Popen([python, self._script.name, str(video), ",".join(map(str, frames))],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, text=True)
-        if self._read() != "ready":
-            raise RuntimeError("MediaPipe worker did not start")
-
-    def _read(self) -> str:
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("MediaPipe worker exited")
-        return line.strip()
-
-    def reset(self) -> None:
-        self._proc.stdin.write("reset\n")
-        self._proc.stdin.flush()
-        self._read()
-
-    def __call__(self, index: int) -> tuple[float, int, np.ndarray | None]:
-        """-> (ms of Pose.process, persons found (0/1), its 33 landmarks (33, 2) px or None)."""
-        self._proc.stdin.write(f"{index}\n")
-        self._proc.stdin.flush()
-        ms, found, *xy = self._read().split()
-        landmarks = np.asarray(xy, np.float64).reshape(33, 2) if xy else None
-        return float(ms), int(found), landmarks
-
-    def close(self) -> None:
-        self._proc.stdin.close()
-        self._proc.wait(timeout=30)
-        Path(self._script.name).unlink(missing_ok=True)
-
-
-def mediapipe_available(python: str = MEDIAPIPE_PYTHON) -> bool:
-    if not Path(python).is_file():
-        return False
-    probe = subprocess.run([python, "-c", "import mediapipe"], capture_output=True, timeout=120)
-    return probe.returncode == 0
-
 
 def decode(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     cap = cv2.VideoCapture(str(video))
@@ -197,11 +117,12 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     variants = {TRACKING: DetectorConfig(detect_every=10), EVERY_FRAME: DetectorConfig(detect_every=1)}
     max_persons = min(cfg.max_persons for cfg in variants.values())
     mp_worker = None
-    if mediapipe_available():
-        mp_worker = MediaPipeWorker(MEDIAPIPE_PYTHON, video, sorted(frames))
+    if mediapipe_peer.available():
+        mp_worker = mediapipe_peer.FrameWorker(video, sorted(frames))
         mp_worker.reset()
     else:
-        log.warning("MediaPipe not installed at %s: its rows say 'not installed'", MEDIAPIPE_PYTHON)
+        log.warning("MediaPipe not installed at %s: its rows say 'not installed'",
+                    mediapipe_peer.MEDIAPIPE_PYTHON)
     dets = {(name, n): create_detector(cfg) for name, cfg in variants.items() for n in windows}
     times: dict[tuple[str, int], list[tuple[int, float]]] = {key: [] for key in dets}  # (persons, ms)
     times[("mediapipe", 1)] = []

@@ -33,7 +33,7 @@ BATCHES = tuple(2**i for i in range(13))  # 1 .. 4096
 QUICK_BATCHES = (1, 16, 256)
 # Repeats per point: (min seconds, min repeats, max repeats), after 2 warm-up calls.
 TIMING, QUICK_TIMING = (1.0, 50, 5000), (0.05, 3, 20)
-TARGETS = {  # from issue 4, "Done when": label -> (target, backend measured at batch 1)
+TARGETS = {  # what the engines must reach: label -> (target, backend measured at batch 1)
     "onnxruntime b=1 p50 (2 CPU cores)": ("< 0.5 ms", "onnxruntime"),
     "torch-cuda fp16 graph b=1 p50": ("< 0.1 ms", "torch-cuda"),
 }
@@ -57,7 +57,7 @@ def _model_files(tmp: Path) -> tuple[Path, Any, str]:
     what = f"shipped default ({DEFAULT_ONNX.relative_to(REPO)})"
     if DEFAULT_ONNX.is_file():
         try:
-            from camerapose.train.checkpoint import load_pose_model
+            from camerapose.models.checkpoint import load_pose_model
         except ImportError:  # a runtime-only install (e.g. a Jetson without torch): ONNX backends only
             return DEFAULT_ONNX, None, what + "; torch not installed"
         if DEFAULT_CKPT.is_file():
@@ -68,7 +68,7 @@ def _model_files(tmp: Path) -> tuple[Path, Any, str]:
         raise CameraPoseError(f"{DEFAULT_ONNX} is missing and torch is not installed to make one") from None
 
     from camerapose.engines.export import export_pose_model, pose_metadata
-    from camerapose.train.models import PoseModel, PoseModelConfig
+    from camerapose.models.pose import PoseModel, PoseModelConfig
 
     torch.manual_seed(0)
     model = PoseModel(PoseModelConfig()).eval()
@@ -255,7 +255,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, backend: str = "auto")
     if best:
         target_rows.append(["peak poses/s (>= 10M on H100/H200 torch-cuda)", ">= 1e7 (GPU)",
                             f"{best[2]:,.0f} ({best[0]}, batch {best[1]})"])
-    report.add_table("targets (issue 4)", ["what", "target", "measured"], target_rows)
+    report.add_table("targets", ["what", "target", "measured"], target_rows)
     report.add_table("kernels at batch 256: numpy reference vs CUDA",
                      ["kernel", "numpy p50 ms", "numpy p95 ms", "numpy p99 ms", "cuda p50 ms (incl. copies)",
                       "cuda p50 ms (device-resident)", "speed-up (device-resident)"],

@@ -18,16 +18,13 @@ person by design, 2D + its own world landmarks, no camera, no transport) runs th
 same way: a thread paces frames at 30 fps keeping only the newest, the main loop processes;
 latency = result time - capture time. MediaPipe pins numpy<2, so it runs in a side virtual
 environment (CAMERAPOSE_MEDIAPIPE_PYTHON, default /tmp/mpvenv/bin/python) and is reported as
-"not installed" without it. Targets (issue 6): p50 glass-to-publish < 50 ms with two persons and
+"not installed" without it. Targets: p50 glass-to-publish < 50 ms with two persons and
 >= 20 fps on 2 cores.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import socket
 import subprocess
 import sys
@@ -42,8 +39,8 @@ import msgpack
 import numpy as np
 import zmq
 
+from camerapose.benchmarks import mediapipe_peer, procs
 from camerapose.benchmarks.report import (
-    MEDIAPIPE_PYTHON,
     RESULTS_DIR,
     Report,
     latency_stats,
@@ -51,45 +48,12 @@ from camerapose.benchmarks.report import (
     stats_cells,
 )
 from camerapose.core.errors import CameraPoseError, ModelError
+from camerapose.runtime.protocol import LATENCY_ORDER
 
 log = logging.getLogger(__name__)
-STAGES = ("capture", "wait_detect", "detect", "wait_lift", "lift", "wait_publish", "total")
+STAGES = LATENCY_ORDER  # the message timings, in pipeline order
 SAMPLE_EVERY_S = 0.25
 QUICK_CLIP = (70, 130)  # quick mode: frames of the video cut into a 2-second clip (both people in view)
-
-_MP_WORKER = r"""
-import json, sys, threading, time, cv2, mediapipe as mp
-video, limit = sys.argv[1], int(sys.argv[2])
-cap = cv2.VideoCapture(video); fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-slot, cond, done, drops = [None], threading.Condition(), [False], [0]
-def reader():
-    nxt, i = time.monotonic(), 0
-    while i < limit:
-        d = nxt - time.monotonic()
-        if d > 0: time.sleep(d)
-        nxt += 1.0 / fps
-        ok, f = cap.read()
-        if not ok: break
-        with cond:
-            if slot[0] is not None: drops[0] += 1
-            slot[0] = (i, time.monotonic(), f); cond.notify()
-        i += 1
-    with cond: done[0] = True; cond.notify()
-pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1)
-pose.process(cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)); cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-threading.Thread(target=reader, daemon=True).start()
-lat, n, t_first, t_last = [], 0, None, None
-while True:
-    with cond:
-        while slot[0] is None and not done[0]: cond.wait()
-        if slot[0] is None: break
-        i, t, f = slot[0]; slot[0] = None
-    pose.process(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-    now = time.monotonic(); lat.append((now - t) * 1e3); n += 1
-    t_first = t_first or now; t_last = now
-print(json.dumps({"latency_ms": lat, "frames": n, "dropped": drops[0], "seconds": t_last - t_first}))
-"""
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -106,8 +70,7 @@ class ProcSampler:
     def __init__(self, root: int, every: float = SAMPLE_EVERY_S) -> None:
         self.root, self.every = root, every
         self.samples: list[tuple[float, str, int, float, float]] = []
-        self.how = "/proc" if Path("/proc/self/stat").is_file() else "psutil" if _have_psutil() else ""
-        self._tick = os.sysconf("SC_CLK_TCK") if self.how == "/proc" else 1
+        self.how = "/proc" if procs.has_proc() else "psutil" if _have_psutil() else ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -143,7 +106,7 @@ class ProcSampler:
             except psutil.Error:
                 return {}
         else:
-            kids = [(pid, _proc_cmdline(pid)) for pid in _proc_children(self.root)]
+            kids = [(pid, procs.cmdline(pid)) for pid in procs.children(self.root)]
         out = {}
         for pid, argv in kids:
             if "camerapose.runtime.stages" in argv:
@@ -162,14 +125,7 @@ class ProcSampler:
                 return t.user + t.system, p.memory_info().rss / 2**20
             except psutil.Error:
                 return None
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return None
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3, utime 14, stime 15
-        rss = re.search(r"VmRSS:\s+(\d+) kB", status)
-        return (int(fields[11]) + int(fields[12])) / self._tick, (int(rss.group(1)) / 1024 if rss else 0.0)
+        return procs.cpu_rss(pid)
 
     def summary(self, t0: float, t1: float) -> dict[str, dict[str, float]]:
         """Per process over [t0, t1]: mean CPU % (of one core), p50/p95 of the per-interval CPU %,
@@ -216,33 +172,6 @@ def _have_psutil() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _proc_children(pid: int) -> list[int]:
-    """Child pids from /proc/PID/task/*/children, else by scanning every /proc/N/stat's ppid."""
-    try:
-        kids = []
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        return kids
-    except OSError:
-        pass
-    kids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return kids
-
-
-def _proc_cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-    except OSError:
-        return []
 
 
 def run_runtime(video: Path, model: Path | None, seconds_limit: float = 120.0, backend: str = "auto") -> dict:
@@ -305,17 +234,6 @@ def quick_clip(video: Path, out: Path, frames: tuple[int, int] = QUICK_CLIP) -> 
     return out
 
 
-def run_mediapipe(video: Path, frames: int) -> dict | None:
-    if not Path(MEDIAPIPE_PYTHON).is_file():
-        return None
-    r = subprocess.run([MEDIAPIPE_PYTHON, "-c", _MP_WORKER, str(video), str(frames)], capture_output=True,
-                       text=True, timeout=600)
-    if r.returncode != 0:
-        log.warning("MediaPipe run failed: %s", r.stderr.strip().splitlines()[-1:])
-        return None
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = None,
         backend: str = "auto") -> Report:
     """One live run of `camerapose run` on the video (a 2-second clip of it in quick mode); `backend`
@@ -329,7 +247,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     with tempfile.TemporaryDirectory(prefix="cp-pipeline-") as tmp:
         clip = quick_clip(video, Path(tmp) / "clip.mp4") if quick else video
         res = run_runtime(clip, None, backend=backend)
-        mp_res = run_mediapipe(clip, 10**6)
+        mp_res = mediapipe_peer.run_live(clip, 10**6)
     return _report(res, mp_res, video, quick, backend if backend != "all" else "auto")
 
 

@@ -31,8 +31,6 @@ import numpy as np
 from camerapose.core.errors import CameraPoseError
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-# The peer: MediaPipe pins numpy<2, so its suites run it from a side venv's python (skipped if absent).
-MEDIAPIPE_PYTHON = os.environ.get("CAMERAPOSE_MEDIAPIPE_PYTHON", "/tmp/mpvenv/bin/python")
 
 
 def latency_stats(samples_ms: Any) -> dict[str, float]:

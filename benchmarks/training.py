@@ -25,8 +25,17 @@ def _measure(device: str, quick: bool, threads: int) -> list[dict[str, float]]:
     from camerapose.train import distributed as ddp
     from camerapose.train.config import CONFIG_DIR, load_config
     from camerapose.train.data.synthetic import SyntheticSpec, generate, withhold_3d
-    from camerapose.train.loop import Context, Nets, make_optimizers, run_epoch, seed_everything, to_tensors
-    from camerapose.train.models import Generator, KCSDiscriminator2D, KCSDiscriminator3D, PoseModel
+    from camerapose.train.loop import (
+        Carry,
+        TrainData,
+        build_nets,
+        make_optimizers,
+        run_epoch,
+        seed_everything,
+        set_trainable,
+        to_tensors,
+    )
+    from camerapose.train.schedule import schedule
 
     batch, iters = (64, 3) if quick else (1024, 20)
     torch.set_num_threads(threads)
@@ -37,20 +46,19 @@ def _measure(device: str, quick: bool, threads: int) -> list[dict[str, float]]:
     seed_everything(0)
     dev = torch.device(device)
     n = batch * iters
-    train3d = to_tensors(generate(SyntheticSpec(n, 1)), dev)
-    train2d = to_tensors(withhold_3d(generate(SyntheticSpec(n, 2))), dev)
-    nets = Nets(PoseModel(cfg.model).to(dev), Generator(cfg.augmentor).to(dev),
-                KCSDiscriminator3D(cfg.discriminator).to(dev), KCSDiscriminator2D(cfg.discriminator).to(dev))
-    ctx = Context(cfg, ddp.DistInfo(device=dev), nets, train3d, train2d, Path("."), progress=False)
+    data = TrainData(to_tensors(generate(SyntheticSpec(n, 1)), dev),
+                     to_tensors(withhold_3d(generate(SyntheticSpec(n, 2))), dev))
+    nets, info, carry = build_nets(cfg, dev), ddp.DistInfo(device=dev), Carry()
     rows = []
-    for step in (1, 2, 3):
-        nets.model.refine.requires_grad_(step != 2)
-        opt = make_optimizers(ctx, step)
-        run_epoch(ctx, step, 0, opt)  # warm-up (allocator, kernels)
+    for phase in schedule(cfg):
+        step = phase.step
+        set_trainable(nets.model, phase)
+        opt = make_optimizers(nets, phase)
+        _, carry = run_epoch(nets, data, cfg, phase, 0, opt, carry, info)  # warm-up (allocator, kernels)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        run_epoch(ctx, step, 1, opt)
+        _, carry = run_epoch(nets, data, cfg, phase, 1, opt, carry, info)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0

@@ -12,7 +12,7 @@ after the strict `schema.decode`; the difference is that subscriber's latency. T
 interleaved in a shuffled order every round, so machine load hits them alike. Subscribers share the
 machine's cores with the publisher (8 of them on 2 cores wait for a core: that is part of the
 8-subscriber latency). Encoding and decoding alone are timed in-process for reference.
-Target (issue 6): p50 < 0.2 ms per message to one subscriber.
+Target: p50 < 0.2 ms per message to one subscriber.
 """
 
 from __future__ import annotations

@@ -5,4 +5,5 @@
 - `metrics`   MPJPE, P-MPJPE, N-MPJPE, PCK and AUC
 - `shapes`    shape checks with errors that name the expected shape
 - `errors`    the exception types the CLI turns into one-line messages
+- `config`    the one config loader: dataclass defaults <- TOML file <- `--set key.path=value`
 """

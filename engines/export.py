@@ -83,7 +83,7 @@ def torch_forward(model: Any, feed: dict[str, np.ndarray]) -> dict[str, np.ndarr
 
 def export_pose_model(model: Any, out_path: str | Path, metadata: dict[str, str],
                       cfg: ExportConfig = ExportConfig()) -> Path:
-    """Write `model` (a pose nn.Module, contract 1) as one ONNX graph at `out_path`; returns the path."""
+    """Write `model` (a pose nn.Module, docs/architecture.md) as one ONNX graph at `out_path`."""
     import onnx
     import torch
 
@@ -191,9 +191,9 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, cfg: ExportCo
     if not checkpoint.is_file():
         raise InputError(f"{checkpoint}: no such checkpoint")
     try:
-        from camerapose.train.checkpoint import load_pose_model
+        from camerapose.models.checkpoint import load_pose_model
     except ImportError as err:
-        raise ModelError(f"export needs the training package ({err})") from None
+        raise ModelError(f"export needs torch ({err})") from None
     model, info = load_pose_model(checkpoint)
     meta = pose_metadata(info.get("joint_format", "h36m17"), info.get("normalization", "screen_w"),
                          _config_of(info), info.get("sha256") or sha256_file(checkpoint))

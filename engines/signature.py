@@ -1,4 +1,5 @@
-"""The pose model's signature (contract 2) and the metadata every exported pose ONNX carries.
+"""The pose model's signature (docs/architecture.md, "The model contract") and the metadata
+every exported pose ONNX carries.
 
 Inputs `kp2d` (batch, 17, 2) and `conf` (batch, 17); outputs `kp2d_refined` (batch, 17, 2),
 `kp3d` (batch, 17, 3), `focal` (batch, 2), `center` (batch, 2), `t` (batch, 3); all float32.

@@ -35,7 +35,7 @@ def bucket_for(n: int, buckets: tuple[int, ...]) -> int:
 
 
 class TorchRunner(Runner):
-    """Run a pose nn.Module (or a checkpoint loaded with train.checkpoint.load_pose_model)."""
+    """Run a pose nn.Module (or a checkpoint, loaded with camerapose.models.checkpoint.load_pose_model)."""
 
     backend = "torch"
 
@@ -68,7 +68,7 @@ class TorchRunner(Runner):
 
         model = self.model_source
         if isinstance(model, (str, Path)):
-            from camerapose.train.checkpoint import load_pose_model
+            from camerapose.models.checkpoint import load_pose_model
 
             model, _ = load_pose_model(model)
         elif isinstance(model, torch.nn.Module):

@@ -16,15 +16,45 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 
 
 # -- run -----------------------------------------------------------------------------------------
+# Flags that set one config key each (argparse dest -> key); `--set KEY=VALUE` reaches every key.
+RUN_FLAGS = {
+    "loop": "capture.loop",
+    "retries": "capture.retries",
+    "model": "lift.model",
+    "backend": "lift.backend",
+    "max_persons": "detector.max_persons",
+    "detect_every": "detector.detect_every",
+    "publish": "publish.endpoint",
+    "hwm": "publish.hwm",
+    "allow_remote": "publish.allow_remote",
+    "curve_secret_key": "publish.curve_secret_key",
+    "wait_subscriber": "publish.wait_subscriber_s",
+    "teacher_3d": "publish.teacher_3d",
+    "annotate": "output.annotate",
+    "show": "output.show",
+    "stats_every": "supervisor.stats_every_s",
+    "max_restarts": "supervisor.max_restarts",
+}
+
+
 def configure_run(p: argparse.ArgumentParser) -> None:
+    from camerapose.core.config import default_of
+
+    from .config import RuntimeConfig
+
+    def default(key: str) -> object:
+        return default_of(RuntimeConfig, key)
+
     p.description = (
         "Stream, for every person in every frame, a 3D skeleton (metres, camera frame) and that person's "
         "camera (fx, fy, cx, cy, t) over ZeroMQ (msgpack schema v1, docs/schema.md). Every option has a "
-        "default in runtime/runtime.toml; --config FILE changes them, the flags below override both."
+        "default in runtime/runtime.toml; --config FILE changes them, the flags below and "
+        "--set KEY=VALUE override both."
     )
     p.epilog = (
         "Every other option (detector thresholds, tracker, One-Euro, ring size, heartbeats, restarts...) "
-        "is in runtime/runtime.toml with its default and meaning; --print-config shows the result."
+        "is in runtime/runtime.toml with its default and meaning; set it with --set section.key=value "
+        "(e.g. --set lift.smooth=false); --print-config shows the result."
     )
     g = p.add_argument_group("input")
     g.add_argument(
@@ -32,9 +62,20 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="[NAME=]URI",
         help="webcam index (0), video file, image folder or rtsp/http URL; repeat for several "
-        "streams (topic pose.NAME; default names 0, 1, ...). Default: [sources] uri, i.e. 0",
+        "streams (topic pose.NAME; default names 0, 1, ...). Default: [sources] uri, i.e. "
+        + ", ".join(s.uri for s in default("sources")),
     )
     g.add_argument("--config", metavar="TOML", help="a TOML file with any options of runtime/runtime.toml")
+    g.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any option of runtime/runtime.toml, e.g. --set lift.smooth=false or "
+        "--set detector.tracker.max_misses=8 (repeatable; TOML values, a bare word is a string; "
+        "overrides --config and the flags)",
+    )
     g.add_argument(
         "--every-frame",
         action="store_true",
@@ -44,14 +85,16 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--loop", action="store_true", default=None, help="restart files at their end")
     g.add_argument(
-        "--retries", type=int, help="URL sources: reconnect attempts (default 5, backoff doubling)"
+        "--retries",
+        type=int,
+        help=f"URL sources: reconnect attempts (default {default('capture.retries')}, backoff doubling)",
     )
     g = p.add_argument_group("models")
-    g.add_argument("--model", help="pose ONNX (default engines/models/pose_default.onnx)")
+    g.add_argument("--model", help=f"pose ONNX (default {default('lift.model')})")
     g.add_argument(
         "--backend",
         choices=("auto", "tensorrt", "torch", "onnxruntime"),
-        help="lift backend (default auto: tensorrt > torch-cuda > onnxruntime)",
+        help=f"lift backend (default {default('lift.backend')}; auto: tensorrt > torch-cuda > onnxruntime)",
     )
     g.add_argument(
         "--intrinsics",
@@ -59,15 +102,25 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         help="the real camera's intrinsics in pixels: used instead of the predicted camera "
         "(the 3D root is re-solved for them) and reported as camera.source = 'given'",
     )
-    g.add_argument("--max-persons", type=int, help="most persons per frame (default 4)")
-    g.add_argument("--detect-every", type=int, help="run the person detector every N frames (default 10)")
+    g.add_argument(
+        "--max-persons", type=int, help=f"most persons per frame (default {default('detector.max_persons')})"
+    )
+    g.add_argument(
+        "--detect-every",
+        type=int,
+        help=f"run the person detector every N frames (default {default('detector.detect_every')})",
+    )
     g.add_argument("--no-smooth", action="store_true", default=None, help="no One-Euro smoothing of the 3D")
     g = p.add_argument_group("output")
     g.add_argument(
-        "--publish", metavar="ENDPOINT", help=f"ZeroMQ PUB bind (default {DEFAULT_ENDPOINT}; ipc://PATH ok)"
+        "--publish",
+        metavar="ENDPOINT",
+        help=f"ZeroMQ PUB bind (default {default('publish.endpoint')}; ipc://PATH ok)",
     )
     g.add_argument(
-        "--hwm", type=int, help="messages queued per subscriber before it loses some (default 100)"
+        "--hwm",
+        type=int,
+        help=f"messages queued per subscriber before it loses some (default {default('publish.hwm')})",
     )
     g.add_argument(
         "--allow-remote",
@@ -82,7 +135,8 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--wait-subscriber",
         type=float,
         metavar="S",
-        help="hold the sources until a subscriber connects, up to S seconds (default 0: don't)",
+        help="hold the sources until a subscriber connects, up to S seconds "
+        f"(default {default('publish.wait_subscriber_s'):g}: don't)",
     )
     g.add_argument(
         "--teacher-3d",
@@ -99,61 +153,49 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--stats-every",
         type=float,
         metavar="S",
-        help="log fps, drops, persons, p50/p95 per stage every S seconds (default 5; 0 = off)",
+        help="log fps, drops, persons, p50/p95 per stage every S seconds "
+        f"(default {default('supervisor.stats_every_s'):g}; 0 = off)",
     )
-    g.add_argument("--max-restarts", type=int, help="restarts per stage before giving up (default 3)")
+    g.add_argument(
+        "--max-restarts",
+        type=int,
+        help=f"restarts per stage before giving up (default {default('supervisor.max_restarts')})",
+    )
     g.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
 
 
-def _overrides(a: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    o: dict[str, dict[str, Any]] = {
-        k: {} for k in ("sources", "capture", "detector", "lift", "publish", "supervisor", "output")
-    }
+def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The flags given, each as a config layer ("--flag value", {section: {key: value}})."""
+    from camerapose.core.config import nest
+
+    out = []
     if a.source:
-        o["sources"]["uri"] = a.source
+        out.append(("--source", nest("sources.uri", a.source)))
     if a.every_frame:
-        o["capture"]["mode"] = "offline"
-    if a.loop:
-        o["capture"]["loop"] = True
-    if a.retries is not None:
-        o["capture"]["retries"] = a.retries
-    for key, val in (("model", a.model), ("backend", a.backend)):
-        if val is not None:
-            o["lift"][key] = val
+        out.append(("--every-frame", nest("capture.mode", "offline")))
     if a.intrinsics:
         try:
-            o["lift"]["intrinsics"] = [float(x) for x in a.intrinsics.split(",")]
+            k = [float(x) for x in a.intrinsics.split(",")]
         except ValueError:
             raise InputError(f"--intrinsics {a.intrinsics!r}: expected four numbers FX,FY,CX,CY") from None
+        out.append((f"--intrinsics {a.intrinsics}", nest("lift.intrinsics", k)))
     if a.no_smooth:
-        o["lift"]["smooth"] = False
-    for key, val in (("max_persons", a.max_persons), ("detect_every", a.detect_every)):
-        if val is not None:
-            o["detector"][key] = val
-    for key, val in (
-        ("endpoint", a.publish),
-        ("hwm", a.hwm),
-        ("allow_remote", a.allow_remote),
-        ("curve_secret_key", a.curve_secret_key),
-        ("wait_subscriber_s", a.wait_subscriber),
-        ("teacher_3d", a.teacher_3d),
-    ):
-        if val is not None:
-            o["publish"][key] = val
-    for key, val in (("annotate", a.annotate), ("show", a.show)):
-        if val is not None:
-            o["output"][key] = val
-    for key, val in (("stats_every_s", a.stats_every), ("max_restarts", a.max_restarts)):
-        if val is not None:
-            o["supervisor"][key] = val
-    return {k: v for k, v in o.items() if v}
+        out.append(("--no-smooth", nest("lift.smooth", False)))
+    for dest, key in RUN_FLAGS.items():
+        value = getattr(a, dest)
+        if value is not None:
+            flag = "--" + dest.replace("_", "-")
+            out.append((flag if value is True else f"{flag} {value}", nest(key, value)))
+    return out
 
 
 def run_run(a: argparse.Namespace) -> int:
-    from .config import load_config, to_dict
+    from camerapose.core.config import to_dict
+
+    from .config import load_config
     from .supervisor import Supervisor
 
-    cfg = load_config(a.config, _overrides(a))
+    cfg = load_config(a.config, a.sets, _overrides(a))
     if a.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0

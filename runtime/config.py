@@ -1,33 +1,29 @@
-"""The runtime's configuration: one frozen dataclass per stage, loaded from ONE TOML file.
+"""The runtime's configuration: one frozen dataclass per stage, one TOML file, `--set` overrides.
 
-`runtime/runtime.toml` lists every option with its default and what it does; a user file holds
-only what it changes (same sections), and CLI flags override both. Unknown sections or keys, wrong
-types and malformed TOML are InputErrors naming the file and the key. The config travels to the
-stage processes as JSON (`to_json` / `from_json`), never as a pickle.
+`runtime/runtime.toml` lists every option with its default and what it does (a test keeps it equal
+to the dataclass defaults); a user file holds only what it changes (same sections), and CLI flags
+and `--set section.key=value` override both (`camerapose.core.config`: unknown keys, wrong types
+and malformed TOML are one-line InputErrors naming the file or flag and the key). The one step of
+the runtime's own is `[sources] uri`, a list of "NAME=URI" strings, which becomes SourceSpecs. The
+config travels to the stage processes as JSON (`to_json` / `from_json`), never as a pickle.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-import sys
-import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from camerapose.core import config
+from camerapose.core.config import Layer
 from camerapose.core.errors import InputError
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.wire.publisher import PublishConfig
 
 from .lift import LiftConfig
-from .sources import CaptureConfig, SourceSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .sources.base import CaptureConfig, SourceSpec
 
 DEFAULTS_TOML = Path(__file__).with_name("runtime.toml")
 
@@ -86,94 +82,39 @@ def parse_source(text: str, position: int) -> SourceSpec:
     return SourceSpec(text, str(position))
 
 
-# -- dataclasses <-> plain dicts (TOML / JSON) ---------------------------------------------------
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a table, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise InputError(f"{where}: unknown option(s) {unknown}; known: {sorted(fields)}")
-    kwargs = {k: _value(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except InputError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{where}: {err}") from None
+# -- loading -------------------------------------------------------------------------------------
+def load_config(path: str | Path | None = None, sets: Sequence[str] = (),
+                flags: Sequence[Layer] = ()) -> RuntimeConfig:
+    """Defaults <- the TOML file <- flags <- each `--set key.path=value` -> RuntimeConfig."""
+    return config.build(RuntimeConfig, [_source_specs(layer) for layer in config.layers(path, sets, flags)])
 
 
-def _value(hint: Any, v: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, v, where)
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        if not isinstance(v, list | tuple):
-            raise InputError(f"{where}: expected a list, got {type(v).__name__}")
-        args = typing.get_args(hint)
-        inner = args[0] if args else Any
-        if dataclasses.is_dataclass(inner):
-            return tuple(_build(inner, x, f"{where}[{i}]") for i, x in enumerate(v))
-        return tuple(_scalar(inner, x, where) for x in v)
-    return _scalar(hint, v, where)
-
-
-def _scalar(hint: Any, v: Any, where: str) -> Any:
-    ok = {
-        bool: isinstance(v, bool),
-        int: isinstance(v, int) and not isinstance(v, bool),
-        float: isinstance(v, int | float) and not isinstance(v, bool),
-        str: isinstance(v, str),
-        dict: isinstance(v, dict),
-    }.get(hint, True)
-    if not ok:
-        raise InputError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(v).__name__} {v!r}")
-    return float(v) if hint is float else v
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+def _source_specs(layer: Layer) -> Layer:
+    """A layer's `[sources] uri = ["[NAME=]URI", ...]` as the list of SourceSpec tables that
+    RuntimeConfig.sources holds; a layer without uri leaves the sources as they are."""
+    where, data = layer
+    table = data.get("sources")
+    if table is None:
+        return layer
+    if not isinstance(table, dict):
+        raise InputError(f"{where}: 'sources' must be a table, got {table!r}")
+    for key in table:
+        if key != "uri":
+            raise config.unknown_key(where, f"sources.{key}", ["uri"])
+    rest = {k: v for k, v in data.items() if k != "sources"}
+    if "uri" not in table:
+        return where, rest
+    uris = table["uri"]
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise InputError(f"{where}: 'sources.uri' must be a list of strings, got {uris!r}")
+    specs = [dataclasses.asdict(parse_source(u, i)) for i, u in enumerate(uris)]
+    return where, {**rest, "sources": specs}
 
 
 def to_json(cfg: RuntimeConfig) -> str:
-    return json.dumps(to_dict(cfg))
+    """The config as the stage processes receive it."""
+    return config.to_json(cfg)
 
 
 def from_json(text: str) -> RuntimeConfig:
-    return _build(RuntimeConfig, json.loads(text), "config")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: malformed TOML ({err})") from None
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RuntimeConfig:
-    """Defaults (runtime.toml) <- user TOML <- overrides {"section": {key: value}} -> RuntimeConfig."""
-    data = read_toml(DEFAULTS_TOML)
-    where = str(DEFAULTS_TOML)
-    if path is not None:
-        user = read_toml(Path(path))
-        where = str(path)
-        data = _merge(data, user)
-    data = _merge(data, overrides or {})
-    srcs = data.pop("sources", {}).get("uri", [])
-    if not isinstance(srcs, list) or not all(isinstance(s, str) for s in srcs):
-        raise InputError(f"{where}: [sources] uri must be a list of strings")
-    sections = {k: v for k, v in data.items()}
-    specs = [parse_source(s, i) for i, s in enumerate(srcs)]
-    built = _build(RuntimeConfig, {**sections, "sources": [dataclasses.asdict(s) for s in specs]}, where)
-    return built
+    return config.from_json(RuntimeConfig, text)

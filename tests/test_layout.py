@@ -1,4 +1,5 @@
-"""The package layout (README, "What is inside"): one namespace, import rules, a torch-free runtime."""
+"""The package layout (docs/architecture.md): one namespace, import rules, no circles, no torch
+in the runtime."""
 
 import ast
 import shutil
@@ -15,14 +16,16 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"core": "camerapose.core", "train": "camerapose.train", "engines": "camerapose.engines",
-           "runtime": "camerapose.runtime", "benchmarks": "camerapose.benchmarks",
-           "camerapose": "camerapose"}
-# What each subpackage may import of the others (README, "What is inside").
+FOLDERS = {"core": "camerapose.core", "models": "camerapose.models", "train": "camerapose.train",
+           "engines": "camerapose.engines", "runtime": "camerapose.runtime",
+           "benchmarks": "camerapose.benchmarks", "camerapose": "camerapose"}
+# What each subpackage may not import of the others (docs/architecture.md, "Import rules").
 FORBIDDEN = {
-    "core": ("camerapose.train", "camerapose.engines", "camerapose.runtime", "camerapose.benchmarks"),
-    "engines": ("camerapose.runtime",),
-    "runtime": ("camerapose.train",),
+    "core": ("camerapose.models", "camerapose.train", "camerapose.engines", "camerapose.runtime",
+             "camerapose.benchmarks"),
+    "models": ("camerapose.train", "camerapose.engines", "camerapose.runtime", "camerapose.benchmarks"),
+    "engines": ("camerapose.runtime", "camerapose.train"),
+    "runtime": ("camerapose.train", "camerapose.models"),  # models needs torch; the runtime must not
     "train": ("camerapose.runtime",),
 }
 
@@ -48,6 +51,7 @@ def test_subpackages_respect_the_import_rules(folder):
     assert not offenders, offenders
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_only_the_camerapose_namespace(tmp_path):
     """A non-editable install must not put `runtime`, `train`, `core`... into site-packages."""
     src = tmp_path / "src"  # build from a copy: an in-tree build leaves build/ and *.egg-info behind
@@ -96,3 +100,52 @@ sys.exit(1 if failed else 0)
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """camerapose module -> the camerapose modules it imports (at any depth: a lazy import inside a
+    function still ties the two modules together)."""
+    files = {}
+    for folder, pkg in FOLDERS.items():
+        for py in (ROOT / folder).rglob("*.py"):
+            parts = list(py.relative_to(ROOT / folder).with_suffix("").parts)
+            is_pkg = parts[-1] == "__init__"
+            files[".".join([pkg, *(parts[:-1] if is_pkg else parts)])] = (py, is_pkg)
+    graph = {}
+    for name, (py, is_pkg) in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: resolve against this module's package
+                    pkg = name.split(".")[: None if is_pkg else -1]
+                    pkg = pkg[: len(pkg) - node.level + 1]
+                    base = ".".join([*pkg, *([node.module] if node.module else [])])
+                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for t in targets:
+                while t and t not in files:  # `from pkg import name`: name may be a module or not
+                    t = t.rpartition(".")[0]
+                if t and t != name:
+                    deps.add(t)
+        graph[name] = deps
+    return graph
+
+
+def test_no_module_imports_itself_through_others():
+    graph = _module_graph()
+    cycles = []
+    for start in graph:  # depth-first from each module: does any path lead back to it?
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    cycles.append(" -> ".join([*path, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert not cycles, "\n".join(sorted(set(cycles)))

@@ -8,9 +8,10 @@ import logging
 from pathlib import Path
 
 from camerapose.cli import Command
+from camerapose.core import config
 from camerapose.core.errors import InputError
 
-from .config import CONFIG_DIR, load_config, to_dict
+from .config import CONFIG_DIR, load_config
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .checkpoint import load_pose_model, save_checkpoint
+    from camerapose.models.checkpoint import load_pose_model, save_checkpoint
+
     from .evaluate import format_table
     from .loop import train
 
@@ -43,8 +45,9 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"checkpoint: {result['checkpoint']}")
     if args.export:
         model, _ = load_pose_model(result["checkpoint"])
-        save_checkpoint(args.export, model, {"train_config": to_dict(cfg), "metrics": result["metrics"],
-                                             "mean_pose": result["mean_pose"]}, half=True)
+        extra = {"train_config": config.to_dict(cfg), "metrics": result["metrics"],
+                 "mean_pose": result["mean_pose"]}
+        save_checkpoint(args.export, model, extra, half=True)
         print(f"weights: {args.export}")
     return 0
 
@@ -61,8 +64,9 @@ def _configure_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .checkpoint import load_pose_model
-    from .config import TrainConfig, apply_override, from_dict
+    from camerapose.models.checkpoint import load_pose_model
+
+    from .config import TrainConfig
     from .data import registry
     from .evaluate import evaluate_all, format_table, training_mean_pose
 
@@ -70,10 +74,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.config is not None:
         cfg = load_config(args.config, args.overrides)
     else:
-        raw = dict(info["configs"].get("train") or {})
-        for item in args.overrides:
-            apply_override(raw, item)
-        cfg = from_dict(TrainConfig, raw, str(args.checkpoint))
+        stored = (str(args.checkpoint), info["configs"].get("train") or {})
+        cfg = config.build(TrainConfig, [stored, *config.layers(sets=args.overrides)])
     tests = registry.test_sets(cfg.data)
     if not tests:
         raise InputError("no test sets configured (data.test is empty)")

@@ -3,24 +3,21 @@
     cfg = load_config("train/configs/default.toml", ["step3.epochs=5", "loss.lambda_cam=0.02"])
 
 Every value has a default (the paper's recipe where the paper gives one); a TOML file or a
-`--set key=value` only changes what it names. An unknown key or a value of the wrong type raises
-InputError naming the key and the file.
+`--set key=value` only changes what it names. Loading is `camerapose.core.config`'s (the runtime's
+loader too): an unknown key or a value of the wrong type raises InputError naming the key and the
+file or --set it came from.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import tomllib
+from camerapose.core import config
+from camerapose.models.pose import PoseModelConfig
 
-from camerapose.core.errors import InputError
-
-from .models import AugmentorConfig, DiscriminatorConfig, PoseModelConfig
+from .augment import AugmentorConfig, DiscriminatorConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -135,89 +132,6 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Defaults, then the TOML file (if any), then each `key.path=value` override."""
-    raw: dict[str, Any] = {}
-    source = "<defaults>"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"{path}: not valid TOML ({err})") from None
-    for item in overrides:
-        apply_override(raw, item)
-    return from_dict(TrainConfig, raw, source)
-
-
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise InputError(f"--set {item!r}: expected key.path=value")
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text  # a bare word is a string
-    node = raw
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise InputError(f"--set {key}: {part!r} is a value, not a table")
-    node[parts[-1]] = value
-
-
-def from_dict(cls: type, raw: dict[str, Any], source: str, prefix: str = "", default: Any = None) -> Any:
-    """Build dataclass `cls` from nested dicts over `default` (cls() if None), checking keys and types."""
-    default = cls() if default is None else default
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
-        where = f"{prefix}{key}"
-        if key not in names:
-            raise InputError(f"{source}: unknown config key {where!r} (known here: {', '.join(names)})")
-        if dataclasses.is_dataclass(hints[key]):
-            if not isinstance(value, dict):
-                raise InputError(f"{source}: {where!r} must be a table, got {value!r}")
-            changes[key] = from_dict(hints[key], value, source, f"{where}.", getattr(default, key))
-        else:
-            changes[key] = _convert(hints[key], value, source, where)
-    try:
-        return dataclasses.replace(default, **changes)
-    except ValueError as err:
-        raise InputError(f"{source}: {prefix or 'config'}: {err}") from None
-
-
-def _convert(tp: Any, value: Any, source: str, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise InputError(f"{source}: {where!r} must be a list, got {value!r}")
-        (item_tp, _) = typing.get_args(tp)
-        return tuple(_convert(item_tp, v, source, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported config type {tp}")  # none used; keep configs simple
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is bool and not isinstance(value, bool):
-        raise InputError(f"{source}: {where!r} must be true or false, got {value!r}")
-    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise InputError(f"{source}: {where!r} must be an integer, got {value!r}")
-    if not isinstance(value, tp):
-        raise InputError(f"{source}: {where!r} must be {tp.__name__}, got {value!r}")
-    return value
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A config dataclass as plain nested dicts (tuples as lists), for checkpoints and logs."""
-    def fix(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [fix(x) for x in v]
-        return v
-    return fix(dataclasses.asdict(cfg))
+    return config.load(TrainConfig, path, overrides)

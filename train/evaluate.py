@@ -10,9 +10,9 @@ import torch
 
 from camerapose.core import metrics
 from camerapose.core.camera import solve_translation
+from camerapose.models.pose import PoseModel
 
 from .data.base import PoseSet
-from .models import PoseModel
 
 
 @torch.no_grad()

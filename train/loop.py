@@ -1,15 +1,10 @@
-"""The three-step schedule of the CameraPose paper.
+"""The training loop: runs the schedule table of `schedule.py` phase by phase.
 
-1. RefineNet alone on (detected 2D, confidence) -> ground-truth 2D with L_ref (both 2D-3D and 2D-only
-   sets have 2D labels).
-2. Warm-up: per iteration, the augmentor's discriminators then its generator (LS-GAN), then the
-   lifter + camera branch on real + augmented 2D-3D pairs (Eq. 16 without L_ref; RefineNet frozen).
-3. End to end: the same G/D updates, then the whole PoseModel on real + augmented pairs (Eq. 16),
-   then the whole PoseModel on a 2D-only batch (Eq. 17), which is what trains the camera branch
-   and lifter from 2D-only data.
-
-`train(cfg)` runs what remains of the schedule (after `--resume`), writes `last.pt` after every
-epoch and `final.pt` at the end, evaluates on the test sets and returns the metrics.
+Per iteration a phase runs the updates its row turns on (RefineNet alone; the augmentor's
+discriminators then its generator; the PoseModel on real + augmented pairs; the PoseModel on a
+2D-only batch). `train(cfg)` reads top to bottom: data, nets, then for each phase its optimisers
+and epochs (`run_epoch`), writing `last.pt` after every epoch (for `--resume`); at the end it
+evaluates on the test sets, writes `final.pt` and returns the metrics.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +23,14 @@ import torch
 from tqdm import tqdm
 
 from camerapose.core.camera import reproject
+from camerapose.core.config import to_dict
 from camerapose.core.errors import InputError
+from camerapose.models.checkpoint import read_checkpoint, save_checkpoint
+from camerapose.models.pose import PoseModel
 
 from . import distributed as ddp
-from .checkpoint import read_checkpoint, save_checkpoint
-from .config import TrainConfig, to_dict
+from .augment import Generator, KCSDiscriminator2D, KCSDiscriminator3D
+from .config import LossConfig, TrainConfig
 from .data import registry
 from .data.base import PoseSet
 from .evaluate import evaluate_all, mean_pose
@@ -44,7 +42,7 @@ from .losses import (
     lsgan_g_loss,
     refine_loss,
 )
-from .models import Generator, KCSDiscriminator2D, KCSDiscriminator3D, PoseModel
+from .schedule import PARTS, Phase, hardness_beta, schedule
 
 log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
@@ -59,9 +57,18 @@ def to_tensors(poses: PoseSet, device: torch.device) -> Batch:
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in poses.arrays().items()}
 
 
-@dataclass
+@dataclass(frozen=True)
+class TrainData:
+    """The training sets as tensors on the training device (`to_tensors`)."""
+
+    pairs: Batch  # the 2D-3D pairs with their cameras
+    only_2d: Batch | None = None  # the 2D-only set (3D and camera withheld), or None where there is none
+
+
+@dataclass(frozen=True)
 class Nets:
-    """The trained modules, and their DDP wrappers (the same objects when single-process)."""
+    """The trained modules, and the DDP wrappers of those a phase runs (`wrap_for`; none
+    single-process, where `w` gives the module itself)."""
 
     model: PoseModel
     gen: Generator
@@ -75,23 +82,45 @@ class Nets:
         return self.model.refine if name == "refine" else getattr(self, name)
 
 
-@dataclass
-class Context:
-    cfg: TrainConfig
-    info: ddp.DistInfo
-    nets: Nets
-    train3d: Batch
-    train2d: Batch | None
-    out_dir: Path
-    progress: bool = True
-    writer: Any = None
-    global_iter: int = 0
-    last_reprojection: torch.Tensor | None = None  # of the latest 2D-only batch, for the 2D critic
-    history: list[dict[str, float]] = field(default_factory=list)
+def build_nets(cfg: TrainConfig, device: torch.device) -> Nets:
+    """Freshly initialised nets, drawn from the global torch RNG in a fixed order (seed first)."""
+    return Nets(PoseModel(cfg.model).to(device), Generator(cfg.augmentor).to(device),
+                KCSDiscriminator3D(cfg.discriminator).to(device),
+                KCSDiscriminator2D(cfg.discriminator).to(device))
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What one epoch hands the next; the rest of the training state is in the nets and optimisers."""
+
+    iteration: int = 0  # iterations run over the whole schedule: log cadence, TensorBoard x axis; in last.pt
+    # (B,17,2) detached reprojection of the latest 2D-only batch, extra fakes for the 2D critic
+    # (not saved: a resumed run starts without)
+    fake2d: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Optimizers:
+    """One Adam and its MultiStepLR per group: "pose" (the PoseModel parts the phase trains), and in
+    phases with G/D updates "gen" (the augmentor) and "disc" (both discriminators). The group names
+    key their states in last.pt."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
 
 
 # --------------------------------------------------------------------------------------------
-# one iteration of each kind
+# one update of each kind
 
 
 def _aug_batch(batch: Batch, aug: dict[str, torch.Tensor]) -> Batch:
@@ -135,36 +164,32 @@ def lifter_errors(model: PoseModel, kp2d: torch.Tensor, kp3d: torch.Tensor) -> t
     return (pred - kp3d).norm(dim=-1).mean(-1)
 
 
-def hardness_beta(cfg: TrainConfig, step: int, epoch: int) -> float | None:
-    """The feedback's target factor in this epoch, or None where the term is off.
-
-    PoseAug turns its feedback on after a warm-up on a pre-trained pose model and raises beta
-    linearly over training; here that is step 3 (in step 2 the lifter is still learning from
-    scratch, so its error says nothing about hardness), ramped over step 3's epochs. Without
-    `augment` the augmented poses never reach the lifter, so there is nothing to steer.
-    """
-    lam = cfg.loss
-    if not (lam.hardness and lam.augment) or step != 3 or lam.lambda_hard == 0:
-        return None
-    frac = epoch / max(cfg.step3.epochs - 1, 1)
-    return lam.hardness_beta_start + (lam.hardness_beta - lam.hardness_beta_start) * min(frac, 1.0)
+def refine_update(nets: Nets, batch: Batch, opt: torch.optim.Optimizer) -> dict[str, float]:
+    """One RefineNet update with L_ref: (detected 2D, confidence) -> ground-truth 2D."""
+    refined = nets.w("refine")(batch["kp2d"], batch["conf"])
+    loss = refine_loss(refined, batch["kp2d_gt"], batch["conf"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"ref": float(loss.detach())}
 
 
-def gan_update(ctx: Context, batch: Batch, batch2d: Batch | None, opt_g: torch.optim.Optimizer,
-               opt_d: torch.optim.Optimizer, beta: float | None = None,
+def gan_update(nets: Nets, lam: LossConfig, batch: Batch, batch2d: Batch | None, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, beta: float | None = None, fake2d: torch.Tensor | None = None,
                ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """One discriminator update, then one generator update (LS-GAN, Eq. 12-15), plus PoseAug's
-    hardness feedback with target factor `beta` (`hardness_beta`) when `loss.hardness` is on."""
-    nets, lam = ctx.nets, ctx.cfg.loss
+    hardness feedback with target factor `beta` (`hardness_beta`) when `loss.hardness` is on.
+
+    batch2d: a 2D-only batch, more real samples for the 2D critic; fake2d: (B,17,2) more fakes
+    for it (`Carry.fake2d`). Returns the losses and the generator's output (its "kp3d", "t").
+    """
     aug = nets.w("gen")(batch["kp3d"], batch["t"])
     aug2d = reproject(aug["kp3d"], batch["focal"], batch["center"], aug["t"])
     real2d = batch["kp2d_gt"] if batch2d is None else torch.cat([batch["kp2d_gt"], batch2d["kp2d_gt"]])
-    fake2d = aug2d.detach()
-    if ctx.last_reprojection is not None:
-        fake2d = torch.cat([fake2d, ctx.last_reprojection])
+    fakes = aug2d.detach() if fake2d is None else torch.cat([aug2d.detach(), fake2d])
     n3, n2 = len(batch["kp3d"]), len(real2d)
     s3 = nets.w("d3")(torch.cat([batch["kp3d"], aug["kp3d"].detach()]))
-    s2 = nets.w("d2")(torch.cat([real2d, fake2d]))
+    s2 = nets.w("d2")(torch.cat([real2d, fakes]))
     loss_d = lsgan_d_loss(s3[:n3], s3[n3:]) + lsgan_d_loss(s2[:n2], s2[n2:])
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -194,30 +219,89 @@ def _hardness_term(model: PoseModel, batch: Batch, aug: dict[str, torch.Tensor],
     return hardness_feedback_loss(err_aug, err_orig, beta), ratio
 
 
-def pose_update(ctx: Context, batch: Batch, opt: torch.optim.Optimizer, refine: bool) -> dict[str, float]:
-    """One PoseModel update with Eq. 16 (samples with 3D) / Eq. 17 (2D-only samples)."""
-    out = ctx.nets.w("model")(batch["kp2d"], batch["conf"])
-    loss, terms = combined_loss(out, batch, ctx.cfg.loss, refine=refine)
+def pose_update(nets: Nets, lam: LossConfig, batch: Batch, opt: torch.optim.Optimizer, refine: bool,
+                ) -> tuple[dict[str, float], torch.Tensor | None]:
+    """One PoseModel update with Eq. 16 (samples with 3D) / Eq. 17 (2D-only samples), with L_ref
+    when `refine`. Returns the losses and, for a 2D-only batch, its (B,17,2) detached
+    reprojection (the 2D critic's next extra fakes), else None."""
+    out = nets.w("model")(batch["kp2d"], batch["conf"])
+    loss, terms = combined_loss(out, batch, lam, refine=refine)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    if not bool(batch["has_3d"].any()):  # a 2D-only batch: keep its reprojection for the 2D critic
-        ctx.last_reprojection = reproject(*(o.detach() for o in out[1:])).detach()
-    return {f"pose_{k}": v for k, v in terms.items()} | {"pose_total": float(loss.detach())}
+    fake2d = None
+    if not bool(batch["has_3d"].any()):
+        fake2d = reproject(*(o.detach() for o in out[1:])).detach()
+    return {f"pose_{k}": v for k, v in terms.items()} | {"pose_total": float(loss.detach())}, fake2d
+
+
+def train_iteration(nets: Nets, lam: LossConfig, phase: Phase, beta: float | None, opt: Optimizers,
+                    batch: Batch, batch2d: Batch | None, fake2d: torch.Tensor | None,
+                    ) -> tuple[dict[str, float], torch.Tensor | None]:
+    """The updates `phase` turns on, in the table's order, on one batch of the main set and (where
+    the 2D-only set exists) one 2D-only batch. Returns the losses and the 2D critic's extra fakes."""
+    terms: dict[str, float] = {}
+    if phase.refine_alone:
+        terms |= refine_update(nets, batch, opt.optimizers["pose"])
+    aug = None
+    if phase.gan:
+        gan_terms, aug = gan_update(nets, lam, batch, batch2d, opt.optimizers["gen"], opt.optimizers["disc"],
+                                    beta, fake2d)
+        terms |= gan_terms
+    if phase.pose:
+        pose_batch = _cat(batch, _aug_batch(batch, aug)) if lam.augment and aug is not None else batch
+        pose_terms, reprojection = pose_update(nets, lam, pose_batch, opt.optimizers["pose"], phase.ref_loss)
+        terms |= pose_terms
+        fake2d = fake2d if reprojection is None else reprojection
+    if phase.two_d_only and batch2d is not None:
+        pose_terms, reprojection = pose_update(nets, lam, batch2d, opt.optimizers["pose"], phase.ref_loss)
+        terms |= {f"2donly_{k}": v for k, v in pose_terms.items()
+                  if k in ("pose_ref", "pose_2d_only", "pose_teacher", "pose_total")}
+        fake2d = fake2d if reprojection is None else reprojection
+    return terms, fake2d
 
 
 # --------------------------------------------------------------------------------------------
-# the schedule
+# one phase
 
 
-def _batches(ctx: Context, data: Batch, bs: int, step: int, epoch: int) -> list[torch.Tensor]:
-    """This rank's index batches for one epoch (same permutation on every rank, then sharded)."""
-    n = len(data["kp2d"])
-    g = torch.Generator().manual_seed(ctx.cfg.run.seed * 1_000_003 + step * 10_007 + epoch)
-    idx = ddp.shard(torch.randperm(n, generator=g), ctx.info)
-    bs = min(bs, max(len(idx), 2))
+def set_trainable(model: PoseModel, phase: Phase) -> None:
+    """Gradients on for the parts `phase` trains, off for its frozen ones. Before `wrap_for`: DDP
+    registers the parameters that need gradients when it wraps."""
+    for part in PARTS:
+        getattr(model, part).requires_grad_(part not in phase.frozen)
+
+
+def wrap_for(nets: Nets, phase: Phase, info: ddp.DistInfo) -> Nets:
+    """`nets` with DDP wrappers for the modules `phase` runs and trains (no-op single-process)."""
+    names = (["model"] if phase.pose or phase.two_d_only else []) + (["gen", "d3", "d2"] if phase.gan else [])
+    wrapped = {k: ddp.wrap(getattr(nets, k), info) for k in names}
+    if phase.refine_alone:
+        wrapped["refine"] = ddp.wrap(nets.model.refine, info)
+    return replace(nets, wrapped=wrapped)
+
+
+def make_optimizers(nets: Nets, phase: Phase) -> Optimizers:
+    """Fresh Adam optimisers and MultiStepLR schedules for `phase` (its settings' lr, milestones, gamma)."""
+    groups = {"pose": [p for part in phase.trains for p in getattr(nets.model, part).parameters()]}
+    if phase.gan:
+        groups["gen"] = list(nets.gen.parameters())
+        groups["disc"] = list(nets.d3.parameters()) + list(nets.d2.parameters())
+    s = phase.settings
+    opts = {k: torch.optim.Adam(v, lr=s.lr) for k, v in groups.items()}
+    scheds = {k: torch.optim.lr_scheduler.MultiStepLR(o, list(s.milestones), s.gamma)
+              for k, o in opts.items()}
+    return Optimizers(opts, scheds)
+
+
+def _batches(n: int, phase: Phase, seed: int, epoch: int, info: ddp.DistInfo) -> list[torch.Tensor]:
+    """This rank's index batches into a set of `n` samples for one epoch (the same permutation on
+    every rank, then sharded), at most `max_iters_per_epoch` of them when that is set."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + phase.step * 10_007 + epoch)
+    idx = ddp.shard(torch.randperm(n, generator=g), info)
+    bs = min(phase.settings.batch_size, max(len(idx), 2))
     batches = [idx[i : i + bs] for i in range(0, len(idx) - bs + 1, bs)]
-    cap = ctx.cfg.__getattribute__(f"step{step}").max_iters_per_epoch
+    cap = phase.settings.max_iters_per_epoch
     return batches[:cap] if cap > 0 else batches
 
 
@@ -226,99 +310,87 @@ def _take(data: Batch, idx: torch.Tensor) -> Batch:
     return {k: v[idx] for k, v in data.items()}
 
 
-def make_optimizers(ctx: Context, step: int) -> dict[str, Any]:
-    nets, scfg = ctx.nets, getattr(ctx.cfg, f"step{step}")
-    m = nets.model
-    if step == 1:
-        groups = {"pose": list(m.refine.parameters())}
-    elif step == 2:
-        groups = {"pose": list(m.lifter.parameters()) + list(m.camera.parameters())}
-    else:
-        groups = {"pose": list(m.parameters())}
-    if step >= 2:
-        groups["gen"] = list(nets.gen.parameters())
-        groups["disc"] = list(nets.d3.parameters()) + list(nets.d2.parameters())
-    opts = {k: torch.optim.Adam(v, lr=scfg.lr) for k, v in groups.items()}
-    scheds = {k: torch.optim.lr_scheduler.MultiStepLR(o, list(scfg.milestones), scfg.gamma)
-              for k, o in opts.items()}
-    return {"opt": opts, "sched": scheds}
+def _set_modes(model: PoseModel, phase: Phase) -> None:
+    """Training mode, except the frozen parts: eval, so their BN statistics stay as they are."""
+    model.train()
+    for part in phase.frozen:
+        getattr(model, part).eval()
 
 
-def run_epoch(ctx: Context, step: int, epoch: int, opt: dict[str, Any]) -> dict[str, float]:
-    """One epoch of step 1, 2 or 3. Returns the epoch's mean losses."""
-    cfg, nets = ctx.cfg, ctx.nets
-    scfg = getattr(cfg, f"step{step}")
-    nets.model.train()
-    if step == 2:
-        nets.model.refine.eval()  # frozen after step 1, BN statistics included
-    data = ctx.train3d
-    if step == 1 and ctx.train2d is not None:
-        data = {k: torch.cat([ctx.train3d[k], ctx.train2d[k]]) for k in ctx.train3d}
-    batches = _batches(ctx, data, scfg.batch_size, step, epoch)
-    only = _batches(ctx, ctx.train2d, scfg.batch_size, step, epoch + 7919) if ctx.train2d is not None else []
+def run_epoch(nets: Nets, data: TrainData, cfg: TrainConfig, phase: Phase, epoch: int, opt: Optimizers,
+              carry: Carry, info: ddp.DistInfo, *, progress: bool = False, writer: Any = None,
+              ) -> tuple[dict[str, float], Carry]:
+    """One epoch of `phase` (call `set_trainable` first). Returns the epoch's mean losses (averaged
+    over ranks) and what the next epoch needs."""
+    _set_modes(nets.model, phase)
+    main = data.pairs
+    if phase.refine_alone and data.only_2d is not None:  # RefineNet needs only 2D labels
+        main = _cat(data.pairs, data.only_2d)
+    batches = _batches(len(main["kp2d"]), phase, cfg.run.seed, epoch, info)
+    only: list[torch.Tensor] = []
+    if data.only_2d is not None and (phase.gan or phase.two_d_only):
+        only = _batches(len(data.only_2d["kp2d"]), phase, cfg.run.seed, epoch + 7919, info)
+    beta = hardness_beta(cfg.loss, phase, epoch)
+    iteration, fake2d = carry.iteration, carry.fake2d
     sums: dict[str, float] = {}
-    bar = tqdm(batches, desc=f"step {step} epoch {epoch + 1}/{scfg.epochs}", leave=False,
-               disable=not (ctx.progress and ctx.info.is_main))
+    bar = tqdm(batches, desc=f"step {phase.step} epoch {epoch + 1}/{phase.settings.epochs}", leave=False,
+               disable=not (progress and info.is_main))
     for i, idx in enumerate(bar):
-        batch = _take(data, idx)
-        if step == 1:
-            refined = nets.w("refine")(batch["kp2d"], batch["conf"])
-            loss = refine_loss(refined, batch["kp2d_gt"], batch["conf"])
-            opt["opt"]["pose"].zero_grad(set_to_none=True)
-            loss.backward()
-            opt["opt"]["pose"].step()
-            terms = {"ref": float(loss.detach())}
-        else:
-            b2 = _take(ctx.train2d, only[i % len(only)]) if only else None
-            terms, aug = gan_update(ctx, batch, b2, opt["opt"]["gen"], opt["opt"]["disc"],
-                                    hardness_beta(cfg, step, epoch))
-            pose_batch = _cat(batch, _aug_batch(batch, aug)) if cfg.loss.augment else batch
-            terms |= pose_update(ctx, pose_batch, opt["opt"]["pose"], refine=step == 3)
-            if step == 3 and b2 is not None:
-                terms |= {f"2donly_{k}": v for k, v in pose_update(ctx, b2, opt["opt"]["pose"], True).items()
-                          if k in ("pose_ref", "pose_2d_only", "pose_teacher", "pose_total")}
+        batch2d = _take(data.only_2d, only[i % len(only)]) if only else None
+        terms, fake2d = train_iteration(nets, cfg.loss, phase, beta, opt, _take(main, idx), batch2d, fake2d)
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v
-        ctx.global_iter += 1
-        if ctx.info.is_main and ctx.global_iter % cfg.run.log_every == 0:
+        iteration += 1
+        if info.is_main and iteration % cfg.run.log_every == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(terms.items())[:4]})
-            log.info("step %d epoch %d iter %d/%d %s", step, epoch + 1, i + 1, len(batches),
+            log.info("step %d epoch %d iter %d/%d %s", phase.step, epoch + 1, i + 1, len(batches),
                      " ".join(f"{k}={v:.4g}" for k, v in terms.items()))
-            if ctx.writer is not None:
+            if writer is not None:
                 for k, v in terms.items():
-                    ctx.writer.add_scalar(f"step{step}/{k}", v, ctx.global_iter)
-    for s in opt["sched"].values():
+                    writer.add_scalar(f"step{phase.step}/{k}", v, iteration)
+    for s in opt.schedulers.values():
         s.step()
     n = max(len(batches), 1)
-    return {k: ddp.all_mean(v / n, ctx.info) for k, v in sorted(sums.items())}
+    return {k: ddp.all_mean(v / n, info) for k, v in sorted(sums.items())}, Carry(iteration, fake2d)
 
 
-def _state(ctx: Context, step: int, epoch: int, opt: dict[str, Any]) -> dict[str, Any]:
-    nets = ctx.nets
-    return {"train_config": to_dict(ctx.cfg), "step": step, "epoch": epoch,
+# --------------------------------------------------------------------------------------------
+# checkpoints and the whole run
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a run starts: the start of step 1, or where a `last.pt` stopped (`_restore`)."""
+
+    step: int = 1  # the step to continue
+    epoch: int = 0  # its next epoch (0-based)
+    iteration: int = 0  # Carry.iteration so far
+    history: tuple[dict[str, float], ...] = ()  # the epochs' mean losses so far
+    optimizers: dict[str, Any] | None = None  # Optimizers.state_dict() of `step`; None for a fresh run
+
+
+def _state(cfg: TrainConfig, phase: Phase, epoch: int, nets: Nets, opt: Optimizers, carry: Carry,
+           history: list[dict[str, float]]) -> dict[str, Any]:
+    """The extra entries of `last.pt`: enough to resume after `epoch` of `phase`."""
+    return {"train_config": to_dict(cfg), "step": phase.step, "epoch": epoch,
             "generator": nets.gen.state_dict(), "disc3d": nets.d3.state_dict(),
-            "disc2d": nets.d2.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in opt["opt"].items()},
-            "schedulers": {k: s.state_dict() for k, s in opt["sched"].items()},
-            "torch_rng": torch.get_rng_state(), "global_iter": ctx.global_iter, "history": ctx.history}
+            "disc2d": nets.d2.state_dict(), **opt.state_dict(),
+            "torch_rng": torch.get_rng_state(), "global_iter": carry.iteration, "history": history}
 
 
-def _restore(ctx: Context, path: str) -> tuple[int, int, dict[str, Any]]:
-    """Load a `last.pt`; returns (step, next epoch, its optimiser/scheduler states)."""
+def _restore(nets: Nets, path: str) -> Resume:
+    """Load a `last.pt` into `nets` and the torch RNG; returns where to resume."""
     ckpt = read_checkpoint(path)
     if "step" not in ckpt:
         raise InputError(f"{path}: not a training checkpoint (no optimiser state); cannot --resume")
-    nets = ctx.nets
     nets.model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                 for k, v in ckpt["model"].items()})
     nets.gen.load_state_dict(ckpt["generator"])
     nets.d3.load_state_dict(ckpt["disc3d"])
     nets.d2.load_state_dict(ckpt["disc2d"])
     torch.set_rng_state(ckpt["torch_rng"])
-    ctx.global_iter = int(ckpt["global_iter"])
-    ctx.history = list(ckpt["history"])
-    return int(ckpt["step"]), int(ckpt["epoch"]) + 1, {"optimizers": ckpt["optimizers"],
-                                                        "schedulers": ckpt["schedulers"]}
+    return Resume(int(ckpt["step"]), int(ckpt["epoch"]) + 1, int(ckpt["global_iter"]), tuple(ckpt["history"]),
+                  {"optimizers": ckpt["optimizers"], "schedulers": ckpt["schedulers"]})
 
 
 def _tensorboard(cfg: TrainConfig, out_dir: Path, info: ddp.DistInfo) -> Any:
@@ -339,60 +411,60 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
         torch.set_num_threads(cfg.run.threads)
     seed_everything(cfg.run.seed)
     t0 = time.perf_counter()
+
     train3d, train2d = registry.train_sets(cfg.data)
     tests = registry.test_sets(cfg.data) if info.is_main else {}
     log.info("data: %d 2D-3D samples, %d 2D-only, test sets %s (%.1f s)", len(train3d),
              0 if train2d is None else len(train2d), {k: len(v) for k, v in tests.items()},
              time.perf_counter() - t0)
-    dev = info.device
-    nets = Nets(PoseModel(cfg.model).to(dev), Generator(cfg.augmentor).to(dev),
-                KCSDiscriminator3D(cfg.discriminator).to(dev), KCSDiscriminator2D(cfg.discriminator).to(dev))
+    data = TrainData(to_tensors(train3d, info.device),
+                     None if train2d is None else to_tensors(train2d, info.device))
+
+    nets = build_nets(cfg, info.device)
     out_dir = Path(cfg.run.out_dir)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(cfg, info, nets, to_tensors(train3d, dev),
-                  None if train2d is None else to_tensors(train2d, dev), out_dir, progress,
-                  _tensorboard(cfg, out_dir, info))
-    start_step, start_epoch, saved = 1, 0, None
+    writer = _tensorboard(cfg, out_dir, info)
+    start = Resume()
     if resume:
-        start_step, start_epoch, saved = _restore(ctx, resume)
-        log.info("resumed from %s at step %d epoch %d", resume, start_step, start_epoch + 1)
-    for step in (1, 2, 3):
-        scfg = getattr(cfg, f"step{step}")
-        if step < start_step or scfg.epochs <= 0:
+        start = _restore(nets, resume)
+        log.info("resumed from %s at step %d epoch %d", resume, start.step, start.epoch + 1)
+    history, carry = list(start.history), Carry(start.iteration)
+
+    for phase in schedule(cfg):
+        if phase.step < start.step or phase.settings.epochs <= 0:
             continue
-        nets.model.refine.requires_grad_(step != 2)
-        names = ("model", "gen", "d3", "d2") if step > 1 else ()
-        nets.wrapped = {k: ddp.wrap(getattr(nets, k), info) for k in names}
-        if step == 1:
-            nets.wrapped["refine"] = ddp.wrap(nets.model.refine, info)
-        opt = make_optimizers(ctx, step)
+        log.info("step %d: %s", phase.step, phase.name)
+        set_trainable(nets.model, phase)
+        runners = wrap_for(nets, phase, info)
+        opt = make_optimizers(nets, phase)
         first = 0
-        if saved is not None and step == start_step:
-            for k, o in opt["opt"].items():
-                o.load_state_dict(saved["optimizers"][k])
-            for k, s in opt["sched"].items():
-                s.load_state_dict(saved["schedulers"][k])
-            first, saved = start_epoch, None
-        for epoch in range(first, scfg.epochs):
+        if start.optimizers is not None and phase.step == start.step:  # continue the resumed step
+            opt.load_state_dict(start.optimizers)
+            first = start.epoch
+        for epoch in range(first, phase.settings.epochs):
             t_ep = time.perf_counter()
-            means = run_epoch(ctx, step, epoch, opt)
-            ctx.history.append({"step": step, "epoch": epoch + 1, **means})
+            means, carry = run_epoch(runners, data, cfg, phase, epoch, opt, carry, info,
+                                     progress=progress, writer=writer)
+            history.append({"step": phase.step, "epoch": epoch + 1, **means})
             if info.is_main:
-                log.info("step %d epoch %d/%d done in %.1f s: %s", step, epoch + 1, scfg.epochs,
-                         time.perf_counter() - t_ep, " ".join(f"{k}={v:.4g}" for k, v in means.items()))
-                save_checkpoint(out_dir / "last.pt", nets.model, _state(ctx, step, epoch, opt))
-    nets.model.refine.requires_grad_(True)
+                log.info("step %d epoch %d/%d done in %.1f s: %s", phase.step, epoch + 1,
+                         phase.settings.epochs, time.perf_counter() - t_ep,
+                         " ".join(f"{k}={v:.4g}" for k, v in means.items()))
+                save_checkpoint(out_dir / "last.pt", nets.model,
+                                _state(cfg, phase, epoch, nets, opt, carry, history))
+    nets.model.requires_grad_(True)
+
     mean = mean_pose(train3d) if train3d.has_3d.any() else None
     result: dict[str, Any] = {"metrics": {}, "mean_pose": None if mean is None else mean.tolist()}
     if info.is_main:
-        result["metrics"] = evaluate_all(nets.model, tests, mean, dev)
+        result["metrics"] = evaluate_all(nets.model, tests, mean, info.device)
         final = save_checkpoint(out_dir / "final.pt", nets.model,
                                 {"train_config": to_dict(cfg), "metrics": result["metrics"],
-                                 "mean_pose": result["mean_pose"], "history": ctx.history})
+                                 "mean_pose": result["mean_pose"], "history": history})
         result["checkpoint"] = str(final)
         log.info("trained in %.1f s; final checkpoint %s", time.perf_counter() - t0, final)
-    if ctx.writer is not None:
-        ctx.writer.close()
+    if writer is not None:
+        writer.close()
     ddp.cleanup(info)
     return result

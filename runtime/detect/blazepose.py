@@ -366,7 +366,6 @@ class BlazePoseDetector(Detector):
         lm = self.landmark_model(to_rgb_float(crops, 1.0 / 255.0, 0.0))  # RGB in [0, 1]
         xy = roi_mod.apply_affine(np.concatenate(mats), lm.xy.astype(np.float64))
         world = world_to_frame_axes(lm.world, np.concatenate(rois)[:, 4])
-        self.last_landmarks = xy  # (rois, 39, 2) frame pixels of the last call, for inspection
         out, k = [], 0
         for m, src in zip(mats, sources, strict=True):
             sl = slice(k, k + len(m))

@@ -2,6 +2,7 @@
 
     camerapose detect clip.mp4 --json --max-frames 100 > poses.jsonl
     camerapose detect clip.mp4 --annotate out.mp4
+    camerapose detect clip.mp4 --config my.toml --set detector.max_persons=2   # [detector] tables
 
 With --json, stdout gets one JSON object per frame:
     {"frame": i, "t": seconds, "image_size": [w, h], "persons": [{"id": int, "keypoints": [[x, y] x 17],
@@ -19,25 +20,42 @@ import json
 import logging
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 from tqdm import tqdm
 
 from camerapose.cli import Command
+from camerapose.core.config import default_of, load, nest
 from camerapose.core.errors import InputError
-from camerapose.core.one_euro import OneEuroConfig
-from camerapose.runtime.detect.base import DetectorConfig, OnnxModelConfig
+from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.registry import create_detector
-from camerapose.runtime.detect.tracker import TrackerConfig
 from camerapose.runtime.draw.annotate import draw_persons
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DetectConfig:
+    """What `camerapose detect --config` reads: the [detector] tables of a runtime TOML
+    (runtime/runtime.toml: [detector], [detector.tracker], [detector.tracker.one_euro], [detector.onnx])."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+
+# Flags that set one config key each (argparse dest -> key); `--set KEY=VALUE` reaches every key.
+DETECT_FLAGS = {
+    "backend": "detector.backend",
+    "max_persons": "detector.max_persons",
+    "detect_every": "detector.detect_every",
+}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    d = DetectorConfig.__dataclass_fields__
+    def default(key: str) -> object:
+        return default_of(DetectConfig, key)
+
     parser.add_argument("video", type=Path, help="video file to read (anything OpenCV decodes)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on stdout")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
@@ -45,62 +63,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotate", type=Path, default=None, metavar="OUT.mp4",
                         help="also write the video with skeletons and track ids drawn")
     parser.add_argument("--config", type=Path, default=None, metavar="TOML",
-                        help="detector config file: keys of DetectorConfig at top level or under [detector]; "
-                             "tables [detector.tracker], [detector.tracker.one_euro], [detector.onnx]")
+                        help="detector config file: the [detector] tables of runtime/runtime.toml "
+                             "([detector], [detector.tracker], [detector.tracker.one_euro], [detector.onnx])")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="set any detector option, e.g. --set detector.max_persons=2 or "
+                             "--set detector.tracker.max_misses=8 (repeatable; TOML values, a bare word "
+                             "is a string; overrides --config and the flags)")
     parser.add_argument("--backend", choices=["blazepose", "onnx"], default=None,
-                        help=f"2D backend (default {d['backend'].default})")
+                        help=f"2D backend (default {default('detector.backend')})")
     parser.add_argument("--max-persons", type=int, default=None,
-                        help=f"most persons per frame (default {d['max_persons'].default})")
+                        help=f"most persons per frame (default {default('detector.max_persons')})")
     parser.add_argument("--detect-every", type=int, default=None, metavar="N",
-                        help=f"run the person detector every N frames (default {d['detect_every'].default}); "
-                             "1 = every frame, no tracking mode")
+                        help=f"run the person detector every N frames (default "
+                             f"{default('detector.detect_every')}); 1 = every frame, no tracking mode")
     parser.add_argument("--no-smooth", action="store_true", help="turn the One-Euro keypoint filter off")
 
 
-def load_config(path: Path | None) -> DetectorConfig:
-    """DetectorConfig from a TOML file (or the defaults); unknown keys are an InputError."""
-    if path is None:
-        return DetectorConfig()
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise InputError("--config needs Python 3.11+ (tomllib)") from None
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise InputError(f"{path}: cannot read config ({err})") from None
-    data = data.get("detector", data)
-    return config_from_dict(data, str(path))
-
-
-def config_from_dict(data: dict, where: str = "config") -> DetectorConfig:
-    """DetectorConfig from a dict shaped like the TOML file (tables tracker, tracker.one_euro, onnx)."""
-    data = dict(data)
-    trk = dict(data.pop("tracker", {}) or {})
-    euro = dict(trk.pop("one_euro", {}) or {})
-    onnx = dict(data.pop("onnx", {}) or {})
-    for key in ("input_size", "mean", "std"):
-        if key in onnx:
-            onnx[key] = tuple(onnx[key])
-    for cls, values in ((DetectorConfig, data), (TrackerConfig, trk), (OneEuroConfig, euro),
-                        (OnnxModelConfig, onnx)):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"{where}: unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}")
-    try:
-        tracker = TrackerConfig(**trk, one_euro=OneEuroConfig(**euro))
-        return DetectorConfig(**data, tracker=tracker, onnx=OnnxModelConfig(**onnx))
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{where}: {err}") from None
-
-
 def config_from_args(args: argparse.Namespace) -> DetectorConfig:
-    cfg = load_config(args.config)
-    over = {k: v for k, v in (("backend", args.backend), ("max_persons", args.max_persons),
-                              ("detect_every", args.detect_every)) if v is not None}
-    cfg = replace(cfg, **over) if over else cfg
-    return cfg.with_one_euro(None) if args.no_smooth else cfg
+    """Defaults <- --config <- the flags <- each --set."""
+    flags = []
+    for dest, key in DETECT_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            flags.append((f"--{dest.replace('_', '-')} {value}", nest(key, value)))
+    if args.no_smooth:
+        flags.append(("--no-smooth", nest("detector.tracker.smooth", False)))
+    return load(DetectConfig, args.config, args.sets, flags).detector
 
 
 def run(args: argparse.Namespace) -> int:

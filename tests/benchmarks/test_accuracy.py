@@ -10,6 +10,7 @@ import pytest
 from camerapose.benchmarks import accuracy
 
 
+@pytest.mark.slow
 def test_quick_report_has_metrics_per_joint_and_baseline(tmp_path, written, stats_keys):
     pytest.importorskip("torch")
     if not (accuracy.DEFAULT_ONNX.is_file() and accuracy.DEFAULT_CKPT.is_file()):

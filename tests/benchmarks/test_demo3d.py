@@ -34,6 +34,7 @@ def report(demo: Path) -> dict:
     return demo3d.demo_3d_report(max_frames=FRAMES, min_frames=MIN_FRAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.assets
 def test_report_tracks_both_people_with_finite_sane_figures(report: dict) -> None:
     assert report["frames"] == FRAMES and report["fps"] == pytest.approx(30.0)

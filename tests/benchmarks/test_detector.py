@@ -7,6 +7,8 @@ import pytest
 
 from camerapose.benchmarks import detector as bench
 
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
+
 
 def test_four_person_frames_keep_the_frame_size():
     frame = np.arange(10 * 20 * 3, dtype=np.uint8).reshape(10, 20, 3)

@@ -26,6 +26,7 @@ def test_proc_sampler_reads_cpu_and_rss_of_this_process():
     assert row["cpu_pct_mean"] > 0 and row["rss_mb_peak"] > 1
 
 
+@pytest.mark.slow
 @pytest.mark.assets
 def test_quick_report_has_stages_processes_and_plots(tmp_path, demo_video, written, stats_keys):
     from camerapose.runtime.lift import DEFAULT_MODEL

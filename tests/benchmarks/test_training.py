@@ -7,6 +7,7 @@ import json
 import pytest
 
 
+@pytest.mark.slow
 def test_quick_training_benchmark_writes_markdown_json_and_plot(tmp_path):
     pytest.importorskip("torch")
     from camerapose.benchmarks.training import run

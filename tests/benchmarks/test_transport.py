@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from camerapose.cli import main
 
 
+@pytest.mark.slow
 def test_quick_transport_report_covers_every_variant(tmp_path, stats_keys):
     assert main(["bench", "--suite", "transport", "--quick", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "transport.json").read_text())

@@ -1,4 +1,4 @@
-"""Fixtures for the engine tests: a randomly initialised PoseModel (contract 1) and its export."""
+"""Fixtures for the engine tests: a randomly initialised PoseModel and its export."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def random_pose_model(seed: int = 0):
     """The default-preset PoseModel with every weight AND batch-norm statistic randomised, so parity
     checks exercise every layer (the trainer zero-initialises RefineNet's output layer)."""
     torch = pytest.importorskip("torch")
-    from camerapose.train.models import PoseModel, PoseModelConfig
+    from camerapose.models.pose import PoseModel, PoseModelConfig
 
     torch.manual_seed(seed)
     model = PoseModel(PoseModelConfig())

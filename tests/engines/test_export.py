@@ -19,6 +19,7 @@ DEFAULT_ONNX = REPO / "engines" / "models" / "pose_default.onnx"
 DEFAULT_CKPT = REPO / "train" / "weights" / "default.pt"
 
 
+@pytest.mark.slow
 def test_export_has_fixed_names_dynamic_batch_opset_and_ir(exported_onnx):
     proto = onnx.load(str(exported_onnx))
     assert proto.ir_version <= 10
@@ -50,6 +51,7 @@ def test_torch_and_onnxruntime_agree_within_1e4(pose_model, exported_onnx, batch
         np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_export_refuses_a_model_with_the_wrong_outputs(tmp_path):
     import torch
 
@@ -67,7 +69,7 @@ def test_export_refuses_a_model_with_the_wrong_outputs(tmp_path):
 @pytest.mark.parametrize("batch", [1, 7, 256])
 def test_shipped_default_onnx_matches_its_checkpoint(batch):
     from camerapose.engines.signature import sha256_file
-    from camerapose.train.checkpoint import load_pose_model
+    from camerapose.models.checkpoint import load_pose_model
 
     model, _ = load_pose_model(DEFAULT_CKPT)
     with OnnxRuntimeRunner(DEFAULT_ONNX) as r:
@@ -81,11 +83,12 @@ def test_shipped_default_onnx_matches_its_checkpoint(batch):
         np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_export_command_writes_pose_stem_onnx_with_the_checkpoint_hash(pose_model, tmp_path, capsys):
     from camerapose.cli import main
     from camerapose.engines.signature import sha256_file
 
-    ckpt_mod = pytest.importorskip("camerapose.train.checkpoint")
+    ckpt_mod = pytest.importorskip("camerapose.models.checkpoint")
     ckpt = ckpt_mod.save_checkpoint(tmp_path / "mine.pt", pose_model)
     assert main(["export", str(ckpt), "--out", str(tmp_path / "models")]) == 0
     out = Path(capsys.readouterr().out.strip())

@@ -122,6 +122,7 @@ def fatbin(tmp_path_factory) -> Path:
     return _built_fatbin(tmp_path_factory.mktemp("cmake"))
 
 
+@pytest.mark.slow
 def test_cmake_builds_a_fatbin_for_orin_ada_and_hopper(fatbin):
     assert fatbin.is_file()
     entries = K.fatbin_entries(fatbin)

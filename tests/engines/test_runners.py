@@ -127,9 +127,10 @@ def test_torch_cpu_runner_matches_onnxruntime(pose_model, exported_onnx):
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_torch_backend_finds_the_checkpoint_by_its_hash(exported_onnx, pose_model, tmp_path):
     """create_runner(backend="torch") loads the checkpoint whose sha256 the ONNX names."""
-    ckpt_mod = pytest.importorskip("camerapose.train.checkpoint")
+    ckpt_mod = pytest.importorskip("camerapose.models.checkpoint")
     ckpt = tmp_path / "model.pt"
     ckpt_mod.save_checkpoint(ckpt, pose_model)
     from camerapose.engines.export import export_pose_model, pose_metadata

@@ -27,6 +27,8 @@ from camerapose.runtime.detect.blazepose import (
 )
 from camerapose.runtime.detect.registry import create_detector
 
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
+
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "mediapipe_reference.json"
 BOTH_VISIBLE = range(90, 165)  # frames of the demo video where both people are in view
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import cv2
 import pytest
 
 from camerapose.cli import main
-from camerapose.runtime.detect.cli import config_from_dict
+from camerapose.runtime.detect.base import DetectorConfig
+from camerapose.runtime.detect.cli import config_from_args, configure
 
 
 def test_json_lines_follow_the_schema(demo_video: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,19 +54,40 @@ def test_bad_videos_are_one_line_errors(
     assert len(err) == 1 and match in err[0]
 
 
-def test_config_file_tables_and_unknown_keys(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_video: Path
-) -> None:
-    cfg = config_from_dict(
-        {
-            "max_persons": 2,
-            "tracker": {"max_misses": 9, "one_euro": {"beta": 3.0}},
-            "onnx": {"layout": "heatmap", "input_size": [192, 256]},
-        }
+def _detect_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    return parser.parse_args(["clip.mp4", *argv])
+
+
+def test_config_file_uses_the_runtime_detector_tables(tmp_path: Path) -> None:
+    path = tmp_path / "det.toml"
+    path.write_text(
+        "[detector]\nmax_persons = 2\n[detector.tracker]\nmax_misses = 9\n"
+        "[detector.tracker.one_euro]\nbeta = 3.0\n"
+        "[detector.onnx]\nlayout = 'heatmap'\ninput_size = [192, 256]\n"
     )
+    cfg = config_from_args(_detect_args("--config", str(path)))
     assert cfg.max_persons == 2 and cfg.tracker.max_misses == 9 and cfg.tracker.one_euro.beta == 3.0
     assert cfg.onnx.layout == "heatmap" and cfg.onnx.input_size == (192, 256)
+    assert cfg.detect_every == DetectorConfig().detect_every
+
+
+def test_flags_and_set_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "det.toml"
+    path.write_text("[detector]\nmax_persons = 2\ndetect_every = 3\n")
+    cfg = config_from_args(_detect_args("--config", str(path), "--max-persons", "3", "--no-smooth",
+                                        "--set", "detector.detect_every=5", "--set", "detector.backend=onnx"))
+    assert (cfg.max_persons, cfg.detect_every, cfg.backend, cfg.tracker.smooth) == (3, 5, "onnx", False)
+
+
+def test_unknown_detector_key_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_video: Path
+) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[detector]\nmax_persons = 2\nbogus = 1\n")
     assert main(["detect", str(demo_video), "--config", str(bad)]) == 2
-    assert "unknown DetectorConfig key(s) ['bogus']" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{bad}: unknown config key 'detector.bogus' (known here: backend," in err
+    assert main(["detect", str(demo_video), "--set", "detector.max_persons=0"]) == 2
+    assert "--set detector.max_persons=0: detector: max_persons" in capsys.readouterr().err

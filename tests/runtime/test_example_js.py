@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import REPO, start_runtime
 
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
+
 JS = REPO / "examples" / "js"
 
 

@@ -19,6 +19,8 @@ from camerapose.core.skeleton import BONES, Joint
 
 from .conftest import DEFAULT_MODEL, start_runtime
 
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
+
 DEMO_FRAMES = 230
 
 

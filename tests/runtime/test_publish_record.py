@@ -85,6 +85,7 @@ def test_curve_encrypted_stream_reaches_a_client_with_the_server_key(tmp_path: P
     assert got and got[0]["frame"] == 3
 
 
+@pytest.mark.slow
 def test_record_then_replay_gives_the_same_payloads_with_the_original_timing(tmp_path: Path, rng) -> None:
     from .conftest import free_port
 

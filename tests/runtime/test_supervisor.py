@@ -19,29 +19,14 @@ import numpy as np
 import pytest
 import zmq
 
+from camerapose.benchmarks import procs
+
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
+
 
 def children_of(pid: int) -> dict[int, str]:
     """pid -> command line of each live child process of `pid`."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid and stat.rsplit(")", 1)[1].split()[0] != "Z":
-                out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return {k: " ".join(procs.cmdline(k)) for k in procs.children(pid)}
 
 
 class Run:
@@ -117,7 +102,7 @@ def test_sigterm_stops_everything_within_2s_leaving_nothing_behind(demo_loop: li
     assert time.monotonic() - t0 < 2.0
     assert run.proc.returncode == 0
     log = run.finish()
-    assert not [p for p in kids if alive(p)], log
+    assert not [p for p in kids if procs.alive(p)], log
     assert not list(Path("/dev/shm").glob("camerapose-cp-*")), log
     assert "Traceback" not in log
 
@@ -170,7 +155,7 @@ def test_hung_stage_is_killed_on_missed_heartbeats_and_restarted(
     os.kill(lift, signal.SIGSTOP)  # alive but silent: only the heartbeat can tell
     time.sleep(1.5)
     later = run.messages(5, timeout=60)
-    assert later[-1]["frame"] > first[-1]["frame"] and not alive(lift)
+    assert later[-1]["frame"] > first[-1]["frame"] and not procs.alive(lift)
     run.proc.send_signal(signal.SIGTERM)
     log = run.finish()
     assert "lift: no heartbeat for" in log and "lift died (signal SIGKILL); restarting (1 of 3)" in log, log

@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from camerapose.train.checkpoint import read_checkpoint
+from camerapose.models.checkpoint import read_checkpoint
 from camerapose.train.config import CONFIG_DIR
+
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
 
 
 def test_torchrun_two_cpu_processes_train_one_model(tmp_path):

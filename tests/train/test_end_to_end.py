@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from camerapose.cli import main
-from camerapose.train.checkpoint import load_pose_model, read_checkpoint
+from camerapose.models.checkpoint import load_pose_model, read_checkpoint
 from camerapose.train.config import CONFIG_DIR, load_config
 from camerapose.train.loop import train
+
+pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
 
 
 def _tiny(tmp_path, name: str, *extra: str):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from camerapose.core.errors import InputError
+from camerapose.models.pose import CameraConfig, LifterConfig, PoseModel, PoseModelConfig, RefineConfig
 from camerapose.train.config import LossConfig
 from camerapose.train.losses import (
     augmentor_regularizer,
@@ -21,7 +22,6 @@ from camerapose.train.losses import (
     refine_loss,
     reprojection_loss,
 )
-from camerapose.train.models import CameraConfig, LifterConfig, PoseModel, PoseModelConfig, RefineConfig
 
 
 def test_confidence_weights_are_each_joint_over_the_sample_sum():

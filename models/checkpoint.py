@@ -1,4 +1,4 @@
-"""Checkpoints that rebuild their models without the training script.
+"""Checkpoints that rebuild the pose model without the training script.
 
 A checkpoint is a torch file holding only plain types and tensors (loads with weights_only=True):
     format "camerapose-checkpoint/1", joint_format "h36m17", normalization "screen_w",
@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from camerapose.assets import sha256_of
-from camerapose.core.errors import ModelError
+from camerapose.core.config import from_dict
+from camerapose.core.errors import InputError, ModelError
 
-from .config import from_dict, to_dict
-from .models import PoseModel, PoseModelConfig
+from .pose import PoseModel, PoseModelConfig
 
 FORMAT = "camerapose-checkpoint/1"
 JOINT_FORMAT = "h36m17"
@@ -67,8 +67,12 @@ def load_pose_model(path: str | Path) -> tuple[PoseModel, dict[str, Any]]:
     (17,3) lists; when the trainer stored them), path.
     """
     ckpt = read_checkpoint(path)
-    cfg = from_dict(PoseModelConfig, ckpt["model_config"], str(path))
-    model = PoseModel(cfg)
+    try:
+        model = PoseModel(from_dict(PoseModelConfig, ckpt["model_config"], f"{path}: model_config"))
+    except InputError as err:  # a key or type this version does not have: the file, not the user, is wrong
+        raise ModelError(str(err)) from None
+    except ValueError as err:  # e.g. a lifter kind this version does not have
+        raise ModelError(f"{path}: {err}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     try:
         model.load_state_dict(state)
@@ -87,7 +91,3 @@ def load_pose_model(path: str | Path) -> tuple[PoseModel, dict[str, Any]]:
         "path": str(path),
     }
     return model, info
-
-
-def config_dict(cfg: Any) -> dict[str, Any]:
-    return to_dict(cfg)

@@ -1,0 +1,59 @@
+"""An image folder: every image file in name order, as if it were a video."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+
+from camerapose.core.errors import InputError
+
+from .base import CaptureConfig, Frame, Source, SourceSpec
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class FolderSource(Source):
+    """Every image file of a folder (suffix in IMAGE_SUFFIXES, any case), sorted by name. An image
+    that does not decode, or whose size differs from the first one, is skipped and counted."""
+
+    paced = True
+
+    def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
+        super().__init__(spec, cfg)
+        self.files = sorted(p for p in Path(spec.uri).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise InputError(f"{spec.uri}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        self._pos = 0  # the next file to read
+        self._index = 0  # the index the next frame gets
+
+    def resume_at(self, index: int) -> None:
+        self._index = index
+        self._pos = index % len(self.files) if self.cfg.loop else min(index, len(self.files))
+
+    def read(self) -> Frame | None:
+        while True:
+            if self._pos >= len(self.files):
+                if not self.cfg.loop:
+                    return None
+                self._pos = 0
+            path = self.files[self._pos]
+            self._pos += 1
+            index = self._index
+            self._index += 1
+            start = time.perf_counter()
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            t = time.monotonic()
+            if img is None or img.size == 0 or (self.size and (img.shape[1], img.shape[0]) != self.size):
+                self.corrupt += 1
+                log.warning("%s: unreadable or wrong-sized image: skipped", path)
+                continue
+            self.size = self.size or (img.shape[1], img.shape[0])
+            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3)
+
+    def close(self) -> None:
+        """Nothing to release: each image file is opened and closed by its own read."""

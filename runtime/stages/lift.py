@@ -1,0 +1,82 @@
+"""The lift stage: every person of every frame waiting -> ONE batched pose-model call -> Poses."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from camerapose.runtime.lift import Lifter, LiftItem, Pose3D
+from camerapose.runtime.protocol import (
+    BATCH,
+    INFER,
+    ControlKind,
+    Count,
+    DetectedPerson,
+    Detections,
+    EndOfInput,
+    Poses,
+    Timing,
+)
+from camerapose.runtime.stages.base import Stage, Tick, elapsed_ms
+from camerapose.runtime.wire import schema
+
+
+def lift_items(msgs: list[Detections | EndOfInput]) -> list[LiftItem]:
+    """Every person of every frame of one lift tick, in order: the lifter's one batch."""
+    return [
+        LiftItem(m.stream, m.frame, m.t_capture, m.size, p.id, p.kp2d, p.conf)
+        for m in msgs
+        if isinstance(m, Detections)
+        for p in m.persons
+    ]
+
+
+def pose_messages(
+    msgs: list[Detections | EndOfInput], poses: list[Pose3D], t0: float, t1: float, infer_ms: float
+) -> Tick:
+    """The lifter's poses (one per `lift_items(msgs)` item) -> one Poses per frame, ends passed on.
+
+    t0, t1: monotonic s around the tick's lift; infer_ms: the pose model's share of it."""
+    if len(poses) != sum(len(m.persons) for m in msgs if isinstance(m, Detections)):
+        raise ValueError(f"{len(poses)} poses for the persons of {len(msgs)} messages")
+    tick = Tick()
+    left = iter(poses)
+    for m in msgs:
+        if isinstance(m, EndOfInput):
+            tick.out.append(m)
+            continue
+        persons = tuple(_wire_person(p, next(left)) for p in m.persons)
+        timings = {**m.timings, Timing.WAIT_LIFT: elapsed_ms(m.t_sent, t0), Timing.LIFT: elapsed_ms(t0, t1)}
+        tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons))
+        tick.counts[Count.FRAMES] += 1
+    if poses:
+        tick.samples[INFER].append(round(infer_ms, 3))
+        tick.samples[BATCH].append(len(poses))
+    return tick
+
+
+def _wire_person(p: DetectedPerson, pose: Pose3D) -> dict[str, Any]:
+    """A detected person and its lifted pose -> its map in the public message."""
+    cam = (pose.fx, pose.fy, pose.cx, pose.cy, pose.t, pose.source)
+    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam, teacher=p.world)
+
+
+class LiftStage(Stage):
+    """All persons of all frames waiting this tick -> ONE batched pose-model call -> Poses."""
+
+    def run(self) -> None:
+        lifter = Lifter(self.cfg.lift)
+        self.tell(ControlKind.READY, backend=lifter.runner.backend)
+        try:
+            while not self.stop:
+                self.heartbeat()
+                msgs = self.recv_all("persons")
+                if not msgs:
+                    continue
+                t0 = time.monotonic()
+                poses = lifter.lift(lift_items(msgs))
+                tick = pose_messages(msgs, poses, t0, time.monotonic(), lifter.last_infer_ms)
+                self.record(tick)
+                self.pass_on("poses", tick.out)
+        finally:
+            lifter.close()

@@ -12,7 +12,13 @@ from camerapose.cli import Command
 from camerapose.core.errors import InputError
 
 log = logging.getLogger(__name__)
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+
+def _default_endpoint() -> str:
+    """Where `run` publishes by default (PublishConfig's default, written once there)."""
+    from camerapose.runtime.wire.publisher import PublishConfig
+
+    return PublishConfig().endpoint
 
 
 # -- run -----------------------------------------------------------------------------------------
@@ -220,7 +226,8 @@ def _precheck(cfg: Any) -> None:
 
 # -- subscribe / record / replay -------------------------------------------------------------------
 def _add_sub_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="where the runtime publishes")
+    p.add_argument("--endpoint", default=_default_endpoint(),
+                   help="where the runtime publishes (default %(default)s)")
     p.add_argument("--stream", action="append", help="only these streams (repeatable; default all)")
     p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
     p.add_argument("--timeout", type=float, default=None, help="stop after S seconds without a message")
@@ -283,7 +290,8 @@ def run_record(a: argparse.Namespace) -> int:
 
 def configure_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a recording made by `camerapose record`")
-    p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT", help="where to re-publish")
+    p.add_argument("--publish", default=_default_endpoint(), metavar="ENDPOINT",
+                   help="where to re-publish (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (2 = twice as fast)")
     p.add_argument("--loop", action="store_true", help="start again at the end")

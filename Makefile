@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: setup demo test test-fast lint clean teacher weights
+.PHONY: setup demo test test-fast test-browser lint clean teacher weights
 
 # torch==2.13.0 goes in first: an unpinned torch (pulled by the train extra) is a 5 GB CUDA build.
 $(VENV)/.setup-done: pyproject.toml
@@ -50,6 +50,16 @@ weights: setup
 # loop to run while changing code. `make test` runs everything, as CI does.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The viewer in a real headless browser (`camerapose view` on the live demo): installs Debian's
+# Chromium and its driver (apt, as root or through sudo) and Selenium, then runs the browser tests.
+# SCREENSHOT=docs/img/viewer.png also saves the README's picture of the viewer.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+test-browser: setup
+	$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver
+	$(PY) -m pip install --quiet "selenium<4.40" "aiohttp>=3.9"
+	$(VENV)/bin/camerapose assets fetch
+	CAMERAPOSE_SCREENSHOT=$(SCREENSHOT) $(PY) -m pytest -q tests/runtime/test_viewer_browser.py tests/runtime/test_viewer_server.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

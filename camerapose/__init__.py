@@ -8,6 +8,10 @@ cache (`assets`). The work lives in the subpackages:
 - `camerapose.engines`  ONNX export, runners (onnxruntime / torch / TensorRT), CUDA kernels
 - `camerapose.runtime`  sources, detector, tracker, lift stage, publisher, supervisor
 - `camerapose.benchmarks` latency, throughput and accuracy benchmarks
+
+`camerapose.estimate` (pose messages of a video or camera, in this process) and
+`camerapose.subscribe` (the messages of a running `camerapose run`) load the runtime only when
+first used, so `import camerapose` stays light (docs/python.md).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -16,3 +20,19 @@ try:
     __version__ = version("camerapose")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
+
+
+__all__ = ["__version__", "estimate", "subscribe"]
+
+
+def __getattr__(name: str) -> object:
+    """`estimate` and `subscribe`, imported on first use."""
+    if name == "estimate":
+        from camerapose.runtime.inprocess import estimate
+
+        return estimate
+    if name == "subscribe":
+        from camerapose.runtime.wire.client import subscribe
+
+        return subscribe
+    raise AttributeError(f"module 'camerapose' has no attribute {name!r}")

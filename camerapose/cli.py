@@ -36,6 +36,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "subscribe": ("camerapose.runtime.cli", "print a running pose stream, one JSON object per message"),
     "record": ("camerapose.runtime.cli", "record a pose stream to a file"),
     "replay": ("camerapose.runtime.cli", "re-publish a recorded pose stream with its original timing"),
+    "view": ("camerapose.runtime.viewer.cli", "live 3D view of a pose stream in the browser (local page)"),
+    "convert": ("camerapose.runtime.files.cli", "a pose recording as BVH, TRC, C3D, CSV: one file per track"),
     "detect": ("camerapose.runtime.detect.cli", "2D keypoints + track ids for every person in a video"),
     "train": ("camerapose.train.cli", "train the CameraPose models from a TOML config"),
     "eval": ("camerapose.train.cli", "evaluate a checkpoint: MPJPE / P-MPJPE / N-MPJPE / PCK / AUC"),

@@ -49,6 +49,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: no such config file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a config file") from None
+    except OSError as err:  # unreadable: permissions, a device...
+        raise InputError(f"{path}: cannot read the config file ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a TOML text file (TOML is UTF-8)") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: malformed TOML ({err})") from None
 
@@ -103,6 +107,19 @@ def build(cls: type[T], layered: Iterable[Layer], base: T | None = None) -> T:
 def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
     """`cls` from one nested dict (a stored config), over the defaults; `source` names it in errors."""
     return build(cls, [(source, data)])
+
+
+def check_ranges(section: str, cfg: Any, **ranges: tuple[float, float]) -> None:
+    """For a config's `__post_init__`: each named field of `cfg` (each item of a tuple field) must
+    lie in its closed range (lo, hi), else InputError `section.field must be in [lo, hi], got v`.
+    NaN lies in no range, and the upper bounds keep sleeps, buffers and solves finite."""
+    for name, (lo, hi) in ranges.items():
+        value = getattr(cfg, name)
+        items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        for i, v in items:
+            if not lo <= v <= hi:
+                where = f"{section}.{name}" + ("" if i is None else f"[{i}]")
+                raise InputError(f"{where} must be in [{lo:.10g}, {hi:.10g}], got {v!r}")
 
 
 def unknown_key(source: str, key: str, known: Iterable[str]) -> InputError:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from camerapose.cli import Command
@@ -37,6 +41,7 @@ RUN_FLAGS = {
     "wait_subscriber": "publish.wait_subscriber_s",
     "teacher_3d": "publish.teacher_3d",
     "annotate": "output.annotate",
+    "save": "output.save",
     "show": "output.show",
     "stats_every": "supervisor.stats_every_s",
     "max_restarts": "supervisor.max_restarts",
@@ -154,7 +159,21 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--annotate", metavar="OUT.mp4", help="write the video with 2D skeletons, ids and a 3D view"
     )
+    g.add_argument(
+        "--save",
+        metavar="PATH",
+        help="also write every published message to PATH: .jsonl (as `subscribe --json` prints them), "
+        ".npz or .csv (docs/files.md)",
+    )
     g.add_argument("--show", action="store_true", default=None, help="show the annotated view in a window")
+    g.add_argument(
+        "--view",
+        nargs="?",
+        const="127.0.0.1:8765",
+        metavar="HOST:PORT",
+        help="also serve the live 3D viewer (`camerapose view`, needs the view extra) on HOST:PORT "
+        "(default 127.0.0.1:8765) and print its URL",
+    )
     g.add_argument(
         "--stats-every",
         type=float,
@@ -206,7 +225,26 @@ def run_run(a: argparse.Namespace) -> int:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
     _precheck(cfg)
-    return Supervisor(cfg).run()
+    if a.view is None:
+        return Supervisor(cfg).run()
+    from .viewer.cli import start_viewer, stop_viewer
+
+    viewer = start_viewer(cfg.publish.endpoint, a.view, cfg.publish.allow_remote, _public_key(cfg))
+    try:
+        return Supervisor(cfg).run()
+    finally:
+        stop_viewer(viewer)
+
+
+def _public_key(cfg: Any) -> str:
+    """The CURVE public key that goes with publish.curve_secret_key ("" without CURVE)."""
+    if not cfg.publish.curve_secret_key:
+        return ""
+    import zmq
+
+    from camerapose.runtime.wire.publisher import read_curve_key
+
+    return zmq.curve_public(read_curve_key(cfg.publish.curve_secret_key)).decode()
 
 
 def _precheck(cfg: Any) -> None:
@@ -225,12 +263,35 @@ def _precheck(cfg: Any) -> None:
 
 
 # -- subscribe / record / replay -------------------------------------------------------------------
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        s = float(text)
+    except ValueError:
+        s = math.nan
+    if not (s > 0 and math.isfinite(s)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return s
+
+
+def _count(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
 def _add_sub_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", default=_default_endpoint(),
                    help="where the runtime publishes (default %(default)s)")
-    p.add_argument("--stream", action="append", help="only these streams (repeatable; default all)")
-    p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
-    p.add_argument("--timeout", type=float, default=None, help="stop after S seconds without a message")
+    p.add_argument("--stream", action="append",
+                   help="only this stream, by its exact name (repeatable; default all)")
+    p.add_argument("--count", type=_count, default=0, help="stop after N messages (0 = never)")
+    p.add_argument("--timeout", type=_positive, default=None, help="stop after S seconds without a message")
     p.add_argument("--server-key", help="the publisher's Z85 CURVE public key (if it uses CURVE)")
 
 
@@ -244,6 +305,21 @@ def configure_subscribe(p: argparse.ArgumentParser) -> None:
     )
 
 
+def summary_line(msg: dict[str, Any]) -> str:
+    """One decoded message as `subscribe`'s line: stream, frame, latency, then per person its id,
+    pelvis (m) and focal length (px). The stream name is escaped: it comes from the network."""
+    from camerapose.runtime.wire.schema import printable
+
+    people = "  ".join(
+        "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m f {:.0f}".format(p["id"], *p["kp3d"][0], p["camera"]["fx"])
+        for p in msg["persons"]
+    )
+    return (
+        f"{printable(msg['stream'])} #{msg['frame']} {msg['timings'].get('total', 0):.1f} ms "
+        f"{len(msg['persons'])} persons  {people}"
+    )
+
+
 def run_subscribe(a: argparse.Namespace) -> int:
     from camerapose.runtime.wire.client import subscribe
     from camerapose.runtime.wire.schema import to_json
@@ -251,49 +327,66 @@ def run_subscribe(a: argparse.Namespace) -> int:
     n = 0
     try:
         for msg in subscribe(a.endpoint, a.stream, timeout=a.timeout, server_key=a.server_key):
-            if a.json:
-                print(json.dumps(to_json(msg), separators=(",", ":")), flush=True)
-            else:
-                people = "  ".join(
-                    "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m f {:.0f}".format(
-                        p["id"], *p["kp3d"][0], p["camera"]["fx"]
-                    )
-                    for p in msg["persons"]
-                )
-                print(
-                    f"{msg['stream']} #{msg['frame']} {msg['timings'].get('total', 0):.1f} ms "
-                    f"{len(msg['persons'])} persons  {people}",
-                    flush=True,
-                )
+            line = json.dumps(to_json(msg), separators=(",", ":")) if a.json else summary_line(msg)
+            print(line, flush=True)
             n += 1
             if a.count and n >= a.count:
                 break
     except BrokenPipeError:  # `| head`
         sys.stderr.close()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return 0  # Ctrl-C: camerapose.cli reports it and exits 130
 
 
 def configure_record(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Write a running pose stream to a .cprec file (docs/schema.md), each message as it arrives. "
+        "Ctrl-C, SIGTERM, --count or --timeout end it; all of them keep every message received and "
+        "print the count (exit 130 after Ctrl-C, else 0)."
+    )
     p.add_argument("file", help="output file (.cprec)")
     _add_sub_args(p)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside the block (so `record` can close its file);
+    yields the list of the signals received."""
+    caught: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def run_record(a: argparse.Namespace) -> int:
     from camerapose.runtime.wire.record import record
 
-    n = record(a.file, a.endpoint, a.stream, a.count, a.timeout)
-    print(f"{n} messages -> {a.file}")
-    return 0
+    with _stop_signals() as caught:
+        n = record(a.file, a.endpoint, a.stream, a.count, a.timeout, a.server_key)
+    print(f"{n} messages -> {a.file}", flush=True)
+    return 130 if signal.SIGINT in caught else 0
 
 
 def configure_replay(p: argparse.ArgumentParser) -> None:
+    from camerapose.runtime.wire.record import MAX_GAP_S
+
+    p.description = (
+        "Re-publish a recording with its original timing (a pause longer than "
+        f"{MAX_GAP_S:g} s is shortened to {MAX_GAP_S:g} s). A file with a corrupt record is refused "
+        "before anything is sent."
+    )
     p.add_argument("file", help="a recording made by `camerapose record`")
     p.add_argument("--publish", default=_default_endpoint(), metavar="ENDPOINT",
                    help="where to re-publish (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
-    p.add_argument("--speed", type=float, default=1.0, help="playback speed (2 = twice as fast)")
+    p.add_argument("--speed", type=_positive, default=1.0, help="playback speed (2 = twice as fast)")
     p.add_argument("--loop", action="store_true", help="start again at the end")
     p.add_argument(
         "--wait-subscriber",
@@ -309,7 +402,7 @@ def run_replay(a: argparse.Namespace) -> int:
     from camerapose.runtime.wire.record import replay
 
     cfg = PublishConfig(endpoint=a.publish, allow_remote=a.allow_remote, wait_subscriber_s=a.wait_subscriber)
-    n = replay(a.file, cfg, a.speed, a.loop)
+    n = replay(a.file, cfg, a.speed, a.loop)  # Ctrl-C: camerapose.cli reports it and exits 130
     print(f"{n} messages replayed from {a.file}")
     return 0
 

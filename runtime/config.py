@@ -11,13 +11,14 @@ config travels to the stage processes as JSON (`to_json` / `from_json`), never a
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from camerapose.core import config
-from camerapose.core.config import Layer
+from camerapose.core.config import Layer, check_ranges
 from camerapose.core.errors import InputError
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.wire.publisher import PublishConfig
@@ -42,15 +43,47 @@ class SupervisorConfig:
     stats_every_s: float = 5.0
     stop_timeout_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        check_ranges("supervisor", self, heartbeat_s=(0.01, 60), heartbeat_timeout_s=(0.02, 3600),
+                     start_timeout_s=(0.1, 86400), max_restarts=(0, 1000), stats_every_s=(0, 86400),
+                     stop_timeout_s=(0, 600))
+        if self.heartbeat_timeout_s < 2 * self.heartbeat_s:  # else stages die between two heartbeats
+            raise InputError(f"supervisor.heartbeat_timeout_s ({self.heartbeat_timeout_s:g}) must be at "
+                             f"least twice heartbeat_s ({self.heartbeat_s:g})")
+
+
+SAVE_FORMATS = (".jsonl", ".npz", ".csv")
+
 
 @dataclass(frozen=True)
 class OutputConfig:
     """annotate: write an annotated video here ("" = none); show: open a window; view3d: draw the
-    small 3D view in the annotated video / window."""
+    small 3D view in the annotated video / window; save: also write every published message to
+    this file, its format by extension (SAVE_FORMATS; "" = none)."""
 
     annotate: str = ""
     show: bool = False
     view3d: bool = True
+    save: str = ""
+
+    def __post_init__(self) -> None:
+        if self.save:
+            check_save_path(self.save)
+
+
+def check_save_path(path: str) -> None:
+    """InputError (one line) unless `path` ends in a SAVE_FORMATS extension and its folder exists
+    and is writable: found when the config is read, not after a whole run."""
+    if Path(path).suffix.lower() not in SAVE_FORMATS:
+        raise InputError(f"output.save {path!r}: the extension picks the format; use one of "
+                         f"{', '.join(SAVE_FORMATS)}")
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"output.save {path!r}: no such folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"output.save {path!r}: the folder {str(folder)!r} is not writable")
+    if Path(path).is_dir():
+        raise InputError(f"output.save {path!r}: is a folder, not a file")
 
 
 @dataclass(frozen=True)
@@ -107,7 +140,10 @@ def _source_specs(layer: Layer) -> Layer:
     uris = table["uri"]
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
         raise InputError(f"{where}: 'sources.uri' must be a list of strings, got {uris!r}")
-    specs = [dataclasses.asdict(parse_source(u, i)) for i, u in enumerate(uris)]
+    try:
+        specs = [dataclasses.asdict(parse_source(u, i)) for i, u in enumerate(uris)]
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
     return where, {**rest, "sources": specs}
 
 

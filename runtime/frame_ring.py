@@ -2,7 +2,8 @@
 
 A ring is one file in /dev/shm (a tmpfs: RAM, no disk), mapped by every process that uses it:
 
-    header  [magic u64 | slots i64 | slot_bytes i64 | released i64 | generation i64 | pad]  64 B
+    header  [magic u64 | slots i64 | slot_bytes i64 | released i64 | generation i64 |
+             published i64 | published_count i64 | pad]  64 B
     slots   per slot [seq i64 | height i32 | width i32 | channels i32 | pad i32 | t f64 | pad] 32 B
     data    slots x slot_bytes, 64-byte aligned
 
@@ -10,7 +11,9 @@ The writer marks a slot busy (seq = -1), copies the frame, then publishes seq = 
 reader copies the slot and accepts it only if seq still equals the index it was told about
 (a seqlock), so a frame overwritten while being read is detected and counted as dropped, never
 returned torn. Live mode never waits (the writer overwrites the oldest slot); offline mode waits
-until the last reader has `release`d the frame that last used the slot. Plain files + mmap (not
+until the last reader has `release`d the frame that last used the slot. The publish stage also
+marks in the header the stream's last published frame (`published`: where a restarted offline
+pipeline resumes) and how many it published (`published_count`). Plain files + mmap (not
 multiprocessing.shared_memory) so that no resource tracker unlinks a segment behind our back:
 the supervisor, which names every ring, unlinks them all on the way out.
 """
@@ -54,7 +57,7 @@ class FrameRing:
     def __init__(self, path: Path, mm: mmap.mmap) -> None:
         self.path = path
         self._mm = mm
-        head = np.frombuffer(mm, dtype=np.int64, count=5)
+        head = np.frombuffer(mm, dtype=np.int64, count=7)
         if int(head[0]) != MAGIC:
             raise ValueError(f"{path}: not a frame ring")
         self._head = head
@@ -72,8 +75,10 @@ class FrameRing:
         self._data = np.frombuffer(mm, dtype=np.uint8, count=self.slots * self.slot_bytes, offset=data_off)
 
     @classmethod
-    def create(cls, name: str, slots: int, slot_bytes: int, first_index: int = 0) -> FrameRing:
-        """A new ring (replacing any old file of that name) whose first frame will be `first_index`."""
+    def create(cls, name: str, slots: int, slot_bytes: int, first_index: int = 0,
+               published: tuple[int, int] | None = None) -> FrameRing:
+        """A new ring (replacing any old file of that name) whose first frame will be `first_index`;
+        `published`: the stream's last published frame and the count so far (default: none)."""
         path = ring_path(name)
         path.unlink(missing_ok=True)
         size = _data_offset(slots) + slots * slot_bytes
@@ -83,8 +88,9 @@ class FrameRing:
             mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
-        head = np.frombuffer(mm, dtype=np.int64, count=5)
-        head[:] = (MAGIC, slots, slot_bytes, first_index - 1, secrets.randbits(62))
+        head = np.frombuffer(mm, dtype=np.int64, count=7)
+        last, count = (first_index - 1, 0) if published is None else published
+        head[:] = (MAGIC, slots, slot_bytes, first_index - 1, secrets.randbits(62), last, count)
         np.frombuffer(mm, dtype=np.int64, count=slots * 4, offset=HEADER).reshape(slots, 4)[:, 0] = -2
         del head
         return cls(path, mm)
@@ -142,11 +148,27 @@ class FrameRing:
 
     def newest(self) -> int:
         """Index of the newest frame in the ring (-1 if none)."""
-        return int(self._seq.max())
+        return max(-1, int(self._seq.max()))
 
     @property
     def released(self) -> int:
         return int(self._head[3])
+
+    def mark_published(self, index: int) -> None:
+        """The publish stage has published frame `index` (a store each: a process killed right
+        after the send leaves either this frame or the one before marked, never a torn value)."""
+        self._head[6] += 1
+        self._head[5] = index
+
+    @property
+    def published(self) -> int:
+        """The stream's last published frame (first index - 1 before any)."""
+        return int(self._head[5])
+
+    @property
+    def published_count(self) -> int:
+        """How many frames of the stream were published, over every life of the publish stage."""
+        return int(self._head[6])
 
     def close(self) -> None:
         # numpy views keep exported buffers alive; drop them before closing the map.

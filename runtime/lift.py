@@ -36,6 +36,7 @@ from camerapose.core.camera import (
     normalize_screen,
     solve_translation,
 )
+from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError, ModelError
 from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.core.shapes import check_shape
@@ -53,6 +54,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "engines" / "models" / "pose_default.onnx")
 NORMALIZATIONS = ("screen_w",)
 MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in front of the camera
+
+
+def intrinsics_ok(k: tuple[float, ...]) -> bool:
+    """(fx, fy, cx, cy) pixels of a plausible camera. Bounded (and never NaN) so that the root
+    solve stays finite and well-conditioned: a focal length of 1e-300 px makes it singular."""
+    return len(k) == 4 and all(1 <= f <= 1e6 for f in k[:2]) and all(-1e6 <= c <= 1e6 for c in k[2:])
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,13 @@ class LiftConfig:
     track_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.intrinsics and (len(self.intrinsics) != 4 or min(self.intrinsics[:2]) <= 0):
-            raise InputError(
-                f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {self.intrinsics}"
-            )
+        if self.intrinsics and not intrinsics_ok(self.intrinsics):
+            raise InputError("lift.intrinsics must be fx,fy,cx,cy pixels with fx, fy in [1, 1e6] and "
+                             f"cx, cy in [-1e6, 1e6], got {self.intrinsics}")
+        check_ranges("lift", self, threads=(0, 256), bone_window=(0, 1_000_000),
+                     camera_window=(0, 1_000_000), track_timeout_s=(0, 86400))
+        check_ranges("lift.one_euro", self.one_euro, min_cutoff=(1e-3, 1e3), beta=(0, 1e6),
+                     d_cutoff=(1e-3, 1e3))
 
 
 @dataclass
@@ -88,7 +98,7 @@ class LiftItem:
 
     stream: str
     frame: int
-    t: float  # capture time, seconds (drives the One-Euro filter)
+    t: float  # seconds, the stream's clock (drives the One-Euro filters and the track timeout)
     size: tuple[int, int]  # (width, height) of the frame
     id: int
     kp2d: np.ndarray  # (17, 2) pixels
@@ -167,7 +177,8 @@ def postprocess(
 
 class PerTrack:
     """State per (stream, track id), made by `factory` on a track's first frame and forgotten once
-    the track is unseen for `timeout_s`."""
+    the track is unseen for `timeout_s` of its stream's time (each stream has its own clock: in
+    offline mode, the frame's time in the video)."""
 
     def __init__(self, factory: Callable[[], Any], timeout_s: float) -> None:
         self.factory, self.timeout_s = factory, timeout_s
@@ -180,9 +191,21 @@ class PerTrack:
         self._states[(stream, track)] = (state, t)
         return state
 
-    def forget_stale(self, now: float) -> None:
-        for key in [k for k, (_, last) in self._states.items() if now - last > self.timeout_s]:
+    def forget_stale(self, stream: str, now: float) -> None:
+        """Forget the tracks of `stream` unseen since `now - timeout_s` (now: that stream's time)."""
+        stale = [k for k, (_, last) in self._states.items() if k[0] == stream and now - last > self.timeout_s]
+        for key in stale:
             del self._states[key]
+
+    def of_stream(self, stream: str) -> dict[int, tuple[Any, float]]:
+        """Track id -> (state, last seen) of one stream."""
+        return {k[1]: v for k, v in self._states.items() if k[0] == stream}
+
+    def set_stream(self, stream: str, tracks: dict[int, tuple[Any, float]]) -> None:
+        """Replace one stream's tracks with `of_stream`'s result."""
+        for key in [k for k in self._states if k[0] == stream]:
+            del self._states[key]
+        self._states.update({(stream, i): v for i, v in tracks.items()})
 
 
 class StreamCamera:
@@ -311,8 +334,22 @@ class Lifter:
             track = self.tracks.get(item.stream, item.id, item.t)
             rel, t = track(pose.kp3d - pose.t, pose.t, item.t, item.conf)
             pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
-        self.tracks.forget_stale(max(i.t for i in items))
+        for stream in dict.fromkeys(i.stream for i in items):
+            self.tracks.forget_stale(stream, max(i.t for i in items if i.stream == stream))
         return poses
+
+    def stream_state(self, stream: str) -> dict[str, Any]:
+        """What the lifter remembers of one stream (its tracks' filters and bones, its camera), as
+        plain picklable data: an offline run's restarted lift stage goes on from it exactly."""
+        return {"tracks": self.tracks.of_stream(stream), "camera": self.cameras.get(stream)}
+
+    def restore_stream(self, stream: str, state: dict[str, Any]) -> None:
+        """Go on from a `stream_state` of `stream`."""
+        self.tracks.set_stream(stream, state["tracks"])
+        if state["camera"] is None:
+            self.cameras.pop(stream, None)
+        else:
+            self.cameras[stream] = state["camera"]
 
     def _steady_camera(self, item: LiftItem, pose: Pose3D) -> None:
         """Report the stream's camera and re-solve this person's t with it (kept as the model's t

@@ -4,6 +4,12 @@
     each of those channels also carries EndOfInput(stream) after a finite stream's last frame
     every stage --Control--> supervisor (ControlKind: ready, heartbeat, fatal, end of input, ...)
 
+Every per-frame message carries two things besides wall-clock times: `t_media`, the frame's time
+in the source itself (index / fps), which drives every filter and timeout in offline mode so that
+a run does not depend on how fast it ran; and `prev`, the index of the stream's previous frame the
+capture sent, so the publish stage can tell a gap it must report (a lost frame) from frames the
+source skipped as unreadable. EndOfInput carries the index of the stream's last frame (`last`).
+
 Each message is a small frozen dataclass: `to_msg()` gives the msgpack map sent on the stage's
 socket, `from_msg(map)` checks a received map and raises ProtocolError (naming the message and the
 key) on anything malformed. These maps stay inside the runtime; the public pose message is
@@ -65,6 +71,12 @@ class Count:
     QUEUE_FULL = "queue_full"  # capture, live: `frames` was full, the frame was not sent
     CORRUPT = "corrupt"  # frames the source could not decode or the detector refused
     GARBAGE = "garbage"  # publish: peer messages that were not subscriptions
+
+
+# ZMQ_MAXMSGSIZE of every socket between the runtime's processes: a peer sending a bigger frame is
+# disconnected before ZeroMQ allocates it. The largest real message, a frame's Poses or Published
+# with schema.MAX_PERSONS persons, is about 0.24 MB: far below.
+MAX_MESSAGE_BYTES = 4 * schema.MAX_MESSAGE_BYTES
 
 
 def pack(msg: dict[str, Any]) -> bytes:
@@ -136,16 +148,18 @@ def _array(m: dict[str, Any], key: str, shape: tuple[int, ...], where: str) -> n
 # -- data channels ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EndOfInput:
-    """A finite stream has ended: passed down every data channel after its last frame."""
+    """A finite stream has ended: passed down every data channel after its last frame, whose index
+    is `last` (-1: the stream gave no frame)."""
 
     stream: str
+    last: int = -1
 
     def to_msg(self) -> dict[str, Any]:
-        return {"eof": True, "stream": self.stream}
+        return {"eof": True, "stream": self.stream, "last": self.last}
 
     @classmethod
     def from_msg(cls, m: dict[str, Any]) -> EndOfInput:
-        return cls(_get(m, "stream", str, "end of input"))
+        return cls(_get(m, "stream", str, "end of input"), _get(m, "last", int, "end of input"))
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,8 @@ class FrameNotice:
     size: tuple[int, int]  # (width, height)
     read_ms: float  # reading it + writing it into the ring
     t_sent: float = 0.0  # monotonic s, stamped when sent
+    t_media: float = 0.0  # s in the source's own time: frame index / fps
+    prev: int = -1  # the index of the stream's previous frame the capture sent (-1: none)
 
     def to_msg(self) -> dict[str, Any]:
         return {
@@ -171,6 +187,8 @@ class FrameNotice:
             "size": list(self.size),
             "read_ms": self.read_ms,
             "t_sent": self.t_sent,
+            "t_media": self.t_media,
+            "prev": self.prev,
         }
 
     @classmethod
@@ -185,6 +203,8 @@ class FrameNotice:
             _size(m, "size", w),
             _get(m, "read_ms", float, w),
             _get(m, "t_sent", float, w),
+            _get(m, "t_media", float, w),
+            _get(m, "prev", int, w),
         )
 
 
@@ -226,14 +246,17 @@ class DetectedPerson:
 def _frame_header(msg: Detections | Poses) -> dict[str, Any]:
     """The fields every per-frame message after detect carries, as a map."""
     return {"stream": msg.stream, "frame": msg.frame, "t_capture": msg.t_capture, "t_wall": msg.t_wall,
-            "size": list(msg.size), "timings": msg.timings, "dropped": msg.dropped}
+            "size": list(msg.size), "timings": msg.timings, "dropped": msg.dropped,
+            "t_sent": msg.t_sent, "t_media": msg.t_media, "prev": msg.prev}
 
 
-def _read_frame_header(m: dict[str, Any], w: str) -> tuple[Any, ...]:
-    """`_frame_header`'s fields read back and checked, in dataclass field order."""
-    return (_get(m, "stream", str, w), _get(m, "frame", int, w), _get(m, "t_capture", float, w),
-            _get(m, "t_wall", float, w), _size(m, "size", w), _numbers(m, "timings", w),
-            _get(m, "dropped", int, w))
+def _read_frame_header(m: dict[str, Any], w: str) -> dict[str, Any]:
+    """`_frame_header`'s fields read back and checked, as the dataclass's keyword arguments."""
+    return {"stream": _get(m, "stream", str, w), "frame": _get(m, "frame", int, w),
+            "t_capture": _get(m, "t_capture", float, w), "t_wall": _get(m, "t_wall", float, w),
+            "size": _size(m, "size", w), "timings": _numbers(m, "timings", w),
+            "dropped": _get(m, "dropped", int, w), "t_sent": _get(m, "t_sent", float, w),
+            "t_media": _get(m, "t_media", float, w), "prev": _get(m, "prev", int, w)}
 
 
 @dataclass(frozen=True)
@@ -247,24 +270,21 @@ class Detections:
     size: tuple[int, int]
     timings: dict[str, float]  # Timing.CAPTURE, WAIT_DETECT, DETECT
     dropped: int  # the detect stage's cumulative drops
-    persons: tuple[DetectedPerson, ...]
+    persons: tuple[DetectedPerson, ...]  # sorted by id
     t_sent: float = 0.0
+    t_media: float = 0.0  # FrameNotice's
+    prev: int = -1  # FrameNotice's, or an earlier one's when the detector refused the frames between
 
     def to_msg(self) -> dict[str, Any]:
-        return {
-            **_frame_header(self),
-            "persons": [p.to_msg() for p in self.persons],
-            "t_sent": self.t_sent,
-        }
+        return {**_frame_header(self), "persons": [p.to_msg() for p in self.persons]}
 
     @classmethod
     def from_msg(cls, m: dict[str, Any]) -> Detections:
         w = "detections"
         persons = _get(m, "persons", list, w)
         return cls(
-            *_read_frame_header(m, w),
-            tuple(DetectedPerson.from_msg(p, f"{w}.persons[{i}]") for i, p in enumerate(persons)),
-            _get(m, "t_sent", float, w),
+            persons=tuple(DetectedPerson.from_msg(p, f"{w}.persons[{i}]") for i, p in enumerate(persons)),
+            **_read_frame_header(m, w),
         )
 
 
@@ -279,15 +299,13 @@ class Poses:
     size: tuple[int, int]
     timings: dict[str, float]  # up to Timing.LIFT
     dropped: int
-    persons: tuple[dict[str, Any], ...]
+    persons: tuple[dict[str, Any], ...]  # sorted by id
     t_sent: float = 0.0
+    t_media: float = 0.0
+    prev: int = -1  # Detections'
 
     def to_msg(self) -> dict[str, Any]:
-        return {
-            **_frame_header(self),
-            "persons": list(self.persons),
-            "t_sent": self.t_sent,
-        }
+        return {**_frame_header(self), "persons": list(self.persons)}
 
     @classmethod
     def from_msg(cls, m: dict[str, Any]) -> Poses:
@@ -296,11 +314,7 @@ class Poses:
         for i, p in enumerate(persons):
             if not isinstance(p, dict) or any(k not in p for k in schema.PERSON_KEYS):
                 raise ProtocolError(f"{w}.persons[{i}]: must be a map with keys {list(schema.PERSON_KEYS)}")
-        return cls(
-            *_read_frame_header(m, w),
-            tuple(persons),
-            _get(m, "t_sent", float, w),
-        )
+        return cls(persons=tuple(persons), **_read_frame_header(m, w))
 
     def wire(self, t_publish: float, timings: dict[str, float]) -> dict[str, Any]:
         """The public pose message (schema v1 map, arrays encoded), its keys in the documented order."""
@@ -360,6 +374,7 @@ class ControlKind(enum.Enum):
     END_OF_INPUT = "eof"  # the final stage has handled a finite stream's last frame
     SOURCE_END = "source_end"  # a capture's source has no more frames
     SUBSCRIBER = "subscriber"  # publish: a subscription arrived
+    LOST = "lost"  # publish, offline mode: frames first..last of a stream will never be published
 
 
 # The fields each kind carries (beyond kind, stage, pid), with their checks.
@@ -371,6 +386,8 @@ _CHECKS = {
     "error": lambda m, k, w: _get(m, k, str, w),
     "error_kind": lambda m, k, w: _get(m, k, str, w),
     "subscribers": lambda m, k, w: _get(m, k, int, w),
+    "first": lambda m, k, w: _get(m, k, int, w),
+    "last": lambda m, k, w: _get(m, k, int, w),
 }
 _FIELDS: dict[ControlKind, tuple[str, ...]] = {
     ControlKind.READY: ("backend",),
@@ -379,6 +396,7 @@ _FIELDS: dict[ControlKind, tuple[str, ...]] = {
     ControlKind.END_OF_INPUT: ("stream",),
     ControlKind.SOURCE_END: ("stream",),
     ControlKind.SUBSCRIBER: ("subscribers",),
+    ControlKind.LOST: ("stream", "first", "last"),
 }
 
 
@@ -389,13 +407,15 @@ class Control:
     kind: ControlKind
     stage: str  # the sender's StageSpec.name
     pid: int  # its process id: the supervisor ignores messages from a previous life
-    stream: str = ""  # END_OF_INPUT, SOURCE_END
+    stream: str = ""  # END_OF_INPUT, SOURCE_END, LOST
     backend: str = ""  # READY: the lift stage's pose-model backend ("" for the others)
     counters: dict[str, int] = field(default_factory=dict)  # HEARTBEAT: cumulative, Count names
     samples: dict[str, list[float]] = field(default_factory=dict)  # HEARTBEAT: since the last one
     error: str = ""  # FATAL: the one line
     error_kind: str = ""  # FATAL: its CameraPoseError class name
     subscribers: int = 0  # SUBSCRIBER: subscriptions seen so far
+    first: int = 0  # LOST: the first and last index of the frames lost
+    last: int = 0
 
     @classmethod
     def fatal(cls, stage: str, pid: int, err: CameraPoseError) -> Control:

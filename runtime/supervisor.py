@@ -1,6 +1,7 @@
 """The supervisor: starts the stages of `graph.stages`, watches them, restarts them, shuts down cleanly.
 
-    code = Supervisor(cfg).run()        # blocks; 0 when every file source ended or on SIGINT/SIGTERM
+    code = Supervisor(cfg).run()   # blocks; 0 when every file source ended or on SIGTERM; 130 on SIGINT;
+                                   # 4 (LOST_EXIT) when an offline run lost frames
 
 - Stages are child processes (`python -m camerapose.runtime.stages`), started downstream first;
   the captures start only when every other stage said "ready" (models loaded, socket bound) and,
@@ -9,9 +10,14 @@
   than `heartbeat_timeout_s` is killed and restarted, at most `max_restarts` times, after which
   the run stops with an error naming the stage. A stage that reports a user error ("fatal": bad
   source, port in use, missing model) stops the run at once with that one line.
+- Offline mode (every frame): a restart of capture, detect, lift or publish restarts those four
+  together, from each stream's last published frame (`_restart_pipeline`): every frame is then
+  published exactly once and in order. Frames that cannot be had again are reported by the
+  publish stage (LOST); the run then names them and exits with LOST_EXIT (4).
 - SIGINT / SIGTERM: every stage gets SIGTERM, then SIGKILL after `stop_timeout_s`; the run folder
   (ipc sockets) and every shared-memory ring are removed. Children also get SIGTERM if the
-  supervisor itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
+  supervisor itself dies (PR_SET_PDEATHSIG), so nothing outlives it; the folder and rings of a
+  supervisor killed with SIGKILL are removed by the next run (`graph.stale_run_dirs`).
 - Every `stats_every_s` one log line: fps, drops, persons, latency p50/p95 per stage.
 
 What it knows of the run (liveness, counters, ended streams, samples, the error) is a `RunState`,
@@ -25,17 +31,14 @@ import contextlib
 import ctypes
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,11 +46,12 @@ import zmq
 
 from camerapose.core.errors import CameraPoseError
 from camerapose.runtime import graph
-from camerapose.runtime.frame_ring import leftover_segments
+from camerapose.runtime.frame_ring import FrameRing, leftover_segments
 from camerapose.runtime.protocol import (
     BATCH,
     INFER,
     LATENCY_ORDER,
+    MAX_MESSAGE_BYTES,
     Control,
     ControlKind,
     Count,
@@ -60,6 +64,8 @@ from .config import RuntimeConfig, SupervisorConfig, to_json
 from .stages.base import FATAL_EXIT
 
 log = logging.getLogger("camerapose.runtime")
+LOST_EXIT = 4  # an offline run lost frames it could not publish
+PIPELINE = ("capture", "detect", "lift", "publish")  # the roles an offline restart restarts together
 
 
 class StageFailed(CameraPoseError):
@@ -69,6 +75,11 @@ class StageFailed(CameraPoseError):
 def _pdeathsig() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # Ctrl-C signals the whole process group; the supervisor alone acts on it (SIGTERM to each
+    # stage). Ignored from before exec (it stays ignored), so a stage still importing cannot die
+    # of it with a KeyboardInterrupt traceback.
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -136,13 +147,15 @@ class RunState:
     subscribed: bool = False
     backend: str = ""  # the lift stage's pose-model backend
     error: CameraPoseError | None = None  # set: the run stops with it
+    lost: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # stream -> (first, last)s
+    published: int | None = None  # at the end: frames published, as the rings count them (exact)
     window: Stats = field(default_factory=Stats)  # since the last stats line
     totals: Stats = field(default_factory=Stats)  # the whole run
 
     def on_control(self, msg: Control, now: float) -> None:
         """Take one control message received at `now` (monotonic s)."""
         child = self.children.get(msg.stage)
-        if child is None or (child.pid is not None and msg.pid != child.pid):
+        if child is None or msg.pid != child.pid:
             return  # not a stage of this run, or from a previous life of the stage
         child.last_seen = now
         if msg.kind is ControlKind.READY:
@@ -160,7 +173,11 @@ class RunState:
             self.error = error_of(msg)
         elif msg.kind is ControlKind.END_OF_INPUT:
             self.ended.add(msg.stream)
-            log.info("stream %s: end of input (all frames published)", msg.stream)
+            lost = sum(b - a + 1 for a, b in self.lost.get(msg.stream, []))
+            log.info("stream %s: end of input (%s)", msg.stream,
+                     f"{lost} frames lost" if lost else "all frames published")
+        elif msg.kind is ControlKind.LOST:
+            self.lost.setdefault(msg.stream, []).append((msg.first, msg.last))
         elif msg.kind is ControlKind.SUBSCRIBER:
             self.subscribed = True
         elif msg.kind is ControlKind.SOURCE_END:
@@ -176,18 +193,22 @@ class RunState:
                 tot["dropped"] += cur.get(Count.DROPPED, 0) + cur.get(Count.QUEUE_FULL, 0)
                 tot["corrupt"] += cur.get(Count.CORRUPT, 0)
             if c.spec.role == "publish":
-                tot["published"] = cur.get(Count.FRAMES, 0)
+                # heartbeats, until the rings' count at the end: a killed stage's last ones are lost
+                tot["published"] = cur.get(Count.FRAMES, 0) if self.published is None else self.published
                 tot["persons"] = cur.get(Count.PERSONS, 0)
                 tot["garbage"] = cur.get(Count.GARBAGE, 0)
         tot["restarts"] = sum(c.restarts for c in self.children.values())
+        tot["lost"] = sum(b - a + 1 for spans in self.lost.values() for a, b in spans)
         return dict(tot)
 
 
 class Supervisor:
     def __init__(self, cfg: RuntimeConfig, run_root: str | None = None) -> None:
         self.cfg = cfg
-        self.run_id = secrets.token_hex(4)
-        self.run_dir = Path(tempfile.mkdtemp(prefix=f"cp-{self.run_id}-", dir=run_root))
+        for stale in graph.stale_run_dirs(run_root):  # left behind by a run killed with SIGKILL
+            log.info("removing %s and its rings: the run that made it is gone", stale)
+            graph.remove_run(stale)
+        self.run_dir = graph.new_run_dir(run_root)
         # the ring names use the run folder's name, which is what stages see as their run id
         self.run_id = self.run_dir.name
         self.state = RunState({s.name: Child(s) for s in graph.stages(cfg)})
@@ -195,9 +216,13 @@ class Supervisor:
         self.ctx = zmq.Context()
         self.control = self.ctx.socket(zmq.PULL)
         self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.control.bind(graph.endpoint(self.run_dir, "control"))
         self.stop_reason: str | None = None
         self._signals: dict[int, Any] = {}
+        self.offline = cfg.capture.mode == "offline"
+        self._held: list[Child] = []  # captures a pipeline restart starts once the rest is ready
+        self._held_since = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,6 +238,11 @@ class Supervisor:
         if self.state.error is not None:
             raise self.state.error
         self._log_summary()
+        if self.stop_reason == "SIGINT":
+            return 130  # Ctrl-C: the shell's code for SIGINT
+        if self.state.lost:
+            log.error("%s", lost_line(self.state.lost))
+            return LOST_EXIT
         return 0
 
     def _install_signals(self) -> None:
@@ -279,6 +309,7 @@ class Supervisor:
         while not self._done():
             self._tick(0.05)
             self._watch()
+            self._start_held()
             if self._all_ended():
                 self.stop_reason = "end of input"
             if every > 0 and time.monotonic() - last_stats >= every:
@@ -336,15 +367,20 @@ class Supervisor:
                     f"stage {c.spec.name} stopped with an error (see the log above)"
                 )
                 return
-            self._restart(c, code)
+            if self.offline and c.spec.role in PIPELINE:
+                self._restart_pipeline(c, code)
+                return
+            if self._may_restart(c, code):
+                self._spawn(c)
 
-    def _restart(self, c: Child, code: int) -> None:
+    def _may_restart(self, c: Child, code: int) -> bool:
+        """Count a restart of the dead stage `c` (exit code `code`), or give up after max_restarts."""
         why = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         if c.restarts >= self.cfg.supervisor.max_restarts:
             self.state.error = StageFailed(
                 f"stage {c.spec.name} died ({why}) and was restarted {c.restarts} times already; giving up"
             )
-            return
+            return False
         c.restarts += 1
         c.new_life()
         log.warning(
@@ -354,12 +390,50 @@ class Supervisor:
             c.restarts,
             self.cfg.supervisor.max_restarts,
         )
-        self._spawn(c)
+        return True
 
-    # -- shutdown ------------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """SIGTERM to all, SIGKILL to what is left after stop_timeout_s; remove rings and sockets."""
-        live = [c for c in self.children.values() if c.proc is not None and c.proc.poll() is None]
+    def _restart_pipeline(self, dead: Child, code: int) -> None:
+        """Offline: restart capture, detect, lift and publish together after `dead` died.
+
+        Whatever was in flight between them (queued messages, a frame half done) is dropped, and
+        every stream goes on after its last published frame, marked in its ring: the captures read
+        the frames after it again, detect and lift load their state saved at it (`Snapshots`), and
+        publish never publishes a frame twice. The stages that were alive are stopped (SIGTERM, so
+        their last heartbeat keeps the counters right); the captures start once the rest is ready
+        again (and, with wait_subscriber_s, a subscriber has come back)."""
+        if not self._may_restart(dead, code):
+            return
+        group = [c for c in self.children.values() if c.spec.role in PIPELINE]
+        self._stop([c for c in group if c is not dead])
+        self._tick(0.1)  # their last heartbeats
+        for c in group:
+            if c is not dead:
+                c.new_life()
+            c.proc = None
+        for c in group:
+            if c.spec.role != "capture":
+                self._spawn(c)
+        self._held = [c for c in group if c.spec.role == "capture"]
+        self._held_since = time.monotonic()
+        self.state.subscribed = False
+
+    def _start_held(self) -> None:
+        """Start the held captures once every other stage is ready (and, with wait_subscriber_s,
+        a subscriber is back or that time has passed)."""
+        if not self._held:
+            return
+        if not all(c.ready for c in self.children.values() if c.proc is not None):
+            return
+        wait = self.cfg.publish.wait_subscriber_s
+        if wait > 0 and not self.state.subscribed and time.monotonic() - self._held_since < wait:
+            return
+        for c in self._held:
+            self._spawn(c)
+        self._held = []
+
+    def _stop(self, children: list[Child]) -> None:
+        """SIGTERM to each live one, SIGKILL to what is left after stop_timeout_s; reap them all."""
+        live = [c for c in children if c.proc is not None and c.proc.poll() is None]
         for c in live:
             with contextlib.suppress(ProcessLookupError):
                 c.proc.send_signal(signal.SIGTERM)
@@ -370,15 +444,33 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 log.warning("%s (pid %d) did not stop in time; killing it", c.spec.name, c.proc.pid)
                 c.proc.kill()
-        for c in self.children.values():  # reap every life (no zombies)
+        for c in children:  # reap every life (no zombies)
             if c.proc is not None:
                 c.proc.wait()
+
+    # -- shutdown ------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """SIGTERM to all, SIGKILL to what is left after stop_timeout_s; remove rings and sockets."""
+        self._stop(list(self.children.values()))
         self._tick(0)  # the stages' last heartbeats: final counters
+        self.state.published = self._published_count()
         self.control.close(0)
         self.ctx.term()
         for seg in leftover_segments(self.run_id):
             seg.unlink(missing_ok=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _published_count(self) -> int:
+        """Frames published over the whole run, as the publish stage counted them in the rings."""
+        total = 0
+        for src in self.cfg.sources:
+            try:
+                ring = FrameRing.attach(graph.ring_name(self.run_id, src.name))
+            except (FileNotFoundError, ValueError):
+                continue  # the capture never started
+            total += ring.published_count
+            ring.close()
+        return total
 
     # -- stats -----------------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -417,11 +509,18 @@ def summary_line(tot: dict[str, int], samples: dict[str, list[float]], offline: 
     total = samples.get(Timing.TOTAL, [])
     # Offline, frames are read as fast as they can be queued, so their latency is mostly queueing.
     queued = " (offline: includes queueing)" if offline else ""
+    lost = f"{tot['lost']} LOST, " if tot.get("lost") else ""
     return (
         f"done: {tot.get('published', 0)} frames published, {tot.get('dropped', 0)} dropped, "
-        f"{tot.get('corrupt', 0)} corrupt, {tot.get('restarts', 0)} restarts; glass-to-publish p50 "
+        f"{tot.get('corrupt', 0)} corrupt, {lost}{tot.get('restarts', 0)} restarts; glass-to-publish p50 "
         f"{percentile(total, 50) if total else float('nan'):.1f} ms{queued}"
     )
+
+
+def lost_line(lost: dict[str, list[tuple[int, int]]]) -> str:
+    """The frames an offline run lost, per stream: 'frames lost, never published: cam 12-15, 40'."""
+    spans = [f"{s} {a}-{b}" if b > a else f"{s} {a}" for s, runs in sorted(lost.items()) for a, b in runs]
+    return "frames lost, never published: " + ", ".join(spans)
 
 
 def latency_order(samples: dict[str, list[float]]) -> list[str]:

@@ -123,7 +123,10 @@ def _module_graph() -> dict[str, set[str]]:
                     pkg = name.split(".")[: None if is_pkg else -1]
                     pkg = pkg[: len(pkg) - node.level + 1]
                     base = ".".join([*pkg, *([node.module] if node.module else [])])
-                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+                # `from pkg import mod` needs mod (pkg is only its parent); `from mod import name`, mod
+                subs = [f"{base}.{a.name}" for a in node.names]
+                targets = [t for t in subs if t in files] or [base]
+                targets += [base] if any(t not in files for t in subs) else []
             else:
                 continue
             for t in targets:

@@ -2,11 +2,16 @@
 // docs/schema.md). Prints one line per message, or with --json one JSON object per message.
 //
 //   npm install            (in examples/js)
-//   node subscriber.js [--endpoint tcp://127.0.0.1:5555] [--count N] [--json]
+//   node subscriber.js [--endpoint tcp://127.0.0.1:5555] [--stream NAME]... [--count N] [--json]
+//
+// ZeroMQ filters topics by prefix: subscribing to "pose.cam" also delivers "pose.cam2". So the
+// topic of every message is compared with the wanted ones, exactly.
 "use strict";
 
 const zmq = require("zeromq");
 const { decode } = require("@msgpack/msgpack");
+
+const MAX_MESSAGE_BYTES = 4 << 20; // docs/schema.md: a peer sending a bigger frame is disconnected
 
 // A wire array {dtype: "<f4", shape: [...], data: <bin>} -> nested JS arrays of numbers.
 function toArray(obj) {
@@ -24,9 +29,10 @@ function toArray(obj) {
 }
 
 function parseArgs(argv) {
-  const args = { endpoint: "tcp://127.0.0.1:5555", count: 0, json: false };
+  const args = { endpoint: "tcp://127.0.0.1:5555", streams: [], count: 0, json: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--endpoint") args.endpoint = argv[++i];
+    else if (argv[i] === "--stream") args.streams.push(argv[++i]);
     else if (argv[i] === "--count") args.count = parseInt(argv[++i], 10);
     else if (argv[i] === "--json") args.json = true;
   }
@@ -35,11 +41,14 @@ function parseArgs(argv) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const sock = new zmq.Subscriber();
+  const sock = new zmq.Subscriber({ maxMessageSize: MAX_MESSAGE_BYTES });
   sock.connect(args.endpoint);
-  sock.subscribe("pose.");
+  const wanted = new Set(args.streams.map((s) => `pose.${s}`));
+  if (wanted.size === 0) sock.subscribe("pose.");
+  for (const t of wanted) sock.subscribe(t);
   let n = 0;
   for await (const [topic, payload] of sock) {
+    if (wanted.size > 0 && !wanted.has(topic.toString())) continue; // e.g. pose.cam2 for pose.cam
     const msg = decode(payload);
     if (msg.schema !== 1) throw new Error(`schema ${msg.schema}, this example reads 1`);
     const persons = msg.persons.map((p) => ({

@@ -23,6 +23,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
 from camerapose.core.one_euro import OneEuroConfig
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
@@ -76,6 +77,9 @@ class OnnxModelConfig:
             raise InputError(f"onnx person_boxes must be blazepose|full_frame, got {self.person_boxes!r}")
         if self.channel_order not in ("rgb", "bgr"):
             raise InputError(f"onnx channel_order must be rgb|bgr, got {self.channel_order!r}")
+        check_ranges("detector.onnx", self, input_size=(8, 4096), mean=(-1e4, 1e4), std=(1e-6, 1e4),
+                     simcc_split_ratio=(0.01, 100), box_padding=(1, 4), min_score=(0, 1), nms_iou=(0, 1),
+                     min_keypoint_score=(0, 1))
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,10 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise InputError(f"detector backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.max_persons < 1 or self.detect_every < 1:
-            raise InputError("detector: max_persons and detect_every must be >= 1")
+        check_ranges("detector", self, max_persons=(1, 100), detect_every=(1, 100_000),
+                     min_detection_score=(0, 1), nms_iou=(0, 1), min_pose_score=(0, 1),
+                     redetect_score=(0, 1), duplicate_iou=(0, 1), roi_enlarge=(1, 4), threads=(1, 256),
+                     min_frame_side=(1, 4096))
         if self.detector_tiles not in ("auto", "on", "off"):
             raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
@@ -186,6 +192,10 @@ def as_bgr(frame: object) -> np.ndarray | None:
 class Detector(ABC):
     """Base of every 2D backend: input checks, per-stream trackers; subclasses find the poses."""
 
+    # The attributes holding what the detector remembers of each stream, each a dict keyed by the
+    # stream's name (a backend adds its own: ROIs, frame counters).
+    STREAM_STATE: tuple[str, ...] = ("_trackers",)
+
     def __init__(self, cfg: DetectorConfig) -> None:
         self.cfg = cfg
         self._trackers: dict[str, Tracker] = {}
@@ -200,6 +210,20 @@ class Detector(ABC):
     def close(self) -> None:
         """Free the models and forget all tracking state."""
         self._trackers.clear()
+
+    def stream_state(self, stream: str) -> dict[str, object]:
+        """What the detector remembers of one stream (its tracks, ROIs...), as plain picklable data:
+        an offline run's restarted detect stage goes on from it exactly (`restore_stream`)."""
+        return {name: getattr(self, name).get(stream) for name in self.STREAM_STATE}
+
+    def restore_stream(self, stream: str, state: dict[str, object]) -> None:
+        """Go on from a `stream_state` of `stream`."""
+        for name in self.STREAM_STATE:
+            per_stream = getattr(self, name)
+            if state.get(name) is None:
+                per_stream.pop(stream, None)
+            else:
+                per_stream[stream] = state[name]
 
     def tracker(self, stream: str) -> Tracker:
         if stream not in self._trackers:

@@ -290,7 +290,7 @@ def world_h36m(world: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _StreamState:
+class StreamState:
     frames: int = 0  # frames seen since the last detector run
     rois: dict[int, np.ndarray] | None = None  # track id -> next frame's ROI (5,)
     weakest: float = 1.0  # lowest pose score of the last frame
@@ -300,6 +300,8 @@ class _StreamState:
 class BlazePoseDetector(Detector):
     """Multi-person BlazePose: SSD detector every N frames, landmark model on all ROIs at once."""
 
+    STREAM_STATE = (*Detector.STREAM_STATE, "_state")
+
     def __init__(self, cfg: DetectorConfig) -> None:
         super().__init__(cfg)
         self.person_detector = PersonDetector(model_path(cfg.detector_model, "BlazePose detector model"),
@@ -307,17 +309,17 @@ class BlazePoseDetector(Detector):
         self.landmark_model = LandmarkModel(model_path(cfg.landmark_model, "BlazePose landmark model"),
                                             cfg.threads, 7 if cfg.heatmap_refine else 1,
                                             0.5 if cfg.heatmap_refine else 2.0)
-        self._state: dict[str, _StreamState] = {}
+        self._state: dict[str, StreamState] = {}
         self.last_stats: dict[str, float] = {}
 
     def close(self) -> None:
         super().close()
         self._state.clear()
 
-    def _stream(self, name: str) -> _StreamState:
-        return self._state.setdefault(name, _StreamState())
+    def _stream(self, name: str) -> StreamState:
+        return self._state.setdefault(name, StreamState())
 
-    def needs_detection(self, st: _StreamState) -> bool:
+    def needs_detection(self, st: StreamState) -> bool:
         return (not st.rois or st.lost or st.frames + 1 >= self.cfg.detect_every
                 or st.weakest < self.cfg.redetect_score)
 

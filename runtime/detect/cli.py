@@ -32,6 +32,7 @@ from camerapose.core.errors import InputError
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.draw.annotate import draw_persons
+from camerapose.runtime.draw.video import VideoWriter, open_video
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writer(path: Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
+def _writer(path: Path, fps: float, width: int, height: int) -> VideoWriter:
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise InputError(f"{path}: cannot write a video there (try a .mp4 path)")
-    return writer
+    return open_video(path, fps, (width, height))
 
 
 COMMANDS = {"detect": Command(configure, run)}

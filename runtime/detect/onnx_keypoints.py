@@ -108,6 +108,8 @@ def box_to_roi(boxes: np.ndarray, aspect: float, padding: float) -> np.ndarray:
 class OnnxKeypointDetector(Detector):
     """The "onnx" backend: your keypoint model on any engines Runner, batched over persons."""
 
+    STREAM_STATE = (*Detector.STREAM_STATE, "_boxes", "_frames")
+
     def __init__(self, cfg: DetectorConfig, runner: Runner | None = None) -> None:
         super().__init__(cfg)
         m = cfg.onnx

@@ -4,15 +4,18 @@ Pure and deterministic: `Tracker.update(observations, t)` matches this frame's p
 tracks (greedy on a similarity of predicted keypoints and boxes), starts tracks for the rest, ages
 the unmatched tracks (dropped after `max_misses` frames without a match) and smooths each
 matched pose with its own One-Euro filter. Ids count up from 1 and are never reused in a run.
+`t` is the only clock: the runtime passes the frame's time in the video in offline mode, so the
+tracks do not depend on how fast frames were processed. A Tracker is plain data: the detect stage
+saves it per frame (runtime/stages/snapshot_codec.py, no pickle) to resume a restarted offline run.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from camerapose.core.config import check_ranges
 from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.core.shapes import check_shape
 from camerapose.runtime.detect.ssd import iou
@@ -33,6 +36,12 @@ class TrackerConfig:
     hint_bonus: float = 0.5
     smooth: bool = True
     one_euro: OneEuroConfig = field(default_factory=OneEuroConfig)
+
+    def __post_init__(self) -> None:
+        check_ranges("detector.tracker", self, max_misses=(0, 10_000), min_similarity=(0, 1),
+                     oks_sigma=(1e-3, 10), iou_weight=(0, 1), hint_bonus=(0, 10))
+        check_ranges("detector.tracker.one_euro", self.one_euro, min_cutoff=(1e-3, 1e3), beta=(0, 1e6),
+                     d_cutoff=(1e-3, 1e3))
 
 
 @dataclass
@@ -88,7 +97,7 @@ class Tracker:
     def __init__(self, cfg: TrackerConfig = TrackerConfig()) -> None:
         self.cfg = cfg
         self.tracks: list[Track] = []
-        self._ids = itertools.count(1)
+        self._next_id = 1
 
     def similarity(self, tracks: list[Track], obs: list[Observation], t: float) -> np.ndarray:
         """(T, O) similarity of every live track (predicted to t) with every observation."""
@@ -127,8 +136,9 @@ class Tracker:
         for j, o in enumerate(obs):
             tr = assigned.get(j)
             if tr is None:
-                tr = Track(next(self._ids), o.keypoints.copy(), np.zeros_like(o.keypoints, dtype=np.float64),
+                tr = Track(self._next_id, o.keypoints.copy(), np.zeros_like(o.keypoints, dtype=np.float64),
                            o.box.copy(), t, OneEuroFilter(self.cfg.one_euro))
+                self._next_id += 1
                 self.tracks.append(tr)
             else:
                 dt = t - tr.t

@@ -2,13 +2,17 @@
 
 The 3D view is an inset in the top-right corner: every person's absolute skeleton (metres,
 camera frame) seen from above-behind the camera, so depth (z) is visible as height in the inset.
+
+Videos are H.264 in MP4 (what browsers play) through PyAV (`av`, the `files` extra) when it is
+installed; without it OpenCV writes MPEG-4 part 2 (mp4v), and a warning says so once.
 """
 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -18,6 +22,83 @@ from camerapose.core.skeleton import BONES
 from camerapose.runtime.draw.annotate import draw_persons, id_color
 
 log = logging.getLogger(__name__)
+
+
+class VideoWriter(Protocol):
+    """What `open_video` returns: cv2.VideoWriter's two methods."""
+
+    def write(self, image: np.ndarray) -> None: ...
+
+    def release(self) -> None: ...
+
+
+_warned_mp4v = False
+
+
+def open_video(path: str | Path, fps: float, size: tuple[int, int]) -> VideoWriter:
+    """A writer of BGR frames of `size` (width, height) to `path` at `fps`: H.264 through PyAV when
+    it is installed, else OpenCV's mp4v (with one warning per process). InputError if the file
+    cannot be created."""
+    global _warned_mp4v
+    if not Path(path).parent.is_dir():
+        raise InputError(f"{path}: folder {Path(path).parent} does not exist")
+    try:
+        return H264Writer(path, fps, size)
+    except ImportError as err:
+        if not _warned_mp4v:
+            log.warning("%s: writing mp4v video, which browsers do not play; pip install av "
+                        "(the `files` extra) for H.264", err)
+            _warned_mp4v = True
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not w.isOpened():
+        raise InputError(f"{path}: cannot write a video there (try a .mp4 path in a folder that exists)")
+    return w
+
+
+class H264Writer:
+    """BGR frames -> H.264 (yuv420p, CRF 23) through PyAV, moov atom first so browsers can stream it.
+    An odd width or height is padded by one edge pixel (yuv420p needs even sizes).
+    ImportError when PyAV or its libx264 encoder is missing."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+        try:
+            import av
+        except ImportError:
+            raise ImportError("PyAV is not installed") from None
+        if "libx264" not in av.codecs_available:
+            raise ImportError("this PyAV build has no libx264 encoder")
+        self.av, self.path = av, path
+        try:
+            self.container = av.open(str(path), mode="w", options={"movflags": "faststart"})
+        except (OSError, av.FFmpegError) as err:
+            raise InputError(f"{path}: cannot write a video there ({err})") from None
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self.stream.width, self.stream.height = size[0] + size[0] % 2, size[1] + size[1] % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def write(self, image: np.ndarray) -> None:
+        height, width = self.stream.height, self.stream.width
+        image = image[:height, :width]  # a frame of another size is cut or padded to the video's
+        pad = ((0, height - image.shape[0]), (0, width - image.shape[1]), (0, 0))
+        if any(p[1] for p in pad):
+            image = np.pad(image, pad, mode="edge")
+        self._mux(self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24"))
+
+    def release(self) -> None:
+        if self.container is not None:
+            self._mux(None)  # flush the encoder's delayed frames
+            self.container.close()
+            self.container = None
+
+    def _mux(self, frame: Any) -> None:
+        if self.container is None:
+            return
+        try:  # the file itself is only created when the first packet comes out of the encoder
+            self.container.mux(self.stream.encode(frame))
+        except (OSError, self.av.FFmpegError) as err:
+            self.container = None  # nothing more can go to that file
+            raise InputError(f"{self.path}: cannot write a video there ({err})") from None
 
 
 class _P:
@@ -113,7 +194,7 @@ class Annotator:
 
     def __init__(self, path: str, show: bool, view3d: bool) -> None:
         self.path, self.show, self.view3d = path, show, view3d
-        self.writers: dict[str, cv2.VideoWriter] = {}
+        self.writers: dict[str, VideoWriter] = {}
         self.fps = 30.0
         if show:
             try:
@@ -125,14 +206,12 @@ class Annotator:
         if path and not Path(path).parent.exists():
             raise InputError(f"{path}: folder {Path(path).parent} does not exist")
 
-    def _writer(self, stream: str, size: tuple[int, int]) -> cv2.VideoWriter:
+    def _writer(self, stream: str, size: tuple[int, int]) -> VideoWriter:
         if stream not in self.writers:
             path = Path(self.path)
             if self.writers:  # second stream onwards: its own file beside the first
                 path = path.with_name(f"{path.stem}-{stream}{path.suffix}")
-            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
-            if not w.isOpened():
-                raise InputError(f"{path}: cannot write a video there")
+            w = open_video(path, self.fps, size)
             log.info("annotated video for stream %s: %s", stream, path)
             self.writers[stream] = w
         return self.writers[stream]

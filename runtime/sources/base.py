@@ -5,7 +5,10 @@
         while (frame := src.read()) is not None:
             ...
 
-Timestamps are `time.monotonic()` at the moment the frame was read. A frame that cannot be decoded
+Timestamps are `time.monotonic()` at the moment the frame was read, and the frame's time in the
+source itself, `t_media` = index / fps (a file's own rate, or `fps` for folders and files without
+one): offline runs clock every filter with it, so their results do not depend on how fast they
+ran. A frame that cannot be decoded
 (an image file that is not an image, a wrong-sized frame) is skipped and counted in `corrupt`. A user
 error (missing file, absent camera, dead URL after retries) is an InputError.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -42,8 +46,8 @@ class CaptureConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("live", "offline"):
             raise InputError(f"capture.mode must be 'live' or 'offline', got {self.mode!r}")
-        if self.retries < 0 or self.backoff_s < 0 or self.fps <= 0 or self.ring_slots < 2:
-            raise InputError("capture: need retries >= 0, backoff_s >= 0, fps > 0, ring_slots >= 2")
+        check_ranges("capture", self, retries=(0, 1000), backoff_s=(0, 3600), backoff_max_s=(0, 3600),
+                     fps=(0.01, 1000), ring_slots=(2, 256), width=(0, 16384), height=(0, 16384))
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class SourceSpec:
 
     uri: str
     name: str = "0"
+
+    def __post_init__(self) -> None:
+        if not self.uri.strip():  # "" would read the current folder as an image folder
+            raise InputError(f"stream {self.name}: empty source; give a webcam index, file, folder or URL")
 
     @property
     def kind(self) -> str:
@@ -71,15 +79,18 @@ class Frame:
     t_capture: float  # time.monotonic() when read
     t_wall: float  # time.time() at the same moment (for subscribers on other hosts)
     read_ms: float  # time spent reading + decoding
+    t_media: float = 0.0  # index / the source's fps: the frame's time in the source itself
 
 
 class Source(ABC):
     """One opened source. `read()` gives frames in order; `corrupt` counts the skipped ones.
 
     `paced` is True for sources that run as fast as they are read (files, folders): live mode then
-    reads them at `fps`, so that they behave like a camera. `size` is (width, height) once known."""
+    reads them at `fps`, so that they behave like a camera. `size` is (width, height) once known.
+    `seekable` sources (files, folders) can read a frame again by its index (`resume_at`)."""
 
     paced = False
+    seekable = False
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
         self.spec, self.cfg = spec, cfg

@@ -84,7 +84,7 @@ class CaptureSource(Source):
                     self.size,
                 )
                 continue
-            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3)
+            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
 
     def resume_at(self, index: int) -> None:
         """Live devices cannot seek: only the numbering goes on at `index`."""

@@ -21,6 +21,7 @@ class FileSource(CaptureSource):
     config's; `frame_count` is what its header claims (0 if unknown)."""
 
     paced = True
+    seekable = True
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
         super().__init__(spec, cfg)

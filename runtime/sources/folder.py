@@ -19,17 +19,28 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 class FolderSource(Source):
     """Every image file of a folder (suffix in IMAGE_SUFFIXES, any case), sorted by name. An image
-    that does not decode, or whose size differs from the first one, is skipped and counted."""
+    that does not decode, or whose size differs from the first one that does, is skipped and counted."""
 
     paced = True
+    seekable = True
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
         super().__init__(spec, cfg)
         self.files = sorted(p for p in Path(spec.uri).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise InputError(f"{spec.uri}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        self.size = self._first_size()
         self._pos = 0  # the next file to read
         self._index = 0  # the index the next frame gets
+
+    def _first_size(self) -> tuple[int, int]:
+        """(width, height) of the first image that decodes: every frame must have it. A folder in
+        which no image decodes is an InputError at opening (else its run would end with no frame)."""
+        for path in self.files:
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is not None and img.size > 0:
+                return img.shape[1], img.shape[0]
+        raise InputError(f"{self.spec.uri}: none of its {len(self.files)} image files decodes")
 
     def resume_at(self, index: int) -> None:
         self._index = index
@@ -52,8 +63,7 @@ class FolderSource(Source):
                 self.corrupt += 1
                 log.warning("%s: unreadable or wrong-sized image: skipped", path)
                 continue
-            self.size = self.size or (img.shape[1], img.shape[0])
-            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3)
+            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
 
     def close(self) -> None:
         """Nothing to release: each image file is opened and closed by its own read."""

@@ -12,7 +12,9 @@ Each loop: read its input channel (newest-wins in live mode), do its one job, wr
 channel, and every `heartbeat_s` send the supervisor a heartbeat with cumulative counters and the
 latency samples (ms) since the last one. A user-caused error (bad source, port in use, missing
 model) is sent as one "fatal" line and the process exits 3 (not restarted); any other exception
-exits non-zero and the supervisor restarts the stage. SIGTERM ends the loop within ~0.1 s.
+exits non-zero and the supervisor restarts the stage (offline: capture, detect, lift and publish
+together, from each stream's last published frame; detect and lift keep their state per frame for
+that in `base.Snapshots`). SIGTERM ends the loop within ~0.1 s.
 
 The messages are `protocol`'s. Each loop only moves them; what a stage decides per tick (which
 frames to detect, what to send, what to count) is a pure function beside it, testable without

@@ -1,12 +1,14 @@
 """What every stage process shares: its sockets, heartbeats and stop flag (`Stage`), the frame
-rings it reads (`RingReader`), and `Tick`, what one pure per-tick function returns."""
+rings it reads (`RingReader`), `Tick`, what one pure per-tick function returns, and, for offline
+mode, `Snapshots`, a stage's state saved after each frame, and `clock`, the time filters run on."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,15 @@ import zmq
 from camerapose.runtime import graph
 from camerapose.runtime.config import RuntimeConfig
 from camerapose.runtime.frame_ring import FrameRing
-from camerapose.runtime.protocol import Control, ControlKind, EndOfInput, from_channel, pack, unpack
+from camerapose.runtime.protocol import (
+    MAX_MESSAGE_BYTES,
+    Control,
+    ControlKind,
+    EndOfInput,
+    from_channel,
+    pack,
+    unpack,
+)
 
 log = logging.getLogger("camerapose.runtime.stage")
 FATAL_EXIT = 3
@@ -25,6 +35,12 @@ POLL_MS = 50
 
 def elapsed_ms(a: float, b: float) -> float:
     return round((b - a) * 1e3, 3)
+
+
+def clock(msg: Any, offline: bool) -> float:
+    """The time (s) filters and timeouts see for a frame message: its time in the video in offline
+    mode (`t_media`: a run gives the same result however fast it ran), else when it was captured."""
+    return msg.t_media if offline else msg.t_capture
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Stage:
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, 500 if chan is graph.CONTROL else 0)
         s.setsockopt(zmq.SNDHWM if kind == zmq.PUSH else zmq.RCVHWM, chan.hwm)
+        s.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         ep = graph.endpoint(self.run_dir, chan.name)
         s.bind(ep) if bind else s.connect(ep)
         return s
@@ -137,15 +154,15 @@ class RingReader:
         self.rings: dict[str, tuple[FrameRing, int]] = {}
 
     def release_all(self, streams: list[str]) -> None:
-        """A restarted last reader: frames queued to its previous life are lost, so free their slots
-        (else an offline-mode capture would wait for them forever)."""
+        """A restarted annotate stage: the frames published to its previous life are lost to it, so
+        free their slots (else an offline-mode capture would wait for them forever). Frames not yet
+        published keep theirs: a restarted pipeline may still need them."""
         for s in streams:
             r = self.ring(s)
-            if r is not None and r.newest() > r.released:
-                log.warning(
-                    "stream %s: frames up to %d were lost with the previous %s", s, r.newest(), "stage"
-                )
-                r.release(r.newest())
+            if r is not None and r.published > r.released:
+                log.warning("stream %s: frames up to %d were lost with the previous %s", s, r.published,
+                            "stage")
+                r.release(r.published)
 
     def ring(self, stream: str, generation: int | None = None) -> FrameRing | None:
         cur = self.rings.get(stream)
@@ -174,4 +191,66 @@ def _inode(p: Path) -> int:
         return -1
 
 
-# ------------------------------------------------------------------------------------------------
+class Snapshots:
+    """Offline mode: a stage's state per stream after each frame it passed on, one file per frame
+    in the run's folder (`state/STAGE.STREAM.FRAME.state`). A restarted pipeline goes on from each
+    stream's last published frame, so every stage loads its state at that frame (`resume`); the
+    files of frames before it are no longer needed (`forget_before`). Never pickles: the files go
+    through `snapshot_codec`, which rebuilds only the state classes it lists."""
+
+    def __init__(self, run_dir: Path, stage: str) -> None:
+        self.dir = run_dir / "state"
+        self.dir.mkdir(exist_ok=True)
+        self.stage = stage
+        self.kept: dict[str, deque[int]] = defaultdict(deque)  # frames saved, oldest first
+
+    def path(self, stream: str, frame: int) -> Path:
+        return self.dir / f"{self.stage}.{stream}.{frame}.state"
+
+    def save(self, stream: str, frame: int, state: Any) -> None:
+        """Keep `state`, the stage's state of `stream` once `frame` is done."""
+        from camerapose.runtime.stages import snapshot_codec  # the detect and lift stages' classes
+
+        tmp = self.dir / f".{self.stage}.{stream}.tmp"
+        tmp.write_bytes(snapshot_codec.dumps(state))
+        os.replace(tmp, self.path(stream, frame))
+        self.kept[stream].append(frame)
+
+    def resume(self, stream: str, frame: int) -> Any | None:
+        """The state saved once `frame` of `stream` was done (None: none saved), every other file
+        of the stream removed (the previous lives' frames after it are done again)."""
+        from camerapose.runtime.stages import snapshot_codec
+
+        state = None
+        for p in self.dir.glob(f"{self.stage}.{stream}.*.state"):
+            if p == self.path(stream, frame):
+                try:
+                    state = snapshot_codec.loads(p.read_bytes())
+                except snapshot_codec.SnapshotError as err:
+                    log.warning("%s: %s: %s; the stream starts afresh", self.stage, p.name, err)
+            else:
+                p.unlink(missing_ok=True)
+        self.kept[stream] = deque([frame] if state is not None else [])
+        return state
+
+    def forget_before(self, stream: str, frame: int) -> None:
+        """Remove the files of frames before `frame` (the stream's last published one)."""
+        kept = self.kept[stream]
+        while kept and kept[0] < frame:
+            self.path(stream, kept.popleft()).unlink(missing_ok=True)
+
+
+
+def resume_stream(snaps: Snapshots, rings: RingReader, stream: str,
+                  restore: Callable[[str, Any], None]) -> None:
+    """A stage's first frame of `stream` in this life (offline): `restore` its state saved at the
+    stream's last published frame (the ring's mark); the frames after it are done again."""
+    ring = rings.ring(stream)
+    last = ring.published if ring is not None else -1
+    state = snaps.resume(stream, last)
+    if state is not None:
+        restore(stream, state)
+        log.info("%s: stream %s goes on after frame %d", snaps.stage, stream, last)
+    elif last >= 0:
+        log.warning("%s: no state of stream %s saved at frame %d: it starts afresh", snaps.stage, stream,
+                    last)

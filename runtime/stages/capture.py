@@ -1,4 +1,8 @@
-"""The capture stage: one source -> its shared-memory ring + a FrameNotice per frame on `frames`."""
+"""The capture stage: one source -> its shared-memory ring + a FrameNotice per frame on `frames`.
+
+A restarted capture goes on in the ring its previous life made. Offline, a seekable source (file,
+folder) reads again every frame after the stream's last published one: the whole pipeline was
+restarted from there. Else it goes on after the newest frame its previous life read."""
 
 from __future__ import annotations
 
@@ -27,9 +31,14 @@ class CaptureStage(Stage):
         spec: SourceSpec = next(s for s in self.cfg.sources if s.name == self.spec.stream)
         source = open_source(spec, self.cfg.capture)  # InputError -> fatal
         name = graph.ring_name(self.run_id, spec.name)
-        first = _resume_index(name)
+        ring = _old_ring(name)
+        first, prev = 0, -1
+        if ring is not None:
+            first, prev = resume_point(ring.published, ring.newest(), source.seekable, self.offline)
+            log.info("resuming at frame %d", first)
+            if prev > ring.published:
+                ring.release(prev)  # frames that will never be published: their slots are free
         source.resume_at(first)
-        ring: FrameRing | None = None
         live = None if self.offline else LiveReader(source)
         self.tell(ControlKind.READY)
         try:
@@ -46,7 +55,7 @@ class CaptureStage(Stage):
                 if live is not None:
                     self.counters[Count.DROPPED] = live.dropped
                 if frame is None:
-                    self.send("frames", EndOfInput(spec.name), drop_ok=False)
+                    self.send("frames", EndOfInput(spec.name, prev), drop_ok=False)
                     self.tell(ControlKind.SOURCE_END, stream=spec.name)
                     break
                 img = frame.image
@@ -66,9 +75,12 @@ class CaptureStage(Stage):
                     size=(img.shape[1], img.shape[0]),
                     read_ms=frame.read_ms + elapsed_ms(t0, t1),
                     t_sent=t1,
+                    t_media=frame.t_media,
+                    prev=prev,
                 )
                 sent = self.send("frames", notice, drop_ok=not self.offline)
                 self.counters[Count.FRAMES if sent else Count.QUEUE_FULL] += 1
+                prev = frame.index
             # Keep the ring until told to stop: readers may still be reading its last frames.
             while not self.stop:
                 self.heartbeat()
@@ -83,22 +95,31 @@ class CaptureStage(Stage):
                     ring.unlink()  # the supervisor is gone: nobody else will
 
 
-def _resume_index(name: str) -> int:
-    """A restarted capture goes on after the newest frame its previous life put in the ring."""
+def resume_point(published: int, newest: int, seekable: bool, offline: bool) -> tuple[int, int]:
+    """Where a restarted capture goes on -> (the first frame index to read, the `prev` of that frame).
+
+    published: the stream's last published frame; newest: the newest frame the previous life put in
+    the ring. Offline, a seekable source reads again every frame after `published` (the restarted
+    pipeline does them again). Else it goes on after `newest`, and its first frame's `prev` is
+    `newest`: frames published+1..newest were read but will never be published, and publish says so."""
+    if offline and seekable:
+        return published + 1, published
+    return newest + 1, newest
+
+
+def _old_ring(name: str) -> FrameRing | None:
+    """The ring of the capture's previous life (None in its first life)."""
     try:
-        old = FrameRing.attach(name)
+        return FrameRing.attach(name)
     except (FileNotFoundError, ValueError):
-        return 0  # first life
-    try:
-        nxt = old.newest() + 1
-    finally:
-        old.close()
-    nxt = max(0, nxt)
-    log.info("resuming at frame %d", nxt)
-    return nxt
+        return None
 
 
 def _new_ring(old: FrameRing | None, name: str, slots: int, nbytes: int, first: int) -> FrameRing:
+    """A ring for frames of `nbytes` from index `first` on (replacing `old`, whose mark of the
+    stream's last published frame it keeps)."""
+    published = None
     if old is not None:
+        published = (old.published, old.published_count)
         old.close()
-    return FrameRing.create(name, slots, nbytes, first)
+    return FrameRing.create(name, slots, nbytes, first, published)

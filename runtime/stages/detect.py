@@ -1,4 +1,4 @@
-"""The detect stage: FrameNotices -> the frames from the rings -> one batched detector call -> Detections."""
+"""The detect stage: FrameNotices -> the frames from the rings -> the detector -> Detections."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from camerapose.core.errors import CameraPoseError
-from camerapose.runtime import graph
 from camerapose.runtime.protocol import (
     ControlKind,
     Count,
@@ -16,7 +15,17 @@ from camerapose.runtime.protocol import (
     FrameNotice,
     Timing,
 )
-from camerapose.runtime.stages.base import POLL_MS, RingReader, Stage, Tick, elapsed_ms, log
+from camerapose.runtime.stages.base import (
+    POLL_MS,
+    RingReader,
+    Snapshots,
+    Stage,
+    Tick,
+    clock,
+    elapsed_ms,
+    log,
+    resume_stream,
+)
 
 
 def take_batch(
@@ -46,21 +55,37 @@ def take_batch(
 
 
 def detections(
-    notices: list[FrameNotice], persons: list[list[Any]], t0: float, t1: float, dropped: int, teacher_3d: bool
+    notices: list[FrameNotice],
+    persons: list[list[Any] | None],
+    t0: float,
+    t1: float,
+    dropped: int,
+    teacher_3d: bool,
+    skipped: dict[str, int] | None = None,
 ) -> Tick:
     """The detector's result for one batch -> one Detections per frame (t_sent stamped when sent).
 
-    persons: the Person2D lists of each frame (detector.detect's result); t0, t1: monotonic s around
-    that call; dropped: the stage's drops so far; teacher_3d: keep the detector's own 3D."""
+    persons: per frame, the Person2D list (detector.detect's result; sent sorted by id), or None
+    where the detector refused the frame: it gets no Detections and is counted corrupt, and the
+    next frame of its stream carries the refused frame's `prev` on (a frame skipped on purpose, not
+    a lost one); `skipped`: stream -> that `prev` while it waits for the next frame (updated here).
+    t0, t1: monotonic s around the detector; dropped: the stage's drops so far; teacher_3d: keep
+    the detector's own 3D."""
+    skipped = {} if skipped is None else skipped
     tick = Tick()
     for m, people in zip(notices, persons, strict=True):
+        if people is None:
+            skipped.setdefault(m.stream, m.prev)
+            tick.counts[Count.CORRUPT] += 1
+            continue
         waited = elapsed_ms(m.t_sent, t0)
         timings = {Timing.CAPTURE: m.read_ms, Timing.WAIT_DETECT: waited, Timing.DETECT: elapsed_ms(t0, t1)}
         found = tuple(
             DetectedPerson(p.id, p.score, p.box, p.keypoints, p.confidence, p.world if teacher_3d else None)
-            for p in people
+            for p in sorted(people, key=lambda p: p.id)
         )
-        tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found))
+        tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found,
+                                   t_media=m.t_media, prev=skipped.pop(m.stream, m.prev)))
         tick.counts[Count.FRAMES] += 1
         tick.counts[Count.PERSONS] += len(people)
         tick.samples[Timing.DETECT].append(elapsed_ms(t0, t1) / len(notices))
@@ -68,16 +93,22 @@ def detections(
 
 
 class DetectStage(Stage):
-    """Newest frame per stream (live) or every frame in order (offline) -> 2D persons, batched."""
+    """Newest frame per stream (live) or every frame in order (offline) -> 2D persons.
+
+    Live, one detector call takes the frames of every stream at once. Offline, each frame gets its
+    own call (a model's result for a crop can change in the last bits with the batch it is in, and
+    offline runs must repeat exactly), on its time in the video, and the detector's state of its
+    stream is saved once it is done, so that a restarted run goes on from the last published frame
+    as if it had never stopped."""
 
     def run(self) -> None:
         from camerapose.runtime.detect.registry import create_detector
 
         detector = create_detector(self.cfg.detector)
         rings = RingReader(self.run_id)
-        releases = graph.last_frame_reader(self.cfg) == "detect"
-        if releases:
-            rings.release_all([src.name for src in self.cfg.sources])
+        snaps = Snapshots(self.run_dir, "detect") if self.offline else None
+        resumed: set[str] = set()  # streams whose saved state this life has loaded
+        skipped: dict[str, int] = {}
         pending: list[FrameNotice | EndOfInput] = []
         self.tell(ControlKind.READY)
         try:
@@ -88,12 +119,29 @@ class DetectStage(Stage):
                     continue
                 batch, pending, dropped = take_batch(pending, self.offline)
                 self.counters[Count.DROPPED] += dropped
-                self._process(detector, rings, batch, releases)
+                frames, notices = self._read(rings, batch)
+                if snaps is not None:
+                    for m in notices:
+                        if m.stream not in resumed:
+                            resume_stream(snaps, rings, m.stream, detector.restore_stream)
+                            resumed.add(m.stream)
+                t0 = time.monotonic()
+                results = self._detect(detector, frames, notices)
+                tick = detections(notices, results, t0, time.monotonic(), self.counters[Count.DROPPED],
+                                  self.cfg.publish.teacher_3d, skipped)
+                self.record(tick)
+                if snaps is not None:
+                    for m in tick.out:
+                        snaps.save(m.stream, m.frame, detector.stream_state(m.stream))
+                        snaps.forget_before(m.stream, rings.ring(m.stream).published)
+                self.pass_on("persons", [*tick.out, *(m for m in batch if isinstance(m, EndOfInput))])
         finally:
             detector.close()
             rings.close()
 
-    def _process(self, detector: Any, rings: RingReader, batch: list[Any], releases: bool) -> None:
+    def _read(self, rings: RingReader, batch: list[Any]) -> tuple[list[Any], list[FrameNotice]]:
+        """The batch's frames from their rings, and their notices (a frame already overwritten is
+        counted dropped and left out)."""
         frames, notices = [], []
         for m in batch:
             if isinstance(m, EndOfInput):
@@ -105,18 +153,23 @@ class DetectStage(Stage):
                 continue
             frames.append(img)
             notices.append(m)
-            if releases:
-                ring.release(m.frame)
-        t0 = time.monotonic()
-        results: list[list[Any]] = []
-        if frames:
+        return frames, notices
+
+    def _detect(self, detector: Any, frames: list[Any], notices: list[FrameNotice]) -> list[list[Any] | None]:
+        """Persons per frame (None: refused). Live: one call for all; offline: one call per frame."""
+        groups = [[i] for i in range(len(frames))] if self.offline else [list(range(len(frames)))]
+        results: list[list[Any] | None] = [None] * len(frames)
+        for group in groups:
+            if not group:
+                continue
             try:
-                results = detector.detect(frames, [m.t_capture for m in notices], [m.stream for m in notices])
+                found = detector.detect([frames[i] for i in group],
+                                        [clock(notices[i], self.offline) for i in group],
+                                        [notices[i].stream for i in group])
             except CameraPoseError as err:  # a frame the detector refuses: skip it, count it
                 log.warning("detect: frames skipped (%s)", err)
-                self.counters[Count.CORRUPT] += len(frames)
-                results, notices = [], []
-        t1 = time.monotonic()
-        tick = detections(notices, results, t0, t1, self.counters[Count.DROPPED], self.cfg.publish.teacher_3d)
-        self.record(tick)
-        self.pass_on("persons", [*tick.out, *(m for m in batch if isinstance(m, EndOfInput))])
+                continue
+            for i, people in zip(group, found, strict=True):
+                results[i] = people
+        return results
+

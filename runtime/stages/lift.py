@@ -1,4 +1,5 @@
-"""The lift stage: every person of every frame waiting -> ONE batched pose-model call -> Poses."""
+"""The lift stage: every person of every frame waiting -> ONE batched pose-model call -> Poses
+(offline: one call per frame, see LiftStage)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,23 @@ from camerapose.runtime.protocol import (
     Poses,
     Timing,
 )
-from camerapose.runtime.stages.base import Stage, Tick, elapsed_ms
+from camerapose.runtime.stages.base import (
+    RingReader,
+    Snapshots,
+    Stage,
+    Tick,
+    clock,
+    elapsed_ms,
+    resume_stream,
+)
 from camerapose.runtime.wire import schema
 
 
-def lift_items(msgs: list[Detections | EndOfInput]) -> list[LiftItem]:
-    """Every person of every frame of one lift tick, in order: the lifter's one batch."""
+def lift_items(msgs: list[Detections | EndOfInput], offline: bool = False) -> list[LiftItem]:
+    """Every person of every frame of one lift tick, in order: the lifter's one batch; each on its
+    frame's time in the video offline, else on its capture time (`clock`)."""
     return [
-        LiftItem(m.stream, m.frame, m.t_capture, m.size, p.id, p.kp2d, p.conf)
+        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf)
         for m in msgs
         if isinstance(m, Detections)
         for p in m.persons
@@ -47,7 +57,8 @@ def pose_messages(
             continue
         persons = tuple(_wire_person(p, next(left)) for p in m.persons)
         timings = {**m.timings, Timing.WAIT_LIFT: elapsed_ms(m.t_sent, t0), Timing.LIFT: elapsed_ms(t0, t1)}
-        tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons))
+        tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons,
+                              t_media=m.t_media, prev=m.prev))
         tick.counts[Count.FRAMES] += 1
     if poses:
         tick.samples[INFER].append(round(infer_ms, 3))
@@ -62,10 +73,18 @@ def _wire_person(p: DetectedPerson, pose: Pose3D) -> dict[str, Any]:
 
 
 class LiftStage(Stage):
-    """All persons of all frames waiting this tick -> ONE batched pose-model call -> Poses."""
+    """All persons of all frames waiting this tick -> ONE batched pose-model call -> Poses.
+
+    Offline, each frame gets its own call instead (an engine's result for a person can change in
+    the last bits with the batch it is in, and offline runs must repeat exactly), and the lifter's
+    state of its stream is saved once it is done, so that a restarted run goes on from the last
+    published frame as if it had never stopped."""
 
     def run(self) -> None:
         lifter = Lifter(self.cfg.lift)
+        rings = RingReader(self.run_id)
+        snaps = Snapshots(self.run_dir, "lift") if self.offline else None
+        resumed: set[str] = set()  # streams whose saved state this life has loaded
         self.tell(ControlKind.READY, backend=lifter.runner.backend)
         try:
             while not self.stop:
@@ -74,9 +93,24 @@ class LiftStage(Stage):
                 if not msgs:
                     continue
                 t0 = time.monotonic()
-                poses = lifter.lift(lift_items(msgs))
-                tick = pose_messages(msgs, poses, t0, time.monotonic(), lifter.last_infer_ms)
+                if snaps is None:
+                    poses, infer_ms = lifter.lift(lift_items(msgs)), lifter.last_infer_ms
+                else:
+                    poses, infer_ms = [], 0.0
+                    for m in msgs:
+                        if isinstance(m, EndOfInput):
+                            continue
+                        if m.stream not in resumed:
+                            resume_stream(snaps, rings, m.stream, lifter.restore_stream)
+                            resumed.add(m.stream)
+                        items = lift_items([m], offline=True)
+                        poses += lifter.lift(items)
+                        infer_ms += lifter.last_infer_ms if items else 0.0
+                        snaps.save(m.stream, m.frame, lifter.stream_state(m.stream))
+                        snaps.forget_before(m.stream, rings.ring(m.stream).published)
+                tick = pose_messages(msgs, poses, t0, time.monotonic(), infer_ms)
                 self.record(tick)
                 self.pass_on("poses", tick.out)
         finally:
             lifter.close()
+            rings.close()

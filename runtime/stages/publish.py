@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 
 from camerapose.runtime import graph
+from camerapose.runtime.files.writers import MessageWriter
 from camerapose.runtime.protocol import ControlKind, Count, EndOfInput, Poses, Published, Timing
-from camerapose.runtime.stages.base import Stage, Tick, elapsed_ms
+from camerapose.runtime.stages.base import RingReader, Stage, Tick, elapsed_ms, log
 from camerapose.runtime.wire import schema
+
+# Offline: how long a frame may wait for ZeroMQ to take it before it is marked published anyway.
+HANDOFF_S = 0.2
 
 
 def publish_one(m: Poses, now: float) -> Tick:
@@ -28,15 +32,48 @@ def publish_one(m: Poses, now: float) -> Tick:
     return tick
 
 
+def in_order(last: int, msg: Poses | EndOfInput) -> tuple[bool, tuple[int, int] | None]:
+    """Offline: what to do with a stream's next message, `last` being its last published frame ->
+    (publish it, the frames lost before it as (first, last) or None).
+
+    A frame at or before `last` was published already: never again. A frame (or the end) whose
+    stream's previous frame, as the capture sent it, comes after `last` means that frames
+    last+1..that one were sent but never got here: lost (the frames between a message's `prev`
+    and its own index are ones the source or the detector skipped as unreadable, not lost)."""
+    before = msg.last if isinstance(msg, EndOfInput) else msg.prev
+    if isinstance(msg, Poses) and msg.frame <= last:
+        return False, None
+    return isinstance(msg, Poses), ((last + 1, before) if before > last else None)
+
+
+def _open_save(path: str) -> MessageWriter | None:
+    """The writer of `output.save` (format by extension), or None without one."""
+    if not path:
+        return None
+    from camerapose.runtime.files.save import open_writer
+
+    return open_writer(path)
+
+
 class PublishStage(Stage):
-    """Poses -> the public pose messages on the ZeroMQ PUB socket (never waits for subscribers)."""
+    """Poses -> the public pose messages on the ZeroMQ PUB socket (never waits for subscribers).
+
+    Each published frame is marked in its stream's ring (`published`: where a restarted offline
+    pipeline goes on) and, unless an annotate stage still reads it, its slot released: offline, a
+    frame stays in its ring until it is published. Offline, frames are published once and in
+    order, and a gap is reported to the supervisor (LOST) as soon as it shows. With `output.save`,
+    each published message is also written to that file, decoded from the very bytes sent."""
 
     def run(self) -> None:
         from camerapose.runtime.wire.publisher import Publisher
 
         pub = Publisher(self.cfg.publish, self.ctx)  # InputError (port in use...) -> fatal
+        saver = _open_save(self.cfg.output.save)
         forward = "annotate" in self.outs
         final = graph.final_stage(self.cfg) == "publish"
+        releases = graph.last_frame_reader(self.cfg) == "publish"
+        rings = RingReader(self.run_id)
+        last: dict[str, int] = {}  # stream -> its last published frame
         self.tell(ControlKind.READY)
         try:
             while not self.stop:
@@ -45,6 +82,17 @@ class PublishStage(Stage):
                     self.tell(ControlKind.SUBSCRIBER, subscribers=pub.subscriptions)
                 self.counters[Count.GARBAGE] = pub.garbage
                 for m in self.recv_all("poses"):
+                    ring = rings.ring(m.stream)
+                    if self.offline:
+                        if m.stream not in last:
+                            last[m.stream] = ring.published if ring is not None else -1
+                        go, lost = in_order(last[m.stream], m)
+                        if lost is not None:
+                            log.error("stream %s: frames %d-%d were lost", m.stream, *lost)
+                            self.tell(ControlKind.LOST, stream=m.stream, first=lost[0], last=lost[1])
+                            last[m.stream] = lost[1]
+                        if isinstance(m, Poses) and not go:
+                            continue  # published already
                     if isinstance(m, EndOfInput):
                         if forward:
                             self.send("annotate", m, drop_ok=False)
@@ -53,9 +101,19 @@ class PublishStage(Stage):
                         continue
                     tick = publish_one(m, time.monotonic())
                     published = tick.out[0]
-                    pub.send(m.stream, published.payload)
+                    pub.send(m.stream, published.payload, HANDOFF_S if self.offline else 0.0)
+                    if saver is not None:
+                        saver.write(schema.decode(published.payload))
+                    last[m.stream] = m.frame
+                    if ring is not None:
+                        ring.mark_published(m.frame)
+                        if releases:
+                            ring.release(m.frame)
                     self.record(tick)
                     if forward:
                         self.send("annotate", published, drop_ok=not self.offline)
         finally:
+            if saver is not None:
+                saver.close()
             pub.close()
+            rings.close()

@@ -5,19 +5,25 @@
         for p in msg["persons"]:
             print(msg["frame"], p["id"], p["kp3d"][0], p["camera"]["fx"])
 
-Messages that are not valid schema-v1 payloads are skipped with a warning (`strict=True` raises
-SchemaError instead). `timeout` (seconds) ends the iteration when nothing arrives for that long.
+`streams` are exact names: ZeroMQ filters topics by prefix (`pose.cam` also lets `pose.cam2`
+through), so the client compares each topic with the wanted ones and drops the others. Messages
+that are not valid schema-v1 payloads are skipped with a warning (`strict=True` raises SchemaError
+instead). `timeout` (seconds) ends the iteration when nothing of the wanted streams arrives for
+that long. A peer that sends a frame over MAX_MESSAGE_BYTES is disconnected by ZeroMQ before it
+is read, so no peer can make the client allocate more than that.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zmq
 
-from camerapose.runtime.wire.schema import TOPIC_PREFIX, SchemaError, decode
+from camerapose.core.errors import InputError
+from camerapose.runtime.wire.schema import MAX_MESSAGE_BYTES, SchemaError, decode, printable, topic
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +36,80 @@ def subscribe(
     server_key: str | bytes | None = None,
     raw: bool = False,
     hwm: int = 1000,
-) -> Iterator[dict[str, Any]]:
-    """Yield decoded messages (or, with raw=True, (topic, payload) bytes pairs) from `endpoint`."""
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVHWM, hwm)
-    if server_key:
-        sock.curve_serverkey = server_key.encode() if isinstance(server_key, str) else server_key
-        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
-    for s in streams or [""]:
-        sock.setsockopt(zmq.SUBSCRIBE, (TOPIC_PREFIX + s).encode())
-    sock.connect(endpoint)
+) -> Iterator[Any]:
+    """Yield decoded messages (or, with raw=True, (topic, payload) bytes pairs) from `endpoint`.
+
+    The socket is connected at the call: a bad endpoint or server key raises InputError here."""
+    return receive(connect(endpoint, streams, server_key, hwm), streams, timeout, strict, raw)
+
+
+def connect(
+    endpoint: str,
+    streams: Sequence[str] | None = None,
+    server_key: str | bytes | None = None,
+    hwm: int = 1000,
+) -> zmq.Socket:
+    """A SUB socket connected to `endpoint` and subscribed to the topics of `streams` (all when
+    None). InputError if ZeroMQ cannot parse the endpoint or the key is not a CURVE public key."""
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, hwm)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if server_key:
+            _set_server_key(sock, server_key)
+        for s in streams or [""]:
+            sock.setsockopt(zmq.SUBSCRIBE, topic(s))
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as err:
+            raise InputError(
+                f"cannot connect to {endpoint!r} ({zmq.strerror(err.errno)}); expected tcp://HOST:PORT or ipc://PATH"
+            ) from None
+    except BaseException:
+        sock.close(0)
+        raise
+    return sock
+
+
+def _set_server_key(sock: zmq.Socket, key: str | bytes) -> None:
+    """Make `sock` a CURVE client of the server whose public key is `key` (40 Z85 characters)."""
+    z85 = key.strip().encode() if isinstance(key, str) else bytes(key)
+    if not zmq.has("curve"):
+        raise InputError("this ZeroMQ library has no CURVE support: a server key cannot be used")
+    try:
+        if len(z85) != 40:
+            raise ValueError
+        sock.curve_serverkey = z85
+    except (ValueError, zmq.ZMQError):
+        raise InputError(
+            "server key: expected the publisher's public CURVE key, 40 Z85 characters (zmq.curve_keypair())"
+        ) from None
+    sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+
+
+def receive(
+    sock: zmq.Socket,
+    streams: Sequence[str] | None = None,
+    timeout: float | None = None,
+    strict: bool = False,
+    raw: bool = False,
+) -> Iterator[Any]:
+    """`subscribe`'s messages from a socket made by `connect`, which it closes at the end."""
+    wanted = {topic(s) for s in streams} if streams else None
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
-            if not poller.poll(None if timeout is None else int(timeout * 1000)):
+            wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not poller.poll(wait):
                 return
             parts = sock.recv_multipart()
+            if wanted is not None and parts[0] not in wanted:
+                continue  # a longer stream name with a wanted one as prefix: not ours
+            if timeout is not None:
+                deadline = time.monotonic() + timeout
             if len(parts) != 2:
                 if strict:
                     raise SchemaError(f"expected 2 frames (topic, payload), got {len(parts)}")
@@ -58,10 +119,12 @@ def subscribe(
                 yield parts[0], parts[1]
                 continue
             try:
-                yield decode(parts[1])
+                msg = decode(parts[1])
             except SchemaError as err:
                 if strict:
                     raise
-                log.warning("skipping an invalid message on %s: %s", parts[0][:64], err)
+                log.warning("skipping an invalid message on %s: %s", parts[0][:64], printable(str(err)))
+                continue
+            yield msg
     finally:
         sock.close(0)

@@ -6,7 +6,7 @@
   waits (XPUB drops, it does not block).
 - tcp binds on loopback unless `allow_remote`; then optionally CURVE (a Z85 secret key file).
 - Anything a peer sends that is not a subscription is counted and ignored; a peer that does not
-  speak ZMTP is dropped by ZeroMQ itself.
+  speak ZMTP, or sends a frame over MAX_SUBSCRIPTION_BYTES, is dropped by ZeroMQ itself.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import zmq
 
+from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
-from camerapose.runtime.wire.schema import topic
+from camerapose.runtime.wire.schema import MAX_SUBSCRIPTION_BYTES, topic
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -43,8 +44,7 @@ class PublishConfig:
 
     def __post_init__(self) -> None:
         check_endpoint(self.endpoint, self.allow_remote)
-        if self.hwm < 1:
-            raise InputError("publish.hwm must be >= 1")
+        check_ranges("publish", self, hwm=(1, 1_000_000), wait_subscriber_s=(0, 86400))
         if self.curve_secret_key and not self.allow_remote:
             raise InputError("publish.curve_secret_key is only used with allow_remote (a non-loopback bind)")
 
@@ -94,6 +94,9 @@ class Publisher:
         self.sock.setsockopt(zmq.SNDHWM, cfg.hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscribe, not only the first per topic
+        # a peer sending a bigger frame is dropped before ZeroMQ allocates it
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
+        self.sock.copy_threshold = 0  # send(handoff_s=...) tracks: pyzmq copies (untracked) below this
         if cfg.curve_secret_key:
             secret = read_curve_key(cfg.curve_secret_key)
             self.sock.curve_secretkey = secret
@@ -115,8 +118,22 @@ class Publisher:
             ", CURVE" if cfg.curve_secret_key else "",
         )
 
-    def send(self, stream: str, payload: bytes) -> None:
-        self.sock.send_multipart([topic(stream), payload], copy=len(payload) < 65536)
+    def send(self, stream: str, payload: bytes, handoff_s: float = 0.0) -> None:
+        """Queue one message for every subscriber (never blocks on them).
+
+        handoff_s > 0: also wait, at most that long, until ZeroMQ's I/O thread has taken the message
+        off the queue (written it towards each subscriber, or dropped it for one that is `hwm`
+        behind). An offline run marks a frame published only then, so a publish stage killed right
+        after `send` does not take a queued, unsent frame with it (microseconds remain, not the
+        I/O thread's wake-up time under load)."""
+        if handoff_s <= 0:
+            self.sock.send_multipart([topic(stream), payload], copy=len(payload) < 65536)
+        else:
+            tracker = self.sock.send_multipart([topic(stream), payload], copy=False, track=True)
+            try:
+                tracker.wait(handoff_s)
+            except zmq.NotDone:
+                pass  # a subscriber whose connection is stalled: the frame stays queued for it
         self.sent += 1
 
     def poll_subscriptions(self) -> int:

@@ -1,14 +1,16 @@
 """Record a pose stream to a file and replay it with its original timing.
 
 File format (`.cprec`): the 8 bytes b"CPREC\\x001\\n", then one msgpack array per message,
-[t, topic, payload]: t = seconds since the first message (float), topic and payload the two
-ZeroMQ frames as received (bytes). Payloads are stored verbatim (not re-encoded), so a replay is
-byte-identical to the live stream; a truncated file replays up to its last complete message.
+[t, topic, payload]: t = seconds since the first message (float, finite, never decreasing), topic
+and payload the two ZeroMQ frames as received (bytes). Payloads are stored verbatim (not
+re-encoded), so a replay is byte-identical to the live stream; a truncated file replays up to its
+last complete message. A replay shortens any pause longer than MAX_GAP_S to MAX_GAP_S.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +19,12 @@ import msgpack
 import zmq
 
 from camerapose.core.errors import InputError
-from camerapose.runtime.wire.client import subscribe
+from camerapose.runtime.wire.client import connect, receive
 from camerapose.runtime.wire.publisher import PublishConfig, Publisher
 
 log = logging.getLogger(__name__)
 MAGIC = b"CPREC\x001\n"
+MAX_GAP_S = 60.0  # the longest pause a replay keeps (a stream silent for longer resumes after this)
 
 
 def record(
@@ -30,18 +33,29 @@ def record(
     streams: list[str] | None = None,
     limit: int = 0,
     timeout: float | None = None,
+    server_key: str | bytes | None = None,
 ) -> int:
     """Write messages from `endpoint` to `path` until `limit` messages (0 = no limit), `timeout` s
-    of silence, or Ctrl-C. Returns the number of messages written."""
+    of silence, or Ctrl-C (KeyboardInterrupt). Returns the number of messages written.
+
+    A bad endpoint or key fails before the file is created; every message is flushed to the file as
+    it arrives, so a recorder that is killed loses none it had received."""
+    sock = connect(endpoint, streams, server_key)
+    try:
+        f = open(path, "wb")
+    except OSError as err:
+        sock.close(0)
+        raise InputError(f"{path}: cannot write the recording ({err.strerror})") from None
     n = 0
     t0 = None
-    with open(path, "wb") as f:
+    with f:
         f.write(MAGIC)
         try:
-            for topic, payload in subscribe(endpoint, streams, timeout=timeout, raw=True):
+            for topic, payload in receive(sock, streams, timeout=timeout, raw=True):
                 now = time.monotonic()
                 t0 = now if t0 is None else t0
                 f.write(msgpack.packb([now - t0, topic, payload], use_bin_type=True))
+                f.flush()
                 n += 1
                 if limit and n >= limit:
                     break
@@ -52,7 +66,8 @@ def record(
 
 
 def read_recording(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
-    """(t, topic, payload) for every complete message of a recording."""
+    """(t, topic, payload) for every complete message of a recording; InputError for a record that
+    is malformed or whose time is not finite, negative or earlier than the previous one's."""
     try:
         f = open(path, "rb")
     except OSError as err:
@@ -61,17 +76,23 @@ def read_recording(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
         if f.read(len(MAGIC)) != MAGIC:
             raise InputError(f"{path}: not a CameraPose recording")
         unpacker = msgpack.Unpacker(f, raw=False, max_bin_len=8 << 20)
+        prev = 0.0
         try:
-            for item in unpacker:
+            for i, item in enumerate(unpacker):
                 if not (
                     isinstance(item, list)
                     and len(item) == 3
                     and isinstance(item[0], float | int)
+                    and not isinstance(item[0], bool)
                     and isinstance(item[1], bytes)
                     and isinstance(item[2], bytes)
                 ):
-                    raise InputError(f"{path}: corrupt record")
-                yield float(item[0]), item[1], item[2]
+                    raise InputError(f"{path}: corrupt record {i}")
+                t = float(item[0])
+                if not (math.isfinite(t) and t >= prev):
+                    raise InputError(f"{path}: corrupt record {i}: time {t} s after {prev} s")
+                prev = t
+                yield t, item[1], item[2]
         except (msgpack.UnpackException, ValueError) as err:
             raise InputError(f"{path}: corrupt recording ({type(err).__name__})") from None
 
@@ -83,10 +104,12 @@ def replay(
     loop: bool = False,
     ctx: zmq.Context | None = None,
 ) -> int:
-    """Re-publish a recording on cfg.endpoint with its original timing (scaled by 1/speed)."""
-    if speed <= 0:
+    """Re-publish a recording on cfg.endpoint with its original timing (scaled by 1/speed; pauses
+    longer than MAX_GAP_S shortened to it). The whole file is checked before anything is sent."""
+    if not speed > 0:
         raise InputError("replay speed must be > 0")
-    list(_first(path))  # fail early on a bad file, before binding
+    for _ in read_recording(path):  # fail early on a bad file, before binding
+        pass
     pub = Publisher(cfg, ctx)
     n = 0
     try:
@@ -95,9 +118,13 @@ def replay(
             while not pub.poll_subscriptions() and time.monotonic() < until:
                 time.sleep(0.01)
         while True:
-            start = time.monotonic()
+            start, clock, prev = time.monotonic(), 0.0, 0.0
             for t, topic, payload in read_recording(path):
-                delay = start + t / speed - time.monotonic()
+                gap = t - prev
+                if gap > MAX_GAP_S:
+                    log.warning("%s: a pause of %.0f s shortened to %g s", path, gap, MAX_GAP_S)
+                clock, prev = clock + min(gap, MAX_GAP_S), t
+                delay = start + clock / speed - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 pub.sock.send_multipart([topic, payload])
@@ -105,15 +132,7 @@ def replay(
             if not loop:
                 break
         time.sleep(0.2)  # let the last messages leave before the socket closes
-    except KeyboardInterrupt:
-        pass
     finally:
         pub.close()
     log.info("replayed %d messages from %s", n, path)
     return n
-
-
-def _first(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
-    for item in read_recording(path):
-        yield item
-        return

@@ -29,7 +29,12 @@ SCHEMA_VERSION = 1
 TOPIC_PREFIX = "pose."
 DTYPE = "<f4"
 MAX_PERSONS = 256  # a decoder refuses more (a hostile message must not allocate without bound)
+# The largest payload a decoder accepts, and every subscriber socket's ZMQ_MAXMSGSIZE: a peer that
+# sends a bigger frame is disconnected before anything is allocated. A message of MAX_PERSONS
+# persons, kp3d_teacher included, is about 0.24 MB.
 MAX_MESSAGE_BYTES = 4 << 20
+# The publisher's ZMQ_MAXMSGSIZE: all a subscriber ever sends is a subscription, b"\x01" + topic.
+MAX_SUBSCRIPTION_BYTES = 4 << 10
 
 TOP_KEYS = ("schema", "stream", "frame", "t_capture", "t_publish", "image_size", "timings", "persons")
 PERSON_KEYS = ("id", "score", "kp2d", "conf", "kp3d", "camera")
@@ -174,7 +179,7 @@ def validate(obj: dict[str, Any]) -> dict[str, Any]:
     missing = [k for k in TOP_KEYS if k not in obj]
     if missing:
         raise SchemaError(f"message: missing keys {missing}")
-    if obj["schema"] != SCHEMA_VERSION:
+    if type(obj["schema"]) is not int or obj["schema"] != SCHEMA_VERSION:  # true == 1 in Python
         raise SchemaError(f"message: schema {obj['schema']!r}, this decoder reads {SCHEMA_VERSION}")
     if not isinstance(obj["stream"], str):
         raise SchemaError("message.stream: expected a string")
@@ -204,18 +209,30 @@ def decode(payload: bytes) -> dict[str, Any]:
     return validate(unpack(payload))
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (controls, escapes, bidi marks) written
+    as its Python escape: a stream name from the network cannot move the cursor or recolour."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def to_json(msg: dict[str, Any]) -> dict[str, Any]:
-    """A decoded message as plain JSON-able values (arrays -> nested lists, rounded)."""
+    """A decoded message as plain JSON values (arrays -> nested lists, rounded), whatever extra keys
+    it carries: bytes -> hex, a msgpack extension value (a Timestamp, say; schema 1 has none) -> its
+    description as a string. `json.dumps` of the result never fails."""
 
     def conv(v: Any) -> Any:
         if isinstance(v, np.ndarray):
             return np.round(v.astype(np.float64), 5).tolist()
+        if isinstance(v, msgpack.ExtType | msgpack.Timestamp):
+            return str(v)
         if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
+            return {k if isinstance(k, str) else str(conv(k)): conv(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
             return [conv(x) for x in v]
         if isinstance(v, bytes):
             return v.hex()
-        return v
+        if v is None or isinstance(v, str | int | float):
+            return v
+        return str(v)
 
     return conv(msg)

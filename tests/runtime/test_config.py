@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from camerapose.core.config import read_toml
 from camerapose.core.errors import InputError
+from camerapose.core.one_euro import OneEuroConfig
 from camerapose.runtime.cli import _overrides, configure_run
-from camerapose.runtime.config import DEFAULTS_TOML, RuntimeConfig, from_json, load_config, to_json
+from camerapose.runtime.config import (
+    DEFAULTS_TOML,
+    OutputConfig,
+    RuntimeConfig,
+    SupervisorConfig,
+    from_json,
+    load_config,
+    to_json,
+)
+from camerapose.runtime.detect.base import DetectorConfig, OnnxModelConfig
+from camerapose.runtime.detect.tracker import TrackerConfig
+from camerapose.runtime.lift import LiftConfig
+from camerapose.runtime.sources.base import CaptureConfig
+from camerapose.runtime.wire.publisher import PublishConfig
 
 # Fields whose default is a path on this machine: runtime.toml shows them as comments.
 MACHINE_PATHS = {"detector.detector_model", "detector.landmark_model", "lift.model"}
@@ -92,6 +108,12 @@ def test_sources_can_be_set_from_the_command_line() -> None:
         ("[publish]\nendpoint = 'udp://x'", "expected tcp"),
         ("[sources]\nuri = ['a=1', 'a=2']", "unique"),
         ("[lift]\nintrinsics = [1, 2]", "intrinsics must be fx,fy,cx,cy"),
+        ("[supervisor]\nheartbeat_timeout_s = -1", r"supervisor\.heartbeat_timeout_s must be in \["),
+        ("[supervisor]\nstop_timeout_s = -0.5", r"supervisor\.stop_timeout_s must be in \["),
+        ("[supervisor]\nmax_restarts = -1", r"supervisor\.max_restarts must be in \[0, "),
+        ("[supervisor]\nheartbeat_s = 1.0\nheartbeat_timeout_s = 1.5", "at least twice heartbeat_s"),
+        ("[capture]\nring_slots = 100000", r"capture\.ring_slots must be in \[2, "),
+        ("[sources]\nuri = ['a.mp4', '']", "stream 1: empty source"),  # "" read the current folder
     ],
 )
 def test_malformed_config_is_one_clear_input_error(tmp_path: Path, text: str, match: str) -> None:
@@ -103,13 +125,89 @@ def test_malformed_config_is_one_clear_input_error(tmp_path: Path, text: str, ma
 
 
 def test_a_bad_flag_value_names_the_flag() -> None:
-    with pytest.raises(InputError, match=r"^--max-persons 0: detector: max_persons"):
+    with pytest.raises(InputError, match=r"^--max-persons 0: detector\.max_persons must be in \[1, "):
         load_config(None, [], _overrides(_run_args("--max-persons", "0")))
 
 
 def test_missing_config_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such config"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_config_that_is_not_utf8_text_or_is_a_folder_is_one_input_error(tmp_path: Path) -> None:
+    binary = tmp_path / "latin1.toml"
+    binary.write_bytes(b"\xff\xfe[capture]\nmode = 'caf\xe9'\n")
+    for path, match in ((binary, "not a TOML text file"), (tmp_path, "is a folder")):
+        with pytest.raises(InputError, match=match) as err:
+            load_config(path)
+        assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+# -- every number is checked --------------------------------------------------------------------
+RUNTIME_CONFIGS = (CaptureConfig, DetectorConfig, TrackerConfig, OnnxModelConfig, LiftConfig,
+                   PublishConfig, SupervisorConfig)
+
+
+def _numeric_fields(cls: type) -> list[tuple[str, type]]:
+    """(name, int | float) of each plain numeric field of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if hints[f.name] in (int, float)]
+
+
+def _bad_numbers() -> list:
+    """(config class, field, a value outside every sane range) for every numeric field."""
+    cases = []
+    for cls in RUNTIME_CONFIGS:
+        for name, kind in _numeric_fields(cls):
+            bad = [-1, 10**12] if kind is int else [math.nan, math.inf, -math.inf, -1.0, 1e300]
+            cases += [pytest.param(cls, name, v, id=f"{cls.__name__}.{name}={v}") for v in bad]
+    return cases
+
+
+@pytest.mark.parametrize("cls, name, value", _bad_numbers())
+def test_every_numeric_option_rejects_values_out_of_its_range(cls: type, name: str, value: float) -> None:
+    with pytest.raises(InputError, match=rf"\.{name} must be in \[") as err:
+        cls(**{name: value})
+    assert "\n" not in str(err.value)
+
+
+def test_every_runtime_config_has_numeric_fields_under_check() -> None:
+    """The parametrisation above covers every config of the runtime (OutputConfig has no number)."""
+    assert all(_numeric_fields(cls) for cls in RUNTIME_CONFIGS)
+    assert not _numeric_fields(OutputConfig)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_one_euro_settings_are_refused_by_the_configs_that_hold_them(value: float) -> None:
+    # OneEuroConfig (core) checks signs only: nan and inf pass it
+    holders = (("detector.tracker.one_euro", lambda e: TrackerConfig(one_euro=e)),
+               ("lift.one_euro", lambda e: LiftConfig(one_euro=e)))
+    for where, make in holders:
+        for name in ("min_cutoff", "beta", "d_cutoff"):
+            with pytest.raises(InputError, match=rf"^{where}\.{name} must be in \["):
+                make(OneEuroConfig(**{name: value}))
+
+
+@pytest.mark.parametrize("k", [
+    (math.nan, 900, 640, 360), (900, math.inf, 640, 360), (900, 900, math.nan, 360),
+    (900, 900, 640, -math.inf), (0, 900, 640, 360), (1e-300, 1e-300, 640, 360),
+    (900, 900, 1e308, -1e308), (900, 900, 640),
+])
+def test_intrinsics_must_be_a_plausible_camera(k: tuple[float, ...]) -> None:
+    # a focal length of 1e-300 px or a centre at 1e308 px made the lift stage's root solve
+    # singular: a traceback in the stage and a restart loop
+    with pytest.raises(InputError, match=r"^lift\.intrinsics must be fx,fy,cx,cy"):
+        LiftConfig(intrinsics=tuple(float(x) for x in k))
+    assert LiftConfig(intrinsics=(1.0, 1e6, -1e6, 1e6)).intrinsics  # the bounds themselves are fine
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("input_size", (0, 256)), ("input_size", (192, 100_000)), ("mean", (math.nan, 116.0, 103.0)),
+    ("std", (58.0, 0.0, 57.0)), ("std", (58.0, 57.0, math.inf)),
+])
+def test_onnx_model_tuples_are_checked_item_by_item(name: str, bad: tuple) -> None:
+    with pytest.raises(InputError, match=rf"^detector\.onnx\.{name}\[\d\] must be in \["):
+        OnnxModelConfig(**{name: bad})
 
 
 def _run_args(*argv: str) -> argparse.Namespace:

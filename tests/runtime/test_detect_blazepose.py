@@ -19,7 +19,7 @@ from camerapose.runtime.detect.blazepose import (
     BlazePoseDetector,
     LandmarkModel,
     PersonDetector,
-    _StreamState,
+    StreamState,
     detector_views,
     merge_rois,
     world_h36m,
@@ -163,11 +163,11 @@ def test_detector_reruns_when_tracking_is_lost_or_a_pose_score_drops(config: Det
     with create_detector(replace(config, detect_every=10, redetect_score=0.7)) as det:
         assert isinstance(det, BlazePoseDetector)
         rois = {1: np.array([100, 100, 50, 50, 0], np.float32)}
-        assert det.needs_detection(_StreamState(frames=3, rois={}, weakest=1.0))  # nothing tracked
-        assert not det.needs_detection(_StreamState(frames=3, rois=rois, weakest=0.95))  # tracking
-        assert det.needs_detection(_StreamState(frames=3, rois=rois, weakest=0.6))  # score dropped
-        assert det.needs_detection(_StreamState(frames=10, rois=rois, weakest=0.95))  # every N frames
-        assert det.needs_detection(_StreamState(frames=3, rois=rois, weakest=0.95, lost=True))  # one lost
+        assert det.needs_detection(StreamState(frames=3, rois={}, weakest=1.0))  # nothing tracked
+        assert not det.needs_detection(StreamState(frames=3, rois=rois, weakest=0.95))  # tracking
+        assert det.needs_detection(StreamState(frames=3, rois=rois, weakest=0.6))  # score dropped
+        assert det.needs_detection(StreamState(frames=10, rois=rois, weakest=0.95))  # every N frames
+        assert det.needs_detection(StreamState(frames=3, rois=rois, weakest=0.95, lost=True))  # one lost
 
 
 def test_a_tracked_persons_larger_detection_is_not_a_second_crop() -> None:

@@ -90,4 +90,4 @@ def test_unknown_detector_key_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"{bad}: unknown config key 'detector.bogus' (known here: backend," in err
     assert main(["detect", str(demo_video), "--set", "detector.max_persons=0"]) == 2
-    assert "--set detector.max_persons=0: detector: max_persons" in capsys.readouterr().err
+    assert "--set detector.max_persons=0: detector.max_persons must be in" in capsys.readouterr().err

@@ -73,3 +73,17 @@ def test_js_subscriber_decodes_a_live_stream(
     for p in persons:
         assert len(p["kp3d"]) == 17 and all(len(j) == 3 and j[2] > 0 for j in p["kp3d"])
         assert p["camera"]["fx"] > 0 and len(p["camera"]["t"]) == 3
+
+
+def test_js_subscriber_keeps_only_its_exact_stream(node: str, port: int, rng) -> None:
+    from .test_publish_record import Publishing, named
+
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+        r = subprocess.run(
+            [node, "subscriber.js", "--endpoint", endpoint, "--stream", "cam", "--count", "6", "--json"],
+            cwd=JS, capture_output=True, text=True, timeout=60,
+        )
+    assert r.returncode == 0, r.stderr
+    msgs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(msgs) == 6 and all(m["topic"] == "pose.cam" and m["stream"] == "cam" for m in msgs)

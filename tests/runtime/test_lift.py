@@ -153,3 +153,40 @@ def test_a_stream_reports_one_steady_camera_and_solves_t_with_it(tiny_model: Pat
     for p in poses:
         assert p.source == "predicted" and p.t[2] > 0.1
         np.testing.assert_allclose(p.kp3d[0], p.t, atol=1e-6)
+
+
+def test_each_stream_forgets_its_tracks_on_its_own_clock(tiny_model: Path, rng) -> None:
+    # offline, each stream's clock is its video's time: a long video must not age a short one's tracks
+    lifter = Lifter(LiftConfig(model=str(tiny_model), track_timeout_s=2.0))
+    kp = rng.random((17, 2)) * [1280, 720]
+    try:
+        lifter.lift([item("short", 1, kp, t=0.0), item("long", 1, kp, t=0.0)])
+        lifter.lift([item("long", 1, kp, t=100.0)])
+        assert lifter.tracks.of_stream("short").keys() == {1}  # "short" is still at 0 s
+        lifter.lift([item("short", 2, kp, t=2.5)])
+        assert lifter.tracks.of_stream("short").keys() == {2}  # now 2.5 s without track 1
+    finally:
+        lifter.close()
+
+
+def test_a_streams_saved_state_goes_on_exactly_as_the_lifter_that_saved_it(tiny_model: Path, rng) -> None:
+    import pickle
+
+    cfg = LiftConfig(model=str(tiny_model))
+    frames = [[item("a", pid, rng.random((17, 2)) * [1280, 720], t=f / 30) for pid in (1, 2)]
+              for f in range(8)]
+    first, second = Lifter(cfg), Lifter(cfg)
+    try:
+        whole = [first.lift(f) for f in frames]
+        for f in frames[:4]:
+            second.lift(f)
+        saved = pickle.dumps(second.stream_state("a"))  # what the lift stage keeps per frame
+        second.close()
+        second = Lifter(cfg)  # the restarted stage
+        second.restore_stream("a", pickle.loads(saved))
+        rest = [second.lift(f) for f in frames[4:]]
+    finally:
+        first.close()
+        second.close()
+    for a, b in zip([p for f in whole[4:] for p in f], [p for f in rest for p in f], strict=True):
+        assert np.array_equal(a.kp3d, b.kp3d) and np.array_equal(a.t, b.t) and a.fx == b.fx

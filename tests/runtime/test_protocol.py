@@ -58,6 +58,18 @@ def test_frame_notice_round_trip_keeps_every_field() -> None:
 def test_end_of_input_travels_on_every_data_channel() -> None:
     for channel in ("frames", "persons", "poses", "annotate"):
         assert trip(channel, EndOfInput("cam")) == EndOfInput("cam")
+        assert trip(channel, EndOfInput("cam", 59)).last == 59  # the stream's last frame
+
+
+def test_every_frame_message_carries_its_time_in_the_video_and_the_previous_frame_on() -> None:
+    sent = notice(t_media=1.5, prev=3)
+    assert trip("frames", sent) == sent and (sent.t_media, sent.prev) == (1.5, 3)
+    det = Detections("cam", 4, 10.0, 1.7e9, (64, 48), {}, 0, (), 10.01, t_media=1.5, prev=2)
+    got = trip("persons", det)
+    assert (got.t_media, got.prev, got.t_sent) == (1.5, 2, 10.01)
+    poses = Poses("cam", 4, 10.0, 1.7e9, (64, 48), {}, 0, (), 10.02, t_media=1.5, prev=2)
+    assert trip("poses", poses) == poses
+    assert "t_media" not in poses.wire(10.05, {})  # internal: subscribers never see it
 
 
 def test_detections_round_trip_keeps_arrays_and_the_optional_3d(rng: np.random.Generator) -> None:
@@ -103,6 +115,7 @@ def test_published_round_trip_keeps_the_payload_bytes() -> None:
         Control(ControlKind.END_OF_INPUT, "publish", 15, stream="cam"),
         Control(ControlKind.SOURCE_END, "capture:cam", 16, stream="cam"),
         Control(ControlKind.SUBSCRIBER, "publish", 17, subscribers=2),
+        Control(ControlKind.LOST, "publish", 18, stream="cam", first=12, last=19),
     ],
     ids=lambda m: m.kind.name,
 )
@@ -129,6 +142,11 @@ def test_only_the_fields_of_a_kind_travel() -> None:
         ("frames", {**notice().to_msg(), "frame": True}, "expected int, got bool"),
         ("frames", {**notice().to_msg(), "size": [640]}, "size: expected [width, height]"),
         ("frames", {"eof": True}, "end of input: missing 'stream'"),
+        ("frames", {"eof": True, "stream": "cam"}, "end of input: missing 'last'"),
+        ("frames", {k: v for k, v in notice().to_msg().items() if k != "prev"},
+         "frame notice: missing 'prev'"),
+        ("poses", {**Poses("c", 1, 0.0, 0.0, (4, 4), {}, 0, ()).to_msg(), "t_media": "0"},
+         "poses.t_media: expected float, got str"),
         ("persons", {**Detections("c", 1, 0.0, 0.0, (4, 4), {}, 0, ()).to_msg(), "timings": {"x": "1"}},
          "detections.timings.x: expected float, got str"),
         ("persons", {**Detections("c", 1, 0.0, 0.0, (4, 4), {}, 0, ()).to_msg(), "persons": [{"id": 1}]},

@@ -9,10 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
 
+from camerapose.cli import main as cli
 from camerapose.core.errors import InputError
 from camerapose.runtime import subscribe
 from camerapose.runtime.wire import schema
@@ -162,3 +164,135 @@ def test_subscribe_json_prints_one_object_per_message(port: int, rng) -> None:
     lines = [json.loads(ln) for ln in out.splitlines()]
     assert proc.returncode == 0 and len(lines) == 3
     assert lines[0]["frame"] == 9 and len(lines[0]["persons"][0]["kp3d"]) == 17
+
+
+# -- exact stream names ----------------------------------------------------------------------------
+class Publishing:
+    """A Publisher in a thread of its own that sends `items` ((stream, payload) pairs) over and over,
+    every `every` s, until the block ends."""
+
+    def __init__(self, endpoint: str, items: list[tuple[str, bytes]], every: float = 0.02) -> None:
+        self.endpoint, self.items, self.every = endpoint, items, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        pub = Publisher(PublishConfig(endpoint=self.endpoint))
+        try:
+            while not self.stop.is_set():
+                pub.poll_subscriptions()
+                for stream, data in self.items:
+                    pub.send(stream, data)
+                time.sleep(self.every)
+        finally:
+            pub.close()
+
+    def __enter__(self) -> Publishing:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def named(stream: str, rng: np.random.Generator, **extra: object) -> bytes:
+    """A valid payload of stream `stream` (extra keys added as given)."""
+    m = make_message(rng)
+    m["stream"] = stream
+    m.update(extra)
+    return schema.pack(m)
+
+
+def test_client_streams_are_exact_names_cam_never_delivers_cam2(port: int, rng) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+        msgs = [m["stream"] for _, m in zip(range(6), subscribe(endpoint, ["cam"], timeout=10), strict=False)]
+        pairs = subscribe(endpoint, ["cam"], timeout=10, raw=True)
+        raw = [t for _, (t, _) in zip(range(6), pairs, strict=False)]
+    assert msgs == ["cam"] * 6
+    assert raw == [b"pose.cam"] * 6
+
+
+def test_record_keeps_only_the_exact_stream(tmp_path: Path, port: int, rng) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+        n = record(tmp_path / "s.cprec", endpoint, ["cam"], limit=6, timeout=10)
+    assert n == 6 and [t for _, t, _ in read_recording(tmp_path / "s.cprec")] == [b"pose.cam"] * 6
+
+
+def test_subscribe_command_streams_are_exact_names(port: int, rng, capsys) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+        code = cli(["subscribe", "--endpoint", endpoint, "--stream", "cam", "--count=6", "--timeout=10"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 6 and all(ln.startswith("cam #7 ") for ln in lines)
+
+
+# -- what `subscribe` prints -----------------------------------------------------------------------
+def test_subscribe_json_prints_a_msgpack_timestamp_as_text(port: int, rng, capsys) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam", named("cam", rng, when=msgpack.Timestamp(1_700_000_000, 0)))]):
+        code = cli(["subscribe", "--endpoint", endpoint, "--json", "--count", "1", "--timeout", "10"])
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out)["when"] == "Timestamp(seconds=1700000000, nanoseconds=0)"
+
+
+def test_subscribe_escapes_control_characters_of_a_stream_name(port: int, rng, capsys) -> None:
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with Publishing(endpoint, [("cam", named("cam\x1b]0;pwned\x07\x1b[2J\r", rng))]):
+        code = cli(["subscribe", "--endpoint", endpoint, "--count", "1", "--timeout", "10"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("cam\\x1b]0;pwned\\x07\\x1b[2J\\r #7 ")
+    assert not any(ord(c) < 32 for c in out.rstrip("\n"))
+
+
+# -- bad input: one line, exit 2 -------------------------------------------------------------------
+def write_recording(path: Path, times: list[float], rng: np.random.Generator) -> Path:
+    """A .cprec file with one valid message at each of `times` (seconds; written as given)."""
+    records = [msgpack.packb([t, b"pose.0", payload(i, rng)], use_bin_type=True) for i, t in enumerate(times)]
+    path.write_bytes(MAGIC + b"".join(records))
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, why",
+    [
+        (["subscribe", "--endpoint", "nowhere"], "cannot connect to 'nowhere' (Invalid argument)"),
+        (["subscribe", "--server-key", "not-a-key"], "server key: expected the publisher's public CURVE key"),
+        (["subscribe", "--server-key", "0" * 39 + "~"], "server key"),  # 40 characters, not Z85
+        (["record", "{tmp}/r.cprec", "--endpoint", "tcp://nowhere"], "cannot connect to 'tcp://nowhere'"),
+        (["record", "{tmp}/r.cprec", "--server-key", "x" * 40 + "y", "--timeout=2"], "server key"),
+        (["record", "{tmp}", "--timeout=2"], "cannot write the recording (Is a directory)"),
+        (["record", "{tmp}/file/r.cprec", "--timeout=2"], "cannot write the recording (Not a directory)"),
+        (["replay", "{tmp}/inf.cprec"], r"corrupt record 1: time inf s"),
+        (["replay", "{tmp}/nan.cprec"], r"corrupt record 1: time nan s"),
+        (["replay", "{tmp}/back.cprec"], r"corrupt record 2: time 0.2 s after 0.5 s"),
+    ],
+)
+def test_bad_input_to_subscribe_record_replay_is_one_line_and_exit_2(
+    argv: list[str], why: str, tmp_path: Path, rng, capsys
+) -> None:
+    (tmp_path / "file").write_text("")
+    write_recording(tmp_path / "inf.cprec", [0.0, float("inf")], rng)
+    write_recording(tmp_path / "nan.cprec", [0.0, float("nan")], rng)
+    write_recording(tmp_path / "back.cprec", [0.0, 0.5, 0.2], rng)
+    code = cli([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and why in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r.cprec").exists()  # nothing is created before the socket is set up
+
+
+@pytest.mark.slow
+def test_replay_shortens_a_pause_longer_than_60_s(tmp_path: Path, port: int, rng) -> None:
+    path = write_recording(tmp_path / "gap.cprec", [0.0, 1e9, 1e9 + 0.01], rng)
+    start = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "camerapose", "replay", str(path), "--speed", "100",
+         "--publish", f"tcp://127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert r.returncode == 0 and "3 messages replayed" in r.stdout, r.stderr
+    assert "a pause of 1000000000 s shortened to 60 s" in r.stderr
+    assert time.monotonic() - start < 20  # 60 s at speed 100: 0.6 s
+

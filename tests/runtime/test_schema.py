@@ -72,6 +72,8 @@ def test_every_truncation_of_a_valid_payload_is_a_schema_error(rng: np.random.Ge
     [
         (lambda m: m.pop("persons"), "missing keys"),
         (lambda m: m.update(schema=2), "schema 2"),
+        (lambda m: m.update(schema=True), "schema True"),  # true == 1 in Python, not on the wire
+        (lambda m: m.update(schema=1.0), "schema 1.0"),
         (lambda m: m.update(frame="7"), "frame"),
         (lambda m: m.update(t_capture=float("nan")), "t_capture"),
         (lambda m: m.update(image_size=[0, 720]), "image_size"),
@@ -138,3 +140,23 @@ def test_teacher_3d_of_a_wrong_shape_is_rejected(rng: np.random.Generator) -> No
     p = schema.person(*_person_args(rng), teacher=np.zeros((17, 2)))
     with pytest.raises(SchemaError, match=r"kp3d_teacher: shape \[17, 2\]"):
         schema.decode(schema.pack(dict(make_message(rng), persons=[p])))
+
+
+# -- printing messages -----------------------------------------------------------------------------
+def test_to_json_renders_any_extra_value_as_json(rng: np.random.Generator) -> None:
+    import json
+
+    raw = make_message(rng)
+    raw["when"] = msgpack.Timestamp(1_700_000_000, 5)  # msgpack extension types: not in schema 1
+    raw["ext"] = msgpack.ExtType(7, b"\x01")
+    raw["blob"] = {b"key": b"\x00\xff"}
+    out = json.loads(json.dumps(schema.to_json(schema.decode(schema.pack(raw)))))
+    assert out["when"] == "Timestamp(seconds=1700000000, nanoseconds=5)"
+    assert out["ext"].startswith("ExtType(code=7")
+    assert out["blob"] == {"6b6579": "00ff"}
+    assert out["persons"][1]["kp3d"][0][2] > 3
+
+
+def test_printable_escapes_terminal_control_characters() -> None:
+    assert schema.printable("cam\x1b[2J\x07\n\u202e") == "cam\\x1b[2J\\x07\\n\\u202e"
+    assert schema.printable("caméra 0_1-a") == "caméra 0_1-a"

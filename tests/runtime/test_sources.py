@@ -81,6 +81,24 @@ def test_image_folder_skips_and_counts_corrupt_images(tmp_path: Path) -> None:
     assert [int(f.image[0, 0, 0]) for f in frames] == [0, 50, 100]
 
 
+def test_image_folder_in_which_no_image_decodes_is_an_input_error(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.png", "c.PNG"):
+        (tmp_path / name).write_bytes(b"not an image at all")
+    with pytest.raises(InputError, match=rf"^{tmp_path}: none of its 3 image files decodes$"):
+        open_source(SourceSpec(str(tmp_path)), CaptureConfig(mode="offline"))
+
+
+def test_image_folder_takes_its_frame_size_from_the_first_image_that_decodes(tmp_path: Path) -> None:
+    (tmp_path / "000.png").write_bytes(b"broken")
+    cv2.imwrite(str(tmp_path / "001.png"), np.zeros((20, 30, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "002.png"), np.zeros((40, 30, 3), np.uint8))  # another size: skipped
+    with open_source(SourceSpec(str(tmp_path)), CaptureConfig(mode="offline")) as src:
+        assert src.size == (30, 20)  # known on opening, before any read
+        frames = read_all(src)
+        assert src.corrupt == 2
+    assert [f.index for f in frames] == [1]
+
+
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         open_source(SourceSpec(str(tmp_path / "none.mp4")), CaptureConfig())

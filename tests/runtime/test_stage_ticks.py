@@ -1,10 +1,13 @@
 """What the stages and the supervisor decide, one tick at a time, without processes or sockets:
 live newest-wins dropping, offline order, end of input, timings and counters, heartbeat and
-timeout bookkeeping, the stats lines."""
+timeout bookkeeping, the stats lines; offline mode's media clock, where a restarted capture goes
+on, which frames publish refuses or reports lost, and the state a stage saves per frame."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,9 +28,11 @@ from camerapose.runtime.protocol import (
     FrameNotice,
     Poses,
 )
+from camerapose.runtime.stages.base import Snapshots, clock
+from camerapose.runtime.stages.capture import resume_point
 from camerapose.runtime.stages.detect import detections, take_batch
 from camerapose.runtime.stages.lift import lift_items, pose_messages
-from camerapose.runtime.stages.publish import publish_one
+from camerapose.runtime.stages.publish import in_order, publish_one
 from camerapose.runtime.supervisor import (
     Child,
     Health,
@@ -35,14 +40,16 @@ from camerapose.runtime.supervisor import (
     StageFailed,
     health,
     latency_order,
+    lost_line,
     stats_line,
     summary_line,
 )
 from camerapose.runtime.wire import schema
 
 
-def note(stream: str, frame: int, t_sent: float = 0.0) -> FrameNotice:
-    return FrameNotice(stream, frame, 1, 10.0 + frame, 1.7e9, (64, 48), read_ms=2.0, t_sent=t_sent)
+def note(stream: str, frame: int, t_sent: float = 0.0, prev: int | None = None) -> FrameNotice:
+    return FrameNotice(stream, frame, 1, 10.0 + frame, 1.7e9, (64, 48), read_ms=2.0, t_sent=t_sent,
+                       t_media=frame / 30, prev=frame - 1 if prev is None else prev)
 
 
 def p2d(pid: int, world: bool = True) -> Person2D:
@@ -61,10 +68,10 @@ def pose3d() -> Pose3D:
     return Pose3D(kp3d, kp3d[:, :2], 500.0, 500.0, 32.0, 24.0, np.array([0, 0, 3], np.float32), "predicted")
 
 
-def detected(stream: str, frame: int, persons: int, t_sent: float = 10.5) -> Detections:
+def detected(stream: str, frame: int, persons: int, t_sent: float = 10.5, t_media: float = 0.0) -> Detections:
     kp2d, conf = np.zeros((17, 2), np.float32), np.ones(17, np.float32)
     found = tuple(DetectedPerson(i, 0.9, np.zeros(4, np.float32), kp2d, conf) for i in range(persons))
-    return Detections(stream, frame, 10.0, 1.7e9, (64, 48), {"capture": 1.0}, 0, found, t_sent)
+    return Detections(stream, frame, 10.0, 1.7e9, (64, 48), {"capture": 1.0}, 0, found, t_sent, t_media)
 
 
 # -- detect ----------------------------------------------------------------------------------------
@@ -225,7 +232,7 @@ def test_counters_add_up_over_stages_and_every_life_of_a_restarted_stage() -> No
     s.on_control(hb("detect", 102, {"dropped": 50}), 2.0)  # the dead life: ignored
     s.on_control(hb("detect", 200, {"frames": 3, "dropped": 1}), 2.0)  # no "corrupt" yet: 1 kept
     assert s.counters() == {"published": 10, "persons": 15, "garbage": 1, "dropped": 3 + 3, "corrupt": 2,
-                            "restarts": 1}
+                            "restarts": 1, "lost": 0}
 
 
 def test_stats_line_lists_percentiles_in_pipeline_order_then_the_rest() -> None:
@@ -243,3 +250,117 @@ def test_summary_line_gives_the_median_glass_to_publish_and_says_when_it_include
     assert line == ("done: 3 frames published, 0 dropped, 0 corrupt, 1 restarts; glass-to-publish p50 "
                     "12.0 ms (offline: includes queueing)")
     assert math.isnan(float(summary_line({}, {}, offline=False).split("p50 ")[1].split(" ")[0]))
+
+
+# -- offline mode: the media clock ---------------------------------------------------------------------
+def test_offline_stages_clock_filters_with_the_frames_time_in_the_video_live_ones_with_capture_time() -> None:
+    slow, fast = note("a", 30), replace(note("a", 30), t_capture=99.0, t_wall=2e9, t_sent=98.0)
+    assert clock(slow, offline=True) == clock(fast, offline=True) == 1.0  # frame 30 at 30 fps
+    assert (clock(slow, offline=False), clock(fast, offline=False)) == (40.0, 99.0)
+    msgs = [detected("a", 3, 2, t_media=0.1), detected("a", 4, 1, t_media=0.2)]
+    again = [replace(m, t_capture=m.t_capture + 5.0, t_sent=m.t_sent + 5.0) for m in msgs]
+    items, items_again = lift_items(msgs, offline=True), lift_items(again, offline=True)
+    assert [i.t for i in items] == [i.t for i in items_again] == [0.1, 0.1, 0.2]
+    assert [i.t for i in lift_items(again)] == [15.0, 15.0, 15.0]  # live: capture time
+
+
+def test_detections_are_sorted_by_id_and_carry_the_media_time_and_prev_on() -> None:
+    tick = detections([note("a", 4)], [[p2d(7), p2d(2), p2d(5)]], 10.0, 10.1, 0, teacher_3d=False)
+    (d,) = tick.out
+    assert [p.id for p in d.persons] == [2, 5, 7]
+    assert (d.t_media, d.prev) == (4 / 30, 3)
+    poses = pose_messages(tick.out, [pose3d()] * 3, 10.2, 10.3, 1.0).out[0]
+    assert [p["id"] for p in poses.persons] == [2, 5, 7] and (poses.t_media, poses.prev) == (4 / 30, 3)
+
+
+def test_a_frame_the_detector_refuses_is_skipped_not_lost_the_next_frame_carries_its_prev() -> None:
+    skipped: dict[str, int] = {}
+    tick = detections([note("a", 4), note("b", 9)], [None, []], 10.0, 10.1, 0, False, skipped)
+    assert [m.frame for m in tick.out] == [9] and tick.counts[Count.CORRUPT] == 1
+    tick = detections([note("a", 5)], [None], 10.2, 10.3, 0, False, skipped)  # two refused in a row
+    tick = detections([note("a", 6)], [[]], 10.4, 10.5, 0, False, skipped)
+    assert tick.out[0].prev == 3 and skipped == {}  # the frame before the two refused ones
+    assert in_order(3, replace(poses_of(tick.out[0]), frame=6)) == (True, None)
+
+
+# -- offline mode: exactly once ---------------------------------------------------------------------------
+def poses_of(d: Detections) -> Poses:
+    return Poses(d.stream, d.frame, d.t_capture, d.t_wall, d.size, d.timings, d.dropped, (), prev=d.prev)
+
+
+def pose_msg(frame: int, prev: int) -> Poses:
+    return Poses("a", frame, 10.0, 1.7e9, (64, 48), {}, 0, (), prev=prev)
+
+
+def test_publish_publishes_each_frame_once_in_order_and_names_a_gap_as_lost() -> None:
+    assert in_order(-1, pose_msg(0, -1)) == (True, None)  # the first frame
+    assert in_order(4, pose_msg(5, 4)) == (True, None)
+    assert in_order(4, pose_msg(7, 4)) == (True, None)  # 5 and 6 skipped as unreadable: not lost
+    assert in_order(4, pose_msg(4, 3)) == (False, None)  # published already: never twice
+    assert in_order(4, pose_msg(2, 1)) == (False, None)
+    assert in_order(4, pose_msg(9, 8)) == (True, (5, 8))  # 5..8 were read but never got here
+    assert in_order(4, EndOfInput("a", 4)) == (False, None)
+    assert in_order(4, EndOfInput("a", 6)) == (False, (5, 6))  # the end came, frames 5, 6 did not
+
+
+def test_a_restarted_capture_rereads_what_was_not_published_or_says_it_lost_it() -> None:
+    # offline, a file or folder: again from the frame after the last published one
+    assert resume_point(published=12, newest=19, seekable=True, offline=True) == (13, 12)
+    # a URL or camera cannot go back: on after the newest, and 13..19 are lost (prev = 19)
+    assert resume_point(published=12, newest=19, seekable=False, offline=True) == (20, 19)
+    assert in_order(12, pose_msg(20, 19)) == (True, (13, 19))
+    # live mode never goes back
+    assert resume_point(published=12, newest=19, seekable=True, offline=False) == (20, 19)
+
+
+def test_a_stage_goes_on_from_its_state_saved_at_the_last_published_frame(tmp_path: Path) -> None:
+    snaps = Snapshots(tmp_path, "lift")
+    for frame in range(5):
+        snaps.save("a", frame, {"frame": frame, "arr": np.arange(frame)})
+    snaps.save("b", 0, "b0")
+    snaps.forget_before("a", 2)  # publish is at frame 2: 0 and 1 are no longer needed
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [
+        "lift.a.2.state", "lift.a.3.state", "lift.a.4.state", "lift.b.0.state"]
+    again = Snapshots(tmp_path, "lift")  # the restarted stage
+    state = again.resume("a", 2)
+    assert state["frame"] == 2 and state["arr"].tolist() == [0, 1]
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["lift.a.2.state", "lift.b.0.state"]
+    assert again.resume("a", -1) is None  # nothing published yet: start afresh
+    assert Snapshots(tmp_path, "detect").resume("b", 0) is None  # another stage's files are not its own
+
+
+def test_lost_frames_are_counted_named_in_the_summary_and_the_end_of_input_line() -> None:
+    s = state()
+    s.on_control(Control(ControlKind.LOST, "publish", 100, stream="cam", first=5, last=8), 1.0)
+    s.on_control(Control(ControlKind.LOST, "publish", 100, stream="cam", first=20, last=20), 1.0)
+    s.on_control(Control(ControlKind.LOST, "publish", 999, stream="cam", first=30, last=31), 1.0)  # old life
+    assert s.lost == {"cam": [(5, 8), (20, 20)]} and s.counters()["lost"] == 5
+    assert lost_line(s.lost) == "frames lost, never published: cam 5-8, cam 20"
+    assert "0 corrupt, 5 LOST, 0 restarts" in summary_line(s.counters(), {}, offline=True)
+
+
+def test_the_published_count_at_the_end_comes_from_the_rings_not_the_last_heartbeats() -> None:
+    s = state()
+    s.on_control(hb("publish", 100, {"frames": 57}), 1.0)  # then killed before its next heartbeat
+    assert s.counters()["published"] == 57
+    s.published = 60  # what the rings counted, read when the run ends
+    assert s.counters()["published"] == 60
+
+
+def test_the_rings_mark_of_the_last_published_frame_survives_a_new_ring() -> None:
+    import secrets
+
+    from camerapose.runtime.frame_ring import FrameRing
+    from camerapose.runtime.stages.capture import _new_ring
+
+    name = f"camerapose-test-{secrets.token_hex(4)}"
+    ring = FrameRing.create(name, slots=4, slot_bytes=16, first_index=10)
+    assert (ring.published, ring.published_count) == (9, 0)  # nothing published yet
+    for frame in (10, 11, 13):
+        ring.mark_published(frame)
+    bigger = _new_ring(ring, name, 4, 64, first=14)  # frames of another size: a ring of its own
+    try:
+        assert (bigger.published, bigger.published_count, bigger.released) == (13, 3, 13)
+    finally:
+        bigger.unlink()
+        bigger.close()

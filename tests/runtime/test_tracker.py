@@ -104,3 +104,39 @@ def test_smoothing_reduces_jitter_of_a_still_person(rng: np.random.Generator) ->
             errs_raw.append(np.abs(noise).mean())
             errs_smooth.append(np.abs(kp - (_SHAPE + [300, 100])).mean())
     assert np.mean(errs_smooth) < 0.6 * np.mean(errs_raw)
+
+
+
+def test_a_detectors_saved_tracking_state_goes_on_exactly_as_the_detector_that_saved_it() -> None:
+    import pickle
+
+    from camerapose.runtime.detect.base import Detector, DetectorConfig
+
+    class Scripted(Detector):
+        """A backend that 'finds' two people, at the next of `xs` and 300 px right of it."""
+
+        def __init__(self, xs: np.ndarray) -> None:
+            super().__init__(DetectorConfig())
+            self.xs = iter(xs)
+
+        def _find(self, frames, streams, timestamps):  # a list per frame of (observation, state)
+            x = float(next(self.xs))
+            return [[(person(x), None), (person(x + 300), None)] for _ in frames]
+
+    def detect(det: Detector, times: np.ndarray) -> list[list[tuple[int, np.ndarray]]]:
+        frame = np.zeros((64, 64, 3), np.uint8)
+        return [[(p.id, p.keypoints) for p in det.detect([frame], [t], ["cam"])[0]] for t in times]
+
+    xs = np.cumsum(np.random.default_rng(3).normal(4, 3, 12)) + 50  # walking right, jittering
+    times = np.arange(12) / 30
+    whole = detect(Scripted(xs), times)
+    first = Scripted(xs[:6])
+    detect(first, times[:6])
+    saved = pickle.dumps(first.stream_state("cam"))  # what the detect stage keeps per frame
+    again = Scripted(xs[6:])  # the restarted stage
+    again.restore_stream("cam", pickle.loads(saved))
+    rest = detect(again, times[6:])
+    for a, b in zip(whole[6:], rest, strict=True):
+        assert [i for i, _ in a] == [i for i, _ in b]
+        for (_, ka), (_, kb) in zip(a, b, strict=True):
+            assert np.array_equal(ka, kb)  # the filters went on where they were

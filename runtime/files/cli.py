@@ -1,0 +1,42 @@
+"""`camerapose convert INPUT --to FORMAT`: pose messages (a `.cprec` recording or `subscribe --json`
+lines) to files that animation and biomechanics tools read, one file per track.
+
+    camerapose convert run.cprec --to bvh --world --out anim/
+    camerapose convert poses.jsonl --to trc --stream cam0 --fps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from camerapose.cli import Command
+from camerapose.runtime.files.convert import DEFAULT_FPS, FORMATS
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path,
+                        help="a recording (`camerapose record`, .cprec) or JSON lines of messages "
+                             "(`camerapose subscribe --json`)")
+    parser.add_argument("--to", dest="fmt", required=True, metavar="FORMAT",
+                        help=f"output format: {', '.join(FORMATS)} (docs/files.md)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder for the files (default: the input's folder); one file per track, "
+                             "named <input stem>_<stream>_id<id>.<format>")
+    parser.add_argument("--world", action="store_true",
+                        help="fit the floor under the feet and write y-up metres with the floor at 0 "
+                             "(default: the camera's axes)")
+    parser.add_argument("--stream", default=None, metavar="NAME", help="only this stream (default: all)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of BVH / TRC / C3D output (default: from the timestamps, else "
+                             f"{DEFAULT_FPS:g}; give the video's rate for recordings of --every-frame runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from camerapose.runtime.files.convert import convert
+
+    convert(args.input, args.fmt.lower(), args.out, args.world, args.stream, args.fps)
+    return 0
+
+
+COMMANDS = {"convert": Command(configure, run)}

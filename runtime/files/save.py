@@ -1,0 +1,29 @@
+"""Saving pose messages one at a time, in the format a path asks for. The writers stream (csv, jsonl)
+or collect (npz) and serve both `camerapose convert` (fed one track's messages at a time) and
+anything that saves a live stream message by message:
+
+    with open_writer("poses.csv") as w:
+        for msg in subscribe(endpoint):
+            w.write(msg)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from camerapose.core.errors import InputError
+from camerapose.runtime.files.csv import CsvWriter
+from camerapose.runtime.files.jsonl import JsonlWriter
+from camerapose.runtime.files.npz import NpzWriter
+from camerapose.runtime.files.writers import MessageWriter
+
+WRITERS: dict[str, type[MessageWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter, "npz": NpzWriter}
+
+
+def open_writer(path: str | Path, fmt: str | None = None, axes: str = "camera") -> MessageWriter:
+    """A message writer for `fmt` ("csv", "jsonl" or "npz"; default: the path's suffix).
+    `axes`: "camera" (as published) or "world" (the caller has moved kp3d and camera.t there)."""
+    fmt = fmt or Path(path).suffix.lstrip(".").lower()
+    if fmt not in WRITERS:
+        raise InputError(f"{path}: cannot save messages as {fmt!r} (choose {', '.join(WRITERS)})")
+    return WRITERS[fmt](path, axes)

@@ -1,0 +1,112 @@
+"""Pose messages grouped into tracks: one track per (stream, person id), its frames in order.
+
+A track keeps only the frames where the person was seen; `fill_gaps` gives the per-frame arrays over
+the track's whole frame range that the BVH, TRC and C3D writers need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from camerapose.core.skeleton import Joint
+
+log = logging.getLogger(__name__)
+
+# "RHIP" -> "RHip", "PELVIS" -> "Pelvis": the joint names written into files (markers, BVH joints,
+# CSV columns). Sided joints start with their side letter, and no unsided joint starts with L or R.
+JOINT_NAMES: tuple[str, ...] = tuple(
+    j.name[0] + j.name[1:].title() if j.name[0] in "LR" else j.name.title() for j in Joint
+)
+
+
+@dataclass
+class Track:
+    """One person of one stream, at the frames where it was seen (T of them, increasing).
+
+    frames (T,) int; t (T,) seconds (t_capture); kp3d (T, 17, 3) metres, camera frame (x right,
+    y down, z forward); kp2d (T, 17, 2) pixels; conf (T, 17); camera (T, 4) fx, fy, cx, cy pixels;
+    messages: the T decoded messages cut down to this person alone (what the message writers take)."""
+
+    stream: str
+    id: int
+    frames: np.ndarray
+    t: np.ndarray
+    kp3d: np.ndarray
+    kp2d: np.ndarray
+    conf: np.ndarray
+    camera: np.ndarray
+    messages: list[dict[str, Any]]
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last, gaps included."""
+        return int(self.frames[-1] - self.frames[0] + 1)
+
+
+def group_tracks(messages: Iterable[dict[str, Any]], stream: str | None = None) -> list[Track]:
+    """Decoded messages -> tracks sorted by (stream, id); only `stream` if given.
+
+    A person whose 3D is not finite in a frame is left out of that frame; a frame seen twice for
+    the same track (two runs in one file) keeps its first copy. Both are logged."""
+    rows: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
+    skipped = repeated = 0
+    for msg in messages:
+        if stream is not None and msg["stream"] != stream:
+            continue
+        for p in msg["persons"]:
+            if not np.isfinite(p["kp3d"]).all():
+                skipped += 1
+                continue
+            track = rows.setdefault((msg["stream"], p["id"]), {})
+            if msg["frame"] in track:
+                repeated += 1
+                continue
+            track[msg["frame"]] = {**msg, "persons": [p]}
+    if skipped:
+        log.warning("left out %d person-frame(s) whose 3D was not finite", skipped)
+    if repeated:
+        log.warning("left out %d person-frame(s) whose frame number came twice for the same id", repeated)
+    return [_track(s, pid, by_frame) for (s, pid), by_frame in sorted(rows.items())]
+
+
+def _track(stream: str, pid: int, by_frame: dict[int, dict[str, Any]]) -> Track:
+    msgs = [by_frame[f] for f in sorted(by_frame)]
+    ps = [m["persons"][0] for m in msgs]
+    return Track(
+        stream=stream,
+        id=pid,
+        frames=np.array([m["frame"] for m in msgs], np.int64),
+        t=np.array([m["t_capture"] for m in msgs], np.float64),
+        kp3d=np.stack([p["kp3d"] for p in ps]).astype(np.float64),
+        kp2d=np.stack([p["kp2d"] for p in ps]).astype(np.float64),
+        conf=np.stack([p["conf"] for p in ps]).astype(np.float64),
+        camera=np.array([[p["camera"][k] for k in ("fx", "fy", "cx", "cy")] for p in ps], np.float64),
+        messages=msgs,
+    )
+
+
+def frame_time(frames: np.ndarray, t: np.ndarray) -> float | None:
+    """Seconds per frame from frame numbers (T,) and their times (T,): the median over consecutive
+    seen frames of dt / dframe; None when it cannot be told (one frame, or times not increasing)."""
+    if len(frames) < 2:
+        return None
+    dt = np.diff(t) / np.diff(frames)
+    value = float(np.median(dt))
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def fill_gaps(frames: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values at the seen frames -> every frame of the range, gaps linearly interpolated.
+
+    frames (T,) increasing ints, values (T, ...) -> (all frames (F,), values (F, ...), seen (F,) bool)
+    with F = frames[-1] - frames[0] + 1."""
+    every = np.arange(frames[0], frames[-1] + 1)
+    seen = np.isin(every, frames)
+    flat = values.reshape(len(frames), -1)
+    out = np.stack([np.interp(every, frames, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return every, out.reshape(len(every), *values.shape[1:]), seen

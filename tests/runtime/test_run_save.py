@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -69,21 +68,9 @@ def _run_save(source: Path, save: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def clip(demo_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip(demo_clip) -> Path:
     """The demo's first CLIP_FRAMES frames, as an mp4 of its own."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    cap = cv2.VideoCapture(str(demo_video))
-    out = None
-    for _ in range(CLIP_FRAMES):
-        ok, img = cap.read()
-        assert ok
-        if out is None:
-            size = (img.shape[1], img.shape[0])
-            out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
-        out.write(img)
-    cap.release()
-    out.release()
-    return path
+    return demo_clip(CLIP_FRAMES)
 
 
 def _payload(msg: dict) -> dict:

@@ -55,6 +55,7 @@ def test_report_tracks_both_people_with_finite_sane_figures(report: dict) -> Non
     assert pj["joints"][0] == "pelvis" and len(pj["raw_mm"]) == len(pj["pa_mm"]) == 17
 
 
+@pytest.mark.slow  # needs an exported model / a demo run (module fixture)
 @pytest.mark.assets
 def test_markdown_has_one_row_per_track(report: dict) -> None:
     md = report["markdown"]

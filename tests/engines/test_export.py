@@ -30,6 +30,7 @@ def test_export_has_fixed_names_dynamic_batch_opset_and_ir(exported_onnx):
         assert vi.type.tensor_type.shape.dim[0].dim_param == "batch", vi.name
 
 
+@pytest.mark.slow  # needs an exported model / a demo run (module fixture)
 def test_export_writes_the_metadata_the_runtime_reads(exported_onnx):
     with OnnxRuntimeRunner(exported_onnx) as r:
         meta = r.metadata
@@ -40,6 +41,7 @@ def test_export_writes_the_metadata_the_runtime_reads(exported_onnx):
     assert meta["checkpoint_sha256"] == "ab" * 32
 
 
+@pytest.mark.slow  # needs an exported model / a demo run (module fixture)
 @pytest.mark.parametrize("batch", [1, 7, 256])
 def test_torch_and_onnxruntime_agree_within_1e4(pose_model, exported_onnx, batch):
     feed = random_pose_inputs(batch, seed=100 + batch)

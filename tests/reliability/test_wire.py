@@ -16,7 +16,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,6 @@ import zmq
 
 from camerapose.benchmarks import procs
 from camerapose.runtime.wire import schema
-from camerapose.runtime.wire.publisher import PublishConfig, Publisher
 from camerapose.runtime.wire.record import MAGIC, read_recording
 
 pytestmark = pytest.mark.slow  # processes: not in `make test-fast`
@@ -119,34 +117,6 @@ def wait_for(cond: Callable[[], bool], timeout: float, every: Callable[[], None]
         every()
         time.sleep(0.02)
     return cond()
-
-
-class Publishing:
-    """A Publisher in a thread of its own, sending a message of stream `cam` every 20 ms."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint, self.sent = endpoint, 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        pub = Publisher(PublishConfig(endpoint=self.endpoint))
-        try:
-            while not self.stop.is_set():
-                pub.poll_subscriptions()
-                pub.send("cam", pose_payload("cam", self.sent))
-                self.sent += 1
-                time.sleep(0.02)
-        finally:
-            pub.close()
-
-    def __enter__(self) -> Publishing:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
 
 
 # -- hostile peers ------------------------------------------------------------------------------------
@@ -250,36 +220,29 @@ def recorded(path: Path) -> int:
         return 0
 
 
-def test_record_on_sigterm_keeps_every_message_and_prints_the_count(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code", "wait_for_n"), [(signal.SIGTERM, 0, 5), (signal.SIGINT, 130, 3)],
+                         ids=["sigterm-0", "ctrl-c-130"])
+def test_record_stopped_by_a_signal_keeps_every_message_and_prints_the_count(
+    tmp_path: Path, publishing, sig: signal.Signals, code: int, wait_for_n: int
+) -> None:
     endpoint, path = f"tcp://127.0.0.1:{free_port()}", tmp_path / "s.cprec"
-    with Publishing(endpoint):
+    with publishing(endpoint, lambda i: [("cam", pose_payload("cam", i))]):
         rec = camerapose("record", str(path), "--endpoint", endpoint)
-        wait_for(lambda: recorded(path) >= 5, 30)
-        rec.send_signal(signal.SIGTERM)
+        wait_for(lambda: recorded(path) >= wait_for_n, 30)
+        rec.send_signal(sig)
         out, err = rec.communicate(timeout=30)
     n = recorded(path)
-    assert rec.returncode == 0 and n >= 5 and out == f"{n} messages -> {path}\n", err
+    assert rec.returncode == code and n >= wait_for_n and out == f"{n} messages -> {path}\n", err
 
 
-def test_ctrl_c_exits_130_from_subscribe(tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_from_subscribe(publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    with Publishing(endpoint):
+    with publishing(endpoint, lambda i: [("cam", pose_payload("cam", i))]):
         sub = camerapose("subscribe", "--endpoint", endpoint)
         assert select.select([sub.stdout], [], [], 30)[0], "no message printed"
         sub.send_signal(signal.SIGINT)
         _, err = sub.communicate(timeout=30)
     assert sub.returncode == 130 and err.endswith("camerapose subscribe: interrupted\n"), err
-
-
-def test_ctrl_c_exits_130_from_record_with_every_message_kept(tmp_path: Path) -> None:
-    endpoint, path = f"tcp://127.0.0.1:{free_port()}", tmp_path / "s.cprec"
-    with Publishing(endpoint):
-        rec = camerapose("record", str(path), "--endpoint", endpoint)
-        wait_for(lambda: recorded(path) >= 3, 30)
-        rec.send_signal(signal.SIGINT)
-        out, err = rec.communicate(timeout=30)
-    n = recorded(path)
-    assert rec.returncode == 130 and n >= 3 and out == f"{n} messages -> {path}\n", err
 
 
 def test_ctrl_c_exits_130_from_replay(tmp_path: Path) -> None:

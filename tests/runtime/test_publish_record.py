@@ -167,35 +167,6 @@ def test_subscribe_json_prints_one_object_per_message(port: int, rng) -> None:
 
 
 # -- exact stream names ----------------------------------------------------------------------------
-class Publishing:
-    """A Publisher in a thread of its own that sends `items` ((stream, payload) pairs) over and over,
-    every `every` s, until the block ends."""
-
-    def __init__(self, endpoint: str, items: list[tuple[str, bytes]], every: float = 0.02) -> None:
-        self.endpoint, self.items, self.every = endpoint, items, every
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        pub = Publisher(PublishConfig(endpoint=self.endpoint))
-        try:
-            while not self.stop.is_set():
-                pub.poll_subscriptions()
-                for stream, data in self.items:
-                    pub.send(stream, data)
-                time.sleep(self.every)
-        finally:
-            pub.close()
-
-    def __enter__(self) -> Publishing:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-
 def named(stream: str, rng: np.random.Generator, **extra: object) -> bytes:
     """A valid payload of stream `stream` (extra keys added as given)."""
     m = make_message(rng)
@@ -204,9 +175,9 @@ def named(stream: str, rng: np.random.Generator, **extra: object) -> bytes:
     return schema.pack(m)
 
 
-def test_client_streams_are_exact_names_cam_never_delivers_cam2(port: int, rng) -> None:
+def test_client_streams_are_exact_names_cam_never_delivers_cam2(port: int, rng, publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+    with publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
         msgs = [m["stream"] for _, m in zip(range(6), subscribe(endpoint, ["cam"], timeout=10), strict=False)]
         pairs = subscribe(endpoint, ["cam"], timeout=10, raw=True)
         raw = [t for _, (t, _) in zip(range(6), pairs, strict=False)]
@@ -214,33 +185,33 @@ def test_client_streams_are_exact_names_cam_never_delivers_cam2(port: int, rng) 
     assert raw == [b"pose.cam"] * 6
 
 
-def test_record_keeps_only_the_exact_stream(tmp_path: Path, port: int, rng) -> None:
+def test_record_keeps_only_the_exact_stream(tmp_path: Path, port: int, rng, publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+    with publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
         n = record(tmp_path / "s.cprec", endpoint, ["cam"], limit=6, timeout=10)
     assert n == 6 and [t for _, t, _ in read_recording(tmp_path / "s.cprec")] == [b"pose.cam"] * 6
 
 
-def test_subscribe_command_streams_are_exact_names(port: int, rng, capsys) -> None:
+def test_subscribe_command_streams_are_exact_names(port: int, rng, capsys, publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+    with publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
         code = cli(["subscribe", "--endpoint", endpoint, "--stream", "cam", "--count=6", "--timeout=10"])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and len(lines) == 6 and all(ln.startswith("cam #7 ") for ln in lines)
 
 
 # -- what `subscribe` prints -----------------------------------------------------------------------
-def test_subscribe_json_prints_a_msgpack_timestamp_as_text(port: int, rng, capsys) -> None:
+def test_subscribe_json_prints_a_msgpack_timestamp_as_text(port: int, rng, capsys, publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam", named("cam", rng, when=msgpack.Timestamp(1_700_000_000, 0)))]):
+    with publishing(endpoint, [("cam", named("cam", rng, when=msgpack.Timestamp(1_700_000_000, 0)))]):
         code = cli(["subscribe", "--endpoint", endpoint, "--json", "--count", "1", "--timeout", "10"])
     out = capsys.readouterr().out
     assert code == 0 and json.loads(out)["when"] == "Timestamp(seconds=1700000000, nanoseconds=0)"
 
 
-def test_subscribe_escapes_control_characters_of_a_stream_name(port: int, rng, capsys) -> None:
+def test_subscribe_escapes_control_characters_of_a_stream_name(port: int, rng, capsys, publishing) -> None:
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam", named("cam\x1b]0;pwned\x07\x1b[2J\r", rng))]):
+    with publishing(endpoint, [("cam", named("cam\x1b]0;pwned\x07\x1b[2J\r", rng))]):
         code = cli(["subscribe", "--endpoint", endpoint, "--count", "1", "--timeout", "10"])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("cam\\x1b]0;pwned\\x07\\x1b[2J\\r #7 ")

@@ -43,7 +43,6 @@ class StageSpec:
     inputs: tuple[str, ...]  # channels it binds and reads
     outputs: tuple[str, ...]  # channels it connects and writes
     stream: str = ""  # capture stages: the stream it feeds
-    restartable: bool = True
 
 
 CONTROL = Channel("control", 1000)

@@ -91,7 +91,6 @@ class Child:
     restarts: int = 0
     ready: bool = False
     last_seen: float = 0.0  # monotonic s of its last control message (or its start)
-    started: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)  # this life's, from its last heartbeat
     base: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # counters of earlier lives
 
@@ -266,7 +265,7 @@ class Supervisor:
         cmd = [sys.executable, "-m", "camerapose.runtime.stages", child.spec.name, str(self.run_dir)]
         child.proc = subprocess.Popen(cmd, env=env, preexec_fn=_pdeathsig, stdin=subprocess.DEVNULL)
         child.ready = False
-        child.started = child.last_seen = time.monotonic()
+        child.last_seen = time.monotonic()
         log.debug("started %s (pid %d)", child.spec.name, child.proc.pid)
 
     def _start_all(self) -> None:

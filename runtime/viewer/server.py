@@ -23,7 +23,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from camerapose.core.errors import InputError
-from camerapose.runtime.wire.schema import MAX_MESSAGE_BYTES, TOPIC_PREFIX, SchemaError, decode
+from camerapose.runtime.wire.client import connect
+from camerapose.runtime.wire.schema import SchemaError, decode
 
 from .bridge import MAX_STREAMS, Mailbox, RateMeter, hello_json, request_allowed, stream_of, view_json
 
@@ -79,30 +80,15 @@ class Viewer:
         self.sock: zmq.asyncio.Socket | None = None
 
     def open(self) -> None:
-        """Connect the SUB socket; InputError if ZeroMQ refuses the endpoint (a too long ipc path)."""
+        """Connect the SUB socket (the wire client's: size limit, CURVE key, exact topics); InputError
+        if ZeroMQ refuses the endpoint (e.g. a too long ipc path) or the key."""
         self.ctx = zmq.asyncio.Context()
         try:
-            self.sock = self._socket(self.ctx)
-        except zmq.ZMQError as err:
+            streams = sorted(self.streams) if self.streams else None
+            self.sock = connect(self.endpoint, streams, self.server_key or None, self.hwm, self.ctx)
+        except InputError:
             self.ctx.term()
-            raise InputError(f"cannot subscribe to {self.endpoint}: {err.strerror}") from None
-
-    def _socket(self, ctx: zmq.asyncio.Context) -> zmq.asyncio.Socket:
-        sock = ctx.socket(zmq.SUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, self.hwm)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a bigger frame drops that peer
-        if self.server_key:
-            sock.curve_serverkey = self.server_key.encode()
-            sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
-        for s in sorted(self.streams) if self.streams else [""]:
-            sock.setsockopt(zmq.SUBSCRIBE, (TOPIC_PREFIX + s).encode())
-        try:
-            sock.connect(self.endpoint)
-        except zmq.ZMQError:
-            sock.close(0)  # else the context's term() waits for it forever
             raise
-        return sock
 
     def dispatch(self, topic: bytes, payload: bytes) -> None:
         """One ZeroMQ message -> every client's mailbox (as JSON text), or skipped (counted)."""

@@ -48,10 +48,12 @@ def connect(
     streams: Sequence[str] | None = None,
     server_key: str | bytes | None = None,
     hwm: int = 1000,
+    ctx: zmq.Context | None = None,
 ) -> zmq.Socket:
     """A SUB socket connected to `endpoint` and subscribed to the topics of `streams` (all when
-    None). InputError if ZeroMQ cannot parse the endpoint or the key is not a CURVE public key."""
-    sock = zmq.Context.instance().socket(zmq.SUB)
+    None), from `ctx` (default the process's shared context; a `zmq.asyncio.Context` gives an asyncio
+    socket). InputError if ZeroMQ cannot parse the endpoint or the key is not a CURVE public key."""
+    sock = (ctx or zmq.Context.instance()).socket(zmq.SUB)
     try:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, hwm)

@@ -217,14 +217,14 @@ def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
 def run_run(a: argparse.Namespace) -> int:
     from camerapose.core.config import to_dict
 
-    from .config import load_config
+    from .config import check_inputs, load_config
     from .supervisor import Supervisor
 
     cfg = load_config(a.config, a.sets, _overrides(a))
     if a.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
-    _precheck(cfg)
+    check_inputs(cfg)
     if a.view is None:
         return Supervisor(cfg).run()
     from .viewer.cli import start_viewer, stop_viewer
@@ -245,21 +245,6 @@ def _public_key(cfg: Any) -> str:
     from camerapose.runtime.wire.publisher import read_curve_key
 
     return zmq.curve_public(read_curve_key(cfg.publish.curve_secret_key)).decode()
-
-
-def _precheck(cfg: Any) -> None:
-    """Fail fast, in this process, on what can be checked without opening devices."""
-    from pathlib import Path
-
-    from .sources import open_source
-
-    for s in cfg.sources:
-        if s.kind == "file" and not Path(s.uri).is_file():
-            raise InputError(f"{s.uri}: no such file (or folder)")
-        if s.kind in ("file", "folder"):
-            open_source(s, cfg.capture).close()  # readable, first frame decodes
-    if not Path(cfg.lift.model).is_file():
-        raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
 
 
 # -- subscribe / record / replay -------------------------------------------------------------------

@@ -154,3 +154,18 @@ def to_json(cfg: RuntimeConfig) -> str:
 
 def from_json(text: str) -> RuntimeConfig:
     return config.from_json(RuntimeConfig, text)
+
+
+def check_inputs(cfg: RuntimeConfig, open_files: bool = True) -> None:
+    """Fail fast, before anything starts, on what can be checked without opening devices: file
+    sources exist (with `open_files`, files and folders also open and their first frame decodes) and
+    the pose model is there. InputError, one line."""
+    from .sources import open_source
+
+    for s in cfg.sources:
+        if s.kind == "file" and not Path(s.uri).is_file():
+            raise InputError(f"{s.uri}: no such file (or folder)")
+        if open_files and s.kind in ("file", "folder"):
+            open_source(s, cfg.capture).close()
+    if not Path(cfg.lift.model).is_file():
+        raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")

@@ -25,7 +25,7 @@ from typing import Any
 
 from camerapose.core.config import Layer, nest
 from camerapose.core.errors import CameraPoseError, InputError
-from camerapose.runtime.config import RuntimeConfig, load_config
+from camerapose.runtime.config import RuntimeConfig, check_inputs, load_config
 from camerapose.runtime.protocol import Detections, FrameNotice, Poses, pack, unpack
 from camerapose.runtime.stages.base import clock
 from camerapose.runtime.stages.detect import detections
@@ -47,7 +47,7 @@ def estimate(source: str | int | Path, every_frame: bool = False,
     False}`) or a dotted key (`**{"lift.smooth": False}`). Bad settings, a missing file or model
     raise InputError here, at the call; leaving the loop early closes the source and the models."""
     cfg = estimate_config(source, every_frame, settings)
-    _precheck(cfg)
+    check_inputs(cfg, open_files=False)  # the source opens at the first message
     return _messages(cfg)
 
 
@@ -64,15 +64,6 @@ def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[
     if every_frame:
         layers.append(("estimate(every_frame=True)", nest("capture.mode", "offline")))
     return load_config(flags=layers)
-
-
-def _precheck(cfg: RuntimeConfig) -> None:
-    """What `run` also checks before it starts: a file source exists, the pose model too."""
-    spec = cfg.sources[0]
-    if spec.kind == "file" and not Path(spec.uri).is_file():
-        raise InputError(f"{spec.uri}: no such file (or folder)")
-    if not Path(cfg.lift.model).is_file():
-        raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
 
 
 def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:

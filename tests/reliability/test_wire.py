@@ -148,7 +148,9 @@ def test_subscriber_drops_a_peer_sending_256_mib_and_lives_on() -> None:
     assert "Traceback" not in err
 
 
-def test_publisher_drops_a_peer_subscribing_with_256_mib_and_streams_on(tmp_path: Path) -> None:
+def looping_replay(tmp_path: Path) -> tuple[subprocess.Popen, zmq.Socket, int]:
+    """`camerapose replay --loop` of a 50-message recording of stream `cam` (50 Hz) on a free port,
+    with a SUB socket connected to it -> (the replay process, the socket, the port)."""
     rec = tmp_path / "s.cprec"
     rec.write_bytes(MAGIC + b"".join(msgpack.packb([i * 0.02, b"pose.cam", pose_payload("cam", i)],
                                                    use_bin_type=True) for i in range(50)))
@@ -157,7 +159,11 @@ def test_publisher_drops_a_peer_subscribing_with_256_mib_and_streams_on(tmp_path
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"pose.")
     sub.connect(endpoint)
-    replay = camerapose("replay", str(rec), "--loop", "--publish", endpoint)
+    return camerapose("replay", str(rec), "--loop", "--publish", endpoint), sub, port
+
+
+def test_publisher_drops_a_peer_subscribing_with_256_mib_and_streams_on(tmp_path: Path) -> None:
+    replay, sub, port = looping_replay(tmp_path)
     try:
         assert sub.poll(30_000), "replay never published"
         before = peak_rss_mb(replay.pid)
@@ -246,14 +252,7 @@ def test_ctrl_c_exits_130_from_subscribe(publishing) -> None:
 
 
 def test_ctrl_c_exits_130_from_replay(tmp_path: Path) -> None:
-    rec = tmp_path / "s.cprec"
-    rec.write_bytes(MAGIC + b"".join(msgpack.packb([i * 0.02, b"pose.cam", pose_payload("cam", i)],
-                                                   use_bin_type=True) for i in range(50)))
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    sub = zmq.Context.instance().socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"pose.")
-    sub.connect(endpoint)
-    replay = camerapose("replay", str(rec), "--loop", "--publish", endpoint)
+    replay, sub, _ = looping_replay(tmp_path)
     try:
         assert sub.poll(30_000), "replay never published"
         replay.send_signal(signal.SIGINT)

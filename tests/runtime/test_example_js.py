@@ -75,11 +75,11 @@ def test_js_subscriber_decodes_a_live_stream(
         assert p["camera"]["fx"] > 0 and len(p["camera"]["t"]) == 3
 
 
-def test_js_subscriber_keeps_only_its_exact_stream(node: str, port: int, rng) -> None:
-    from .test_publish_record import Publishing, named
+def test_js_subscriber_keeps_only_its_exact_stream(node: str, port: int, rng, publishing) -> None:
+    from .test_publish_record import named
 
     endpoint = f"tcp://127.0.0.1:{port}"
-    with Publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
+    with publishing(endpoint, [("cam2", named("cam2", rng)), ("cam", named("cam", rng))]):
         r = subprocess.run(
             [node, "subscriber.js", "--endpoint", endpoint, "--stream", "cam", "--count", "6", "--json"],
             cwd=JS, capture_output=True, text=True, timeout=60,

@@ -4,23 +4,28 @@ the person detector on every frame, beside MediaPipe's own pipeline when it is i
     camerapose bench --suite detector
     -> benchmarks/results/detector.md, detector.json, detector_latency.png
 
-Three windows of the demo video: frames 0-35 (one person in view), 95-130 (two people) and the
-same 95-130 as 4-person frames: the demo has two people, so each 4-person frame puts two copies of
-the frame side by side -- its middle half (the columns both people stay in over that window) and
-the mirror image of that half -- which keeps the frame size and the people's scale of the original.
-Each window is run through (a) our BlazePose pipeline in tracking mode (person detector every 10
-frames) and (b) ours with the person detector on every frame, each with its own detector (the
-2- and 4-person ones first follow frames 0-94 untimed, so the people are tracked when timing
-starts; max_persons is the default, 4); (c) MediaPipe's own pipeline (`mp.solutions.pose`,
-model_complexity=1, one person by design) runs the 1-person window. All are interleaved frame by
-frame in one run, so they see the same machine load (this machine is shared: only side-by-side
-ratios mean much). MediaPipe pins numpy<2, so it runs in a side virtual environment as a worker
-subprocess (frame indices in, milliseconds out over a pipe); set CAMERAPOSE_MEDIAPIPE_PYTHON to its
-python (default /tmp/mpvenv/bin/python), else it is reported as "not installed". Latency = wall
-time of `Detector.detect` on one BGR frame (ours: everything, tracking and smoothing included) and
-of `Pose.process` on the same frame already converted to RGB (MediaPipe); decoding and building
-the 4-person frames are outside. Rows are grouped by how many persons each pipeline returned (the
-person detector does not always find everyone; the recall table says how often it did).
+Three windows of the demo video: frames 0-35 (one person in view), 95-130 (two people) and the same
+95-130 as 4-person frames: the demo has two people, so each 4-person frame puts two copies of the
+frame side by side -- its middle half (the columns both people stay in over that window) and the
+mirror image of that half -- which keeps the frame size and the people's scale of the original.
+Each window is run through (a) our BlazePose pipeline in tracking mode as the runtime runs it live
+(person detector every 10 frames, in the background: a frame never waits for it, its result joins
+the first frame after it is done), (b) the same with every 10th frame waiting for the person
+detector (`person_search = "sync"`, the behaviour before it moved off the tracking path) and (c)
+ours with the person detector on every frame, each with its own detector (the 2- and 4-person ones
+first follow frames 0-94 untimed, so the people are tracked when timing starts; max_persons is the
+default, 4); (d) MediaPipe's own pipeline (`mp.solutions.pose`, model_complexity=1, one person by
+design) runs the 1-person window. The background search of (a) runs while the other pipelines'
+frames are timed, at a lower CPU priority, as it runs beside the other stages live. All are
+interleaved frame by frame in one run, so they see the same machine load (this machine is shared:
+only side-by-side ratios mean much). MediaPipe pins numpy<2, so it runs in a side virtual
+environment as a worker subprocess (frame indices in, milliseconds out over a pipe); set
+CAMERAPOSE_MEDIAPIPE_PYTHON to its python (default /tmp/mpvenv/bin/python), else it is reported as
+"not installed". Latency = wall time of `Detector.detect` on one BGR frame (ours: everything,
+tracking and smoothing included) and of `Pose.process` on the same frame already converted to RGB
+(MediaPipe); decoding and building the 4-person frames are outside. Rows are grouped by how many
+persons each pipeline returned (the person detector does not always find everyone; the recall table
+says how often it did).
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ log = logging.getLogger(__name__)
 WINDOWS = {1: range(0, 36), 2: range(95, 131), 4: range(95, 131)}
 QUICK_FRAMES, QUICK_LEAD_IN = 8, 10  # quick mode: timed frames per window, untimed frames before each
 HALF_FROM = 0.18  # 4-person frames: columns [0.18 w, 0.68 w) hold both demo people over frames 80-164
-TRACKING, EVERY_FRAME = "ours, tracking (detect every 10)", "ours, detector every frame"
+TRACKING = "ours, tracking (detect every 10)"  # the default: person detector in the background, live
+TRACKING_SYNC = "ours, tracking, frame waits for the person detector (before)"
+EVERY_FRAME = "ours, detector every frame"
 
 def decode(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     cap = cv2.VideoCapture(str(video))
@@ -114,8 +121,11 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     frames = decode(video, wanted)
     if len(frames) < len(wanted):
         raise CameraPoseError(f"{video}: the detector suite needs at least {max(wanted) + 1} frames")
-    variants = {TRACKING: DetectorConfig(detect_every=10), EVERY_FRAME: DetectorConfig(detect_every=1)}
-    max_persons = min(cfg.max_persons for cfg in variants.values())
+    # name -> (config, live): the async search in live mode, as the runtime runs it on a camera
+    variants = {TRACKING: (DetectorConfig(detect_every=10, person_search="async"), True),
+                TRACKING_SYNC: (DetectorConfig(detect_every=10, person_search="sync"), False),
+                EVERY_FRAME: (DetectorConfig(detect_every=1, person_search="sync"), False)}
+    max_persons = min(cfg.max_persons for cfg, _ in variants.values())
     mp_worker = None
     if mediapipe_peer.available():
         mp_worker = mediapipe_peer.FrameWorker(video, sorted(frames))
@@ -123,13 +133,13 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     else:
         log.warning("MediaPipe not installed at %s: its rows say 'not installed'",
                     mediapipe_peer.MEDIAPIPE_PYTHON)
-    dets = {(name, n): create_detector(cfg) for name, cfg in variants.items() for n in windows}
+    dets = {(name, n): create_detector(cfg) for name, (cfg, _) in variants.items() for n in windows}
     times: dict[tuple[str, int], list[tuple[int, float]]] = {key: [] for key in dets}  # (persons, ms)
     times[("mediapipe", 1)] = []
     try:
-        for (_, n), det in dets.items():  # untimed lead-in: tracks established, caches warm
+        for (name, n), det in dets.items():  # untimed lead-in: tracks established, caches warm
             for i in lead[n]:
-                det.detect([_frame(frames, n, i)], [i / 30.0])
+                det.detect([_frame(frames, n, i)], [i / 30.0], live=variants[name][1])
         if mp_worker:
             for i in lead[1]:
                 mp_worker(i)
@@ -141,7 +151,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
             for (name, n), det in dets.items():
                 i = step[list(windows).index(n)]
                 t0 = time.perf_counter()
-                persons = det.detect([inputs[n]], [i / 30.0])[0]
+                persons = det.detect([inputs[n]], [i / 30.0], live=variants[name][1])[0]
                 times[(name, n)].append((len(persons), (time.perf_counter() - t0) * 1e3))
                 if n == 1:
                     ours[name] = persons
@@ -158,7 +168,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
         if mp_worker:
             mp_worker.close()
     samples: dict[str, dict[str, list[float]]] = {}  # "N persons" -> pipeline -> ms
-    order = [TRACKING, EVERY_FRAME, "mediapipe"]
+    order = [TRACKING, TRACKING_SYNC, EVERY_FRAME, "mediapipe"]
     for (name, _), rows in sorted(times.items(), key=lambda kv: order.index(kv[0][0])):
         for count, ms in rows:
             if count > 0:
@@ -188,6 +198,8 @@ def _group(count: int) -> str:
 
 def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: dict) -> Report:
     rep = Report("detector", "2D detector latency with 1, 2 and 4 persons, beside MediaPipe's pipeline")
+    tracking = (f"`{TRACKING}` runs the person detector in the background as the live runtime does (a frame "
+                f"never waits for it); `{TRACKING_SYNC}` makes every 10th frame wait for it, as before.")
     w = meta["windows"]
     quick = " -- QUICK run, few frames and a short lead-in" if meta["quick"] else ""
     rep.add_text(
@@ -200,7 +212,7 @@ def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: di
         "One-Euro included) and of `Pose.process` (MediaPipe 0.10.21, "
         "model_complexity=1, RGB in, its default threads), interleaved frame by frame in one run on a "
         "machine shared with other jobs (p95/p99 are load noise; compare p50s side by side). "
-        "MediaPipe's solution follows ONE person by design, so it has no multi-person row.")
+        "MediaPipe's solution follows ONE person by design, so it has no multi-person row. " + tracking)
     rows = [[group, name, s["n"], s["p50"], s["p95"], s["p99"], s["mean"]]
             for group, by in results.items() for name, s in by.items()]
     if not meta["mediapipe"]:

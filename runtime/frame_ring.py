@@ -3,19 +3,23 @@
 A ring is one file in /dev/shm (a tmpfs: RAM, no disk), mapped by every process that uses it:
 
     header  [magic u64 | slots i64 | slot_bytes i64 | released i64 | generation i64 |
-             published i64 | published_count i64 | pad]  64 B
+             published i64 | published_count i64 | pinned i64]  64 B
     slots   per slot [seq i64 | height i32 | width i32 | channels i32 | pad i32 | t f64 | pad] 32 B
     data    slots x slot_bytes, 64-byte aligned
 
 The writer marks a slot busy (seq = -1), copies the frame, then publishes seq = frame index; a
-reader copies the slot and accepts it only if seq still equals the index it was told about
-(a seqlock), so a frame overwritten while being read is detected and counted as dropped, never
-returned torn. Live mode never waits (the writer overwrites the oldest slot); offline mode waits
-until the last reader has `release`d the frame that last used the slot. The publish stage also
-marks in the header the stream's last published frame (`published`: where a restarted offline
-pipeline resumes) and how many it published (`published_count`). Plain files + mmap (not
-multiprocessing.shared_memory) so that no resource tracker unlinks a segment behind our back:
-the supervisor, which names every ring, unlinks them all on the way out.
+reader copies the slot and accepts it only if seq still equals the index it was told about (a
+seqlock), so a frame overwritten while being read is detected and counted as dropped, never
+returned torn. The detect stage reads in place instead, saving the copy on the latency path: it
+`pin`s the frame, which a live writer then skips rather than overwrite (one frame lost to the ring,
+not the one being worked on), and checks `holds` once its work on the frame is done (the seqlock's
+check, for the instant between a writer's look at the pin and its write). Live mode never waits
+(the writer overwrites the oldest slot); offline mode waits until the last reader has `release`d
+the frame that last used the slot. The publish stage also marks in the header the stream's last
+published frame (`published`: where a restarted offline pipeline resumes) and how many it published
+(`published_count`). Plain files + mmap (not multiprocessing.shared_memory) so that no resource
+tracker unlinks a segment behind our back: the supervisor, which names every ring, unlinks them all
+on the way out.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class FrameRing:
     def __init__(self, path: Path, mm: mmap.mmap) -> None:
         self.path = path
         self._mm = mm
-        head = np.frombuffer(mm, dtype=np.int64, count=7)
+        head = np.frombuffer(mm, dtype=np.int64, count=8)
         if int(head[0]) != MAGIC:
             raise ValueError(f"{path}: not a frame ring")
         self._head = head
@@ -88,9 +92,9 @@ class FrameRing:
             mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
-        head = np.frombuffer(mm, dtype=np.int64, count=7)
+        head = np.frombuffer(mm, dtype=np.int64, count=8)
         last, count = (first_index - 1, 0) if published is None else published
-        head[:] = (MAGIC, slots, slot_bytes, first_index - 1, secrets.randbits(62), last, count)
+        head[:] = (MAGIC, slots, slot_bytes, first_index - 1, secrets.randbits(62), last, count, -1)
         np.frombuffer(mm, dtype=np.int64, count=slots * 4, offset=HEADER).reshape(slots, 4)[:, 0] = -2
         del head
         return cls(path, mm)
@@ -117,9 +121,15 @@ class FrameRing:
             time.sleep(poll_s)
         return True
 
-    def write(self, index: int, frame: np.ndarray, t: float) -> int:
-        """Copy an HxWxC uint8 frame into slot index % slots; returns the slot."""
+    def write(self, index: int, frame: np.ndarray, t: float, live: bool = False) -> bool:
+        """Copy an HxWxC uint8 frame into slot index % slots. Live, False (nothing written: the frame
+        is dropped) when that slot holds the frame a reader has pinned (`pin`); offline the slot is
+        free by then (`wait_free`) and the frame is always written."""
         slot = index % self.slots
+        pinned = int(self._head[7])
+        if live and pinned not in (-1, index) and pinned % self.slots == slot:
+            if int(self._seq[slot]) == pinned:
+                return False
         self._seq[slot] = -1  # busy: a reader that sees this (or a newer index) drops the frame
         h, w = frame.shape[:2]
         c = frame.shape[2] if frame.ndim == 3 else 1
@@ -128,7 +138,7 @@ class FrameRing:
         self._dims[slot, 2:5] = (h, w, c)
         self._t[slot, 3] = t
         self._seq[slot] = index
-        return slot
+        return True
 
     # -- readers -----------------------------------------------------------------------------
     def read(self, index: int) -> np.ndarray | None:
@@ -140,6 +150,28 @@ class FrameRing:
         start = slot * self.slot_bytes
         frame = self._data[start : start + h * w * c].copy().reshape((h, w, c) if c > 1 else (h, w))
         return frame if int(self._seq[slot]) == index else None
+
+    def view(self, index: int) -> np.ndarray | None:
+        """Frame `index` in place (read-only, no copy: a 1080p frame's copy is 1-3 ms), or None if it
+        was overwritten. `pin` it first, so that a live writer leaves it alone; once done with it,
+        check `holds(index)` and throw the work away if not (the seqlock's check after the work)."""
+        slot = index % self.slots
+        if int(self._seq[slot]) != index:
+            return None
+        h, w, c = (int(x) for x in self._dims[slot, 2:5])
+        start = slot * self.slot_bytes
+        frame = self._data[start : start + h * w * c].reshape((h, w, c) if c > 1 else (h, w))
+        frame.flags.writeable = False
+        return frame
+
+    def pin(self, index: int) -> None:
+        """One reader (the detect stage) works on frame `index` in place: a live writer skips the
+        frame that would overwrite it. Pinning another frame (or -1) lets go of this one."""
+        self._head[7] = index
+
+    def holds(self, index: int) -> bool:
+        """Frame `index` is still in its slot, untouched since it was written."""
+        return int(self._seq[index % self.slots]) == index
 
     def release(self, index: int) -> None:
         """The last reader is done with frames up to `index` (offline-mode backpressure)."""

@@ -126,7 +126,7 @@ def _one_frame(notice: FrameNotice, image: Any, detector: Any, lifter: Any, offl
     None where the detector refused the frame (as the detect stage skips it)."""
     t0 = time.monotonic()
     try:
-        people = detector.detect([image], [clock(notice, offline)], [notice.stream])[0]
+        people = detector.detect([image], [clock(notice, offline)], [notice.stream], live=not offline)[0]
     except CameraPoseError as err:
         log.warning("estimate: frame %d skipped (%s)", notice.frame, err)
         people = None

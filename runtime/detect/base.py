@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -91,6 +92,12 @@ class DetectorConfig:
     max_persons: most persons per frame. detect_every: run the person detector every N frames of
       a stream (and whenever a track is lost or its pose score drops below `redetect_score`);
       in between each person's ROI comes from their last landmarks.
+    person_search: how the person detector (the SSD and its tiles) runs beside tracking: "async"
+      (default) on its own low-priority thread while the tracked persons' frames go on, its
+      result joining the tracker on a later frame -- the stream's next frame in `detect`'s
+      default (offline, deterministic) mode, the first frame after it finishes with `live=True`;
+      a frame in which nobody is tracked waits for its own search. "sync": every frame that runs
+      the person detector waits for it (the latency tail of earlier versions).
     min_detection_score: SSD score to accept a person; nms_iou: weighted-NMS overlap;
     detector_tiles: besides the whole frame, run the SSD on square tiles of the frame's short side
       (overlapping by half a side): "auto" on frames at least 1.5x wider than high (or higher
@@ -107,6 +114,7 @@ class DetectorConfig:
     backend: str = "blazepose"
     max_persons: int = 4
     detect_every: int = 10
+    person_search: str = "async"
     min_detection_score: float = 0.5
     nms_iou: float = 0.3
     detector_tiles: str = "auto"
@@ -130,6 +138,8 @@ class DetectorConfig:
                      min_detection_score=(0, 1), nms_iou=(0, 1), min_pose_score=(0, 1),
                      redetect_score=(0, 1), duplicate_iou=(0, 1), roi_enlarge=(1, 4), threads=(1, 256),
                      min_frame_side=(1, 4096))
+        if self.person_search not in ("async", "sync"):
+            raise InputError(f"detector: person_search must be async|sync, got {self.person_search!r}")
         if self.detector_tiles not in ("auto", "on", "off"):
             raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
@@ -199,6 +209,9 @@ class Detector(ABC):
     def __init__(self, cfg: DetectorConfig) -> None:
         self.cfg = cfg
         self._trackers: dict[str, Tracker] = {}
+        # The backend's `person_search.PersonSearch` when it finds people with BlazePose's SSD (not
+        # imported here: that module builds on this one).
+        self.search: Any = None
 
     def __enter__(self) -> Detector:
         return self
@@ -210,11 +223,17 @@ class Detector(ABC):
     def close(self) -> None:
         """Free the models and forget all tracking state."""
         self._trackers.clear()
+        if self.search is not None:
+            self.search.close()
 
     def stream_state(self, stream: str) -> dict[str, object]:
-        """What the detector remembers of one stream (its tracks, ROIs...), as plain picklable data:
-        an offline run's restarted detect stage goes on from it exactly (`restore_stream`)."""
-        return {name: getattr(self, name).get(stream) for name in self.STREAM_STATE}
+        """What the detector remembers of one stream (its tracks, ROIs, the person search its next
+        frame joins: a running one is waited for), as plain data: an offline run's restarted
+        detect stage goes on from it exactly (`restore_stream`)."""
+        state = {name: getattr(self, name).get(stream) for name in self.STREAM_STATE}
+        if self.search is not None:
+            state["person_search"] = self.search.state(stream)
+        return state
 
     def restore_stream(self, stream: str, state: dict[str, object]) -> None:
         """Go on from a `stream_state` of `stream`."""
@@ -224,6 +243,8 @@ class Detector(ABC):
                 per_stream.pop(stream, None)
             else:
                 per_stream[stream] = state[name]
+        if self.search is not None:
+            self.search.restore(stream, state.get("person_search"))
 
     def tracker(self, stream: str) -> Tracker:
         if stream not in self._trackers:
@@ -231,8 +252,13 @@ class Detector(ABC):
         return self._trackers[stream]
 
     def detect(self, frames: list[np.ndarray], timestamps: list[float],
-               streams: list[str] | None = None) -> list[list[Person2D]]:
-        """Persons of every frame, batched over frames (and streams). -> one list per frame."""
+               streams: list[str] | None = None, live: bool = False) -> list[list[Person2D]]:
+        """Persons of every frame, batched over frames (and streams). -> one list per frame.
+
+        live: frames come from a camera and only the newest counts; a person search running in the
+        background joins the first frame after it is done. Default (offline): it joins the
+        stream's next frame, so that the same frames always give the same persons.
+        """
         if len(frames) != len(timestamps) or (streams is not None and len(streams) != len(frames)):
             raise InputError("detect: frames, timestamps (and streams) must have the same length")
         names = [str(s) for s in streams] if streams is not None else ["0"] * len(frames)
@@ -253,7 +279,7 @@ class Detector(ABC):
                     continue
                 usable.append((i, img))
             found = self._find([img for _, img in usable], [names[i] for i, _ in usable],
-                               [float(timestamps[i]) for i, _ in usable]) if usable else []
+                               [float(timestamps[i]) for i, _ in usable], live) if usable else []
             for (i, _), obs in zip(usable, found, strict=True):
                 results[i] = self._track(names[i], float(timestamps[i]), obs)
             pending = later
@@ -275,9 +301,10 @@ class Detector(ABC):
         return persons
 
     @abstractmethod
-    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float]
+    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float], live: bool
               ) -> list[list[tuple[Observation, object]]]:
-        """Poses in frames of distinct streams: per frame, (observation, backend state) pairs."""
+        """Poses in frames of distinct streams: per frame, (observation, backend state) pairs.
+        live: as in `detect`."""
 
     def _remember(self, stream: str, track_id: int, extra: object) -> None:
         """Backend hook: keep per-track state (e.g. next frame's ROI) under its id."""

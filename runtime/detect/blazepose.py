@@ -1,11 +1,6 @@
-"""The two BlazePose networks (`pose_detection.tflite`, `pose_landmark_full.tflite`) on ai-edge-litert.
+"""BlazePose's landmark network (`pose_landmark_full.tflite`) on ai-edge-litert, and the multi-person
+backend built on it with the person detector (`person_detector.py`, run by `person_search.py`).
 
-Pure pre/post-processing around the networks:
-- `PersonDetector(batch)`: 224x224 RGB views in [-1, 1], one call per view (this graph cannot
-  batch, see below), SSD decoding + weighted NMS, boxes and the 4 alignment keypoints (0 hip
-  centre, 1 a point above the head giving the body radius, 2 shoulder centre, 3 upper-body radius
-  point). `PersonDetector.find(frames)`: the views of each frame (the whole frame letterboxed, plus
-  square tiles of a wide frame, where people look 1.8x larger) and one detection per person.
 - `LandmarkModel(crops)`: every person's 256x256 crop (RGB in [0, 1]) in ONE call (the input's
   batch dimension is resized to the number of crops), 39 landmarks in crop pixels, visibility and
   presence through a sigmoid, the pose flag, a per-landmark heatmap confidence, and the 39 "world
@@ -14,6 +9,8 @@ Pure pre/post-processing around the networks:
   Batching saves only the per-call overhead (~5%): the network's work is linear in crops (one
   thread: batch 2 takes 2.00x the CPU time of batch 1) and 2 threads already keep both cores of
   a 2-core machine busy on one crop, so 2 persons cost ~1.9x one there, wherever the crops run.
+- `BlazePoseDetector`: tracked persons' ROIs from their last landmarks, new persons from the
+  person search, all crops of a frame through the landmark model at once.
 """
 
 from __future__ import annotations
@@ -22,153 +19,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from camerapose.core.errors import ModelError
 from camerapose.core.skeleton import to_h36m
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect import ssd
 from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
+from camerapose.runtime.detect.litert import TFLiteModel, sigmoid, to_rgb_float
+from camerapose.runtime.detect.person_search import PersonSearch
 from camerapose.runtime.detect.tracker import Observation
 
 log = logging.getLogger(__name__)
 
-DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
 NUM_LANDMARKS = 39  # 33 body landmarks + 6 auxiliary (33 hip centre, 34 body radius point, ...)
 HEATMAP_SIZE = 64
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
-
-
-class _TFLiteModel:
-    """One .tflite model on ai-edge-litert whose input batch dimension follows the batch given."""
-
-    def __init__(self, path: Path, threads: int, input_shape: tuple[int, ...],
-                 outputs: dict[str, tuple[int, ...]]) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file; run `camerapose assets fetch`")
-        try:
-            self._it = Interpreter(model_path=str(path), num_threads=threads)
-            self._it.allocate_tensors()
-        except Exception as err:  # the interpreter raises ValueError/RuntimeError on bad flatbuffers
-            raise ModelError(f"{path}: not a loadable TFLite model ({str(err).splitlines()[0]})") from err
-        ins = self._it.get_input_details()
-        if len(ins) != 1 or tuple(ins[0]["shape"][1:]) != input_shape:
-            got = [tuple(d["shape"]) for d in ins]
-            raise ModelError(f"{path}: expected one input (1, {', '.join(map(str, input_shape))}), got {got}")
-        self._input = ins[0]["index"]
-        by_name = {d["name"]: d for d in self._it.get_output_details()}
-        for name, shape in outputs.items():
-            if name not in by_name or tuple(by_name[name]["shape"][1:]) != shape:
-                have = {n: tuple(d["shape"]) for n, d in by_name.items()}
-                raise ModelError(f"{path}: expected output {name} of shape (1, {shape}), got {have}")
-        self._outputs = {name: by_name[name]["index"] for name in outputs}
-        self._input_shape = input_shape
-        self._batch = 1
-        self.path = path
-
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, *input_shape) float32 -> {output name: (B, ...) array}."""
-        if batch.shape[0] != self._batch:
-            self._it.resize_tensor_input(self._input, [batch.shape[0], *self._input_shape])
-            self._it.allocate_tensors()
-            self._batch = batch.shape[0]
-        self._it.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
-        self._it.invoke()
-        return {name: self._it.get_tensor(i) for name, i in self._outputs.items()}  # already copies
-
-
-@dataclass(frozen=True)
-class Detections:
-    """Persons found in one frame, by descending score; all in the detector's normalised input."""
-
-    boxes: np.ndarray  # (M, 4) x0, y0, x1, y1
-    scores: np.ndarray  # (M,)
-    keypoints: np.ndarray  # (M, 4, 2)
-
-
-class PersonDetector:
-    """BlazePose's SSD person detector: (B, 224, 224, 3) float32 RGB in [-1, 1] -> detections."""
-
-    def __init__(self, path: Path, threads: int = 2, min_score: float = 0.5, nms_iou: float = 0.3) -> None:
-        self.anchors = ssd.generate_anchors(ssd.AnchorConfig())
-        n = self.anchors.shape[0]
-        self._model = _TFLiteModel(path, threads, (DETECTOR_SIZE, DETECTOR_SIZE, 3),
-                                   {"Identity": (n, 12), "Identity_1": (n, 1)})
-        self.min_score = min_score
-        self.nms_iou = nms_iou
-
-    def __call__(self, batch: np.ndarray, max_persons: int) -> list[Detections]:
-        # One image per call: the graph concatenates its heads after flattening the batch into the
-        # anchor axis (a batch of B gives (1, B*2254, 12), not batch-major), so it cannot batch.
-        out = [self._model(batch[i:i + 1]) for i in range(batch.shape[0])]
-        return [self.postprocess(o["Identity"][0], o["Identity_1"][0], max_persons) for o in out]
-
-    def find(self, frames: list[np.ndarray], max_persons: int, tiles: str = "off"
-             ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Persons in BGR frames, each seen whole and, per `tiles`, in square tiles (`detector_views`).
-
-        -> per frame: alignment keypoints (M, 4, 2) in frame pixels and scores (M,); one person
-        seen in several views is kept once: from a tile when a tile saw them (the finer view places
-        the hip and the body radius better: whole-frame ROIs of the same person run up to 1.4x
-        larger and fail the landmark model more often), else from the whole frame. Tile detections
-        come first, each group by descending score.
-        """
-        views = [detector_views(f.shape[1], f.shape[0], tiles) for f in frames]
-        batch = np.empty((sum(len(v) for v in views), DETECTOR_SIZE, DETECTOR_SIZE, 3), np.uint8)
-        k = 0
-        for f, v in zip(frames, views, strict=True):
-            roi_mod.warp_crops(f, v, DETECTOR_SIZE, out=batch[k:k + len(v)])
-            k += len(v)
-        dets = self(to_rgb_float(batch, 2.0 / 255.0, -1.0), max_persons)  # RGB in [-1, 1]
-        out, k = [], 0
-        for v in views:
-            mine = dets[k:k + len(v)]
-            k += len(v)
-            kp = np.concatenate([_to_frame(m, d.keypoints) for m, d in zip(v, mine, strict=True)])
-            sc = np.concatenate([d.scores for d in mine])
-            rank = sc + np.repeat(np.arange(len(v)) > 0, [len(d.scores) for d in mine])  # tiles first
-            keep = roi_mod.distinct_persons(roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1]), rank, max_persons)
-            out.append((kp[keep].astype(np.float32), sc[keep]))
-        return out
-
-    def postprocess(self, raw: np.ndarray, logits: np.ndarray, max_persons: int) -> Detections:
-        """raw (2254, 12), logits (2254, 1) of one image -> Detections after weighted NMS."""
-        scores = ssd.sigmoid_scores(logits)
-        keep = scores >= self.min_score
-        boxes, kps = ssd.decode(raw[keep], self.anchors[keep], 4, (DETECTOR_SIZE, DETECTOR_SIZE))
-        b, s, k = ssd.weighted_nms(boxes, scores[keep], kps, self.nms_iou, max_persons)
-        return Detections(b, s, k)
-
-
-def _to_frame(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Normalised detector points (N, K, 2) through its crop -> frame map m (2, 3). -> (N, K, 2) px."""
-    return roi_mod.apply_affine(np.repeat(m[None], len(points), 0), points * DETECTOR_SIZE)
-
-
-# Tiling pays from this aspect ratio on: at 16:9 tiles show people 1.8x larger than the letterbox
-# (on the demo video the detector then finds both people on 76 of 126 frames instead of 4); at 4:3
-# only 1.33x, for 3x the detector time.
-AUTO_TILE_ASPECT = 1.5
-
-
-def detector_views(width: int, height: int, tiles: str = "auto") -> np.ndarray:
-    """The detector's views of a frame: the whole frame letterboxed, then (unless `tiles` is "off",
-    or "auto" on a frame narrower than AUTO_TILE_ASPECT) square tiles of its short side that overlap
-    by at least half a side (`roi.square_tiles`). -> (V, 2, 3) crop -> frame maps of 224x224 crops.
-    """
-    full = roi_mod.letterbox(width, height, DETECTOR_SIZE)[None]
-    aspect = max(width, height) / max(min(width, height), 1)
-    if tiles == "off" or aspect <= 1.0 or (tiles == "auto" and aspect < AUTO_TILE_ASPECT):
-        return full
-    return np.concatenate([full, roi_mod.crop_to_frame(roi_mod.square_tiles(width, height), DETECTOR_SIZE)])
 
 
 @dataclass(frozen=True)
@@ -188,7 +53,7 @@ class LandmarkModel:
     """BlazePose full landmark model: (B, 256, 256, 3) float32 RGB in [0, 1] -> Landmarks."""
 
     def __init__(self, path: Path, threads: int = 2, refine_kernel: int = 7, min_refine: float = 0.5) -> None:
-        self._model = _TFLiteModel(
+        self._model = TFLiteModel(
             path, threads, (LANDMARK_SIZE, LANDMARK_SIZE, 3),
             {"Identity": (NUM_LANDMARKS * 5,), "Identity_1": (1,),
              "Identity_3": (HEATMAP_SIZE, HEATMAP_SIZE, NUM_LANDMARKS),
@@ -201,8 +66,8 @@ class LandmarkModel:
         raw = out["Identity"].reshape(-1, NUM_LANDMARKS, 5)
         xy, heat = refine_from_heatmap(raw[:, :, :2], out["Identity_3"], self.refine_kernel,
                                        self.min_refine)
-        return Landmarks(xy=xy, z=raw[:, :, 2], visibility=_sigmoid(raw[:, :, 3]),
-                         presence=_sigmoid(raw[:, :, 4]), heat=heat,
+        return Landmarks(xy=xy, z=raw[:, :, 2], visibility=sigmoid(raw[:, :, 3]),
+                         presence=sigmoid(raw[:, :, 4]), heat=heat,
                          pose_score=out["Identity_1"].reshape(-1).astype(np.float32),
                          world=out["Identity_4"].reshape(-1, NUM_LANDMARKS, 3).astype(np.float32))
 
@@ -251,7 +116,7 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = 7, mi
     li = np.arange(n)[None, :, None, None]
     # Gather each landmark's window first: the sigmoid then runs on B*L*k*k values, not the whole map.
     win = heatmap[bi, np.clip(gy, 0, h - 1)[..., :, None], np.clip(gx, 0, w - 1)[..., None, :], li]
-    win = _sigmoid(win.astype(np.float32)) * (vy[..., :, None] & vx[..., None, :])  # (B, L, k, k)
+    win = sigmoid(win.astype(np.float32)) * (vy[..., :, None] & vx[..., None, :])  # (B, L, k, k)
     peak = win.max(axis=(-1, -2))
     total = win.sum(axis=(-1, -2))
     safe = np.maximum(total, 1e-12)
@@ -298,17 +163,17 @@ class StreamState:
 
 
 class BlazePoseDetector(Detector):
-    """Multi-person BlazePose: SSD detector every N frames, landmark model on all ROIs at once."""
+    """Multi-person BlazePose: the SSD person detector every N frames (`person_search`, in the
+    background by default), the landmark model on all tracked and found ROIs in one call."""
 
     STREAM_STATE = (*Detector.STREAM_STATE, "_state")
 
     def __init__(self, cfg: DetectorConfig) -> None:
         super().__init__(cfg)
-        self.person_detector = PersonDetector(model_path(cfg.detector_model, "BlazePose detector model"),
-                                              cfg.threads, cfg.min_detection_score, cfg.nms_iou)
         self.landmark_model = LandmarkModel(model_path(cfg.landmark_model, "BlazePose landmark model"),
                                             cfg.threads, 7 if cfg.heatmap_refine else 1,
                                             0.5 if cfg.heatmap_refine else 2.0)
+        self.search = PersonSearch(cfg, background=cfg.person_search == "async")
         self._state: dict[str, StreamState] = {}
         self.last_stats: dict[str, float] = {}
 
@@ -323,35 +188,28 @@ class BlazePoseDetector(Detector):
         return (not st.rois or st.lost or st.frames + 1 >= self.cfg.detect_every
                 or st.weakest < self.cfg.redetect_score)
 
-    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float]
+    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float], live: bool
               ) -> list[list[tuple[Observation, object]]]:
-        states = [self._stream(s) for s in streams]
-        for s, st in zip(streams, states, strict=True):
+        rois_per_frame, sources, searches = [], [], 0
+        for frame, s in zip(frames, streams, strict=True):
+            st = self._stream(s)
             # Look for a lost person while their track lives: the landmark model gave up on them
             # (e.g. mid-jump), the detector may still see them, and in time to keep their id.
             st.lost = any(tr.misses > 0 for tr in self.tracker(s).tracks)
-        to_detect = [i for i, st in enumerate(states) if self.needs_detection(st)]
-        detected = dict(zip(to_detect, self._detect_rois([frames[i] for i in to_detect]), strict=True))
-        rois_per_frame, sources = [], []
-        for i, st in enumerate(states):
-            rois, src = merge_rois(st.rois or {}, detected.get(i, np.zeros((0, 5), np.float32)),
-                                   self.cfg.max_persons)
+            kp, started = self.search.step(s, frame, self.needs_detection(st), bool(st.rois), live)
+            st.frames = 0 if started else st.frames + 1
+            searches += started
+            found = (np.zeros((0, 5), np.float32) if kp is None
+                     else roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1], self.cfg.roi_enlarge))
+            rois, src = merge_rois(st.rois or {}, found, self.cfg.max_persons)
             rois_per_frame.append(rois)
             sources.append(src)
-            st.frames = 0 if i in detected else st.frames + 1
         obs = self._landmarks(frames, rois_per_frame, sources)
-        for st, o in zip(states, obs, strict=True):
-            st.weakest = min((ob.score for ob, _ in o), default=0.0)
-        self.last_stats = {"detector_frames": float(len(to_detect)),
+        for s, o in zip(streams, obs, strict=True):
+            self._stream(s).weakest = min((ob.score for ob, _ in o), default=0.0)
+        self.last_stats = {"detector_frames": float(searches),
                            "rois": float(sum(len(r) for r in rois_per_frame))}
         return obs
-
-    def _detect_rois(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """SSD person detector on frames (and their tiles) -> per frame ROIs (M, 5) in pixels."""
-        if not frames:
-            return []
-        found = self.person_detector.find(frames, self.cfg.max_persons, self.cfg.detector_tiles)
-        return [roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1], self.cfg.roi_enlarge) for kp, _ in found]
 
     def _landmarks(self, frames: list[np.ndarray], rois: list[np.ndarray], sources: list[list[int | None]]
                    ) -> list[list[tuple[Observation, object]]]:
@@ -409,18 +267,6 @@ class BlazePoseDetector(Detector):
 
     def _forget(self, stream: str) -> None:
         self._stream(stream).rois = {}
-
-
-def to_rgb_float(bgr: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """(N, h, w, 3) uint8 BGR -> float32 RGB * scale + offset (swapped in place: ~6x faster than
-    a strided [..., ::-1] copy, which matters at ~0.2 ms per crop)."""
-    for img in bgr:
-        cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img)
-    x = bgr.astype(np.float32)
-    x *= np.float32(scale)
-    if offset:
-        x += np.float32(offset)
-    return x
 
 
 def merge_rois(tracked: dict[int, np.ndarray], detected: np.ndarray, max_persons: int,

@@ -11,8 +11,9 @@ any runner of the engines interface (onnxruntime here, TensorRT on a Jetson), on
 - yolo_pose: output (B, 5 + 3K, N) or (B, N, 5 + 3K): rows cx, cy, w, h, score, then x, y, conf
   per keypoint, in letterboxed input pixels -> score threshold, NMS, back to frame pixels.
 
-Top-down person boxes come from the BlazePose SSD detector (every `detect_every` frames) and,
-between detector runs, from each track's last keypoints; or the whole frame ("full_frame").
+Top-down person boxes come from the BlazePose SSD detector (every `detect_every` frames, in the
+background by default: `person_search`) and, between searches, from each track's last keypoints;
+or the whole frame ("full_frame").
 """
 
 from __future__ import annotations
@@ -125,12 +126,10 @@ class OnnxKeypointDetector(Detector):
         self.runner = runner
         self.runner.activate()
         self._input = self._check_model()
-        self.person_detector = None
         if m.layout != "yolo_pose" and m.person_boxes == "blazepose":
-            from camerapose.runtime.detect.blazepose import PersonDetector
+            from camerapose.runtime.detect.person_search import PersonSearch
 
-            self.person_detector = PersonDetector(model_path(cfg.detector_model, "BlazePose detector model"),
-                                                  cfg.threads, cfg.min_detection_score, cfg.nms_iou)
+            self.search = PersonSearch(cfg, background=cfg.person_search == "async")
         self._boxes: dict[str, dict[int, np.ndarray]] = {}
         self._frames: dict[str, int] = {}
 
@@ -172,49 +171,41 @@ class OnnxKeypointDetector(Detector):
         return list(out.values())
 
     # -- detection -----------------------------------------------------------------------------
-    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float]
+    def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float], live: bool
               ) -> list[list[tuple[Observation, object]]]:
         if self.model_cfg.layout == "yolo_pose":
             return [self._one_stage(f) for f in frames]
         rois, hints = [], []
         for f, s in zip(frames, streams, strict=True):
-            r, h = self._person_rois(f, s)
+            r, h = self._person_rois(f, s, live)
             rois.append(r)
             hints.append(h)
         return self._top_down(frames, rois, hints)
 
-    def _person_rois(self, frame: np.ndarray, stream: str) -> tuple[np.ndarray, list[int | None]]:
+    def _person_rois(self, frame: np.ndarray, stream: str, live: bool) -> tuple[np.ndarray, list[int | None]]:
+        """This frame's crops: each tracked person's last box, then persons the person search found
+        (`detect_every` frames apart; `PersonSearch.step`). -> ROIs (M, 5) and their track ids."""
         m, h, w = self.model_cfg, frame.shape[0], frame.shape[1]
         aspect = m.input_size[0] / m.input_size[1]
         if m.person_boxes == "full_frame":
             return box_to_roi(np.array([[0, 0, w, h]], np.float32), aspect, 1.0), [None]
         tracked = self._boxes.get(stream, {})
-        count = self._frames.get(stream, 0)
+        since = self._frames.get(stream, self.cfg.detect_every)  # frames since the last search began
         boxes = [tracked[i] for i in tracked][: self.cfg.max_persons]
         ids: list[int | None] = list(tracked)[: self.cfg.max_persons]
-        if not tracked or count % self.cfg.detect_every == 0:
-            for b in self._detect_boxes(frame):
-                if len(boxes) >= self.cfg.max_persons:
-                    break
-                if boxes and (ssd.iou(b, np.stack(boxes)) > 0.4).any():
-                    continue
-                boxes.append(b)
-                ids.append(None)
-        self._frames[stream] = count + 1
+        due = not tracked or since + 1 >= self.cfg.detect_every
+        kp, started = self.search.step(stream, frame, due, bool(tracked), live)
+        for b in (person_boxes(kp) if kp is not None else []):
+            if len(boxes) >= self.cfg.max_persons:
+                break
+            if boxes and (ssd.iou(b, np.stack(boxes)) > 0.4).any():
+                continue
+            boxes.append(b)
+            ids.append(None)
+        self._frames[stream] = 0 if started else since + 1
         if not boxes:
             return np.zeros((0, 5), np.float32), []
         return box_to_roi(np.stack(boxes), aspect, m.box_padding), ids
-
-    def _detect_boxes(self, frame: np.ndarray) -> list[np.ndarray]:
-        """Person boxes (4,) in pixels from the BlazePose SSD (tiled as the BlazePose backend):
-        the box around its body-circle ROI."""
-        kp, _ = self.person_detector.find([frame], self.cfg.max_persons, self.cfg.detector_tiles)[0]
-        rois = roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1], 1.0)
-        # The body circle is a square around the person; keep its height, narrow it to ~half.
-        boxes = roi_mod.roi_box(rois)
-        cx = (boxes[:, 0] + boxes[:, 2]) / 2
-        half = (boxes[:, 3] - boxes[:, 1]) / 4
-        return list(np.column_stack([cx - half, boxes[:, 1], cx + half, boxes[:, 3]]).astype(np.float32))
 
     def _top_down(self, frames: list[np.ndarray], rois: list[np.ndarray], hints: list[list[int | None]]
                   ) -> list[list[tuple[Observation, object]]]:
@@ -281,6 +272,16 @@ class OnnxKeypointDetector(Detector):
 
     def _forget(self, stream: str) -> None:
         self._boxes[stream] = {}
+
+
+def person_boxes(keypoints: np.ndarray) -> list[np.ndarray]:
+    """The person detector's alignment keypoints (M, 4, 2) -> person boxes (4,) in pixels: the box
+    around the body-circle ROI, its height kept and narrowed to about half (the circle is a square
+    around the person)."""
+    boxes = roi_mod.roi_box(roi_mod.roi_from_alignment(keypoints[:, 0], keypoints[:, 1], 1.0))
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    half = (boxes[:, 3] - boxes[:, 1]) / 4
+    return list(np.column_stack([cx - half, boxes[:, 1], cx + half, boxes[:, 3]]).astype(np.float32))
 
 
 def _crop_to_frame(rois: np.ndarray, width: int, height: int) -> np.ndarray:

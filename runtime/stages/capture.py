@@ -40,6 +40,7 @@ class CaptureStage(Stage):
                 ring.release(prev)  # frames that will never be published: their slots are free
         source.resume_at(first)
         live = None if self.offline else LiveReader(source)
+        pinned_out = 0  # live frames not written: the slot held the frame detect works on in place
         self.tell(ControlKind.READY)
         try:
             while not self.stop:
@@ -53,7 +54,7 @@ class CaptureStage(Stage):
                     frame = None if got is Wait.ENDED else got
                 self.counters[Count.CORRUPT] = source.corrupt
                 if live is not None:
-                    self.counters[Count.DROPPED] = live.dropped
+                    self.counters[Count.DROPPED] = live.dropped + pinned_out
                 if frame is None:
                     self.send("frames", EndOfInput(spec.name, prev), drop_ok=False)
                     self.tell(ControlKind.SOURCE_END, stream=spec.name)
@@ -64,7 +65,9 @@ class CaptureStage(Stage):
                 if self.offline and not ring.wait_free(frame.index, self._waiting):
                     break
                 t0 = time.monotonic()
-                ring.write(frame.index, img, frame.t_capture)
+                if not ring.write(frame.index, img, frame.t_capture, live=not self.offline):
+                    pinned_out += 1  # its slot holds the frame detect is working on: counted next turn
+                    continue
                 t1 = time.monotonic()
                 notice = FrameNotice(
                     spec.name,

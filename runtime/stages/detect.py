@@ -127,7 +127,9 @@ class DetectStage(Stage):
                             resumed.add(m.stream)
                 t0 = time.monotonic()
                 results = self._detect(detector, frames, notices)
-                tick = detections(notices, results, t0, time.monotonic(), self.counters[Count.DROPPED],
+                t1 = time.monotonic()
+                notices, results = self._intact(rings, notices, results)
+                tick = detections(notices, results, t0, t1, self.counters[Count.DROPPED],
                                   self.cfg.publish.teacher_3d, skipped)
                 self.record(tick)
                 if snaps is not None:
@@ -140,20 +142,35 @@ class DetectStage(Stage):
             rings.close()
 
     def _read(self, rings: RingReader, batch: list[Any]) -> tuple[list[Any], list[FrameNotice]]:
-        """The batch's frames from their rings, and their notices (a frame already overwritten is
-        counted dropped and left out)."""
+        """The batch's frames, pinned and in place in their rings (`FrameRing.pin`, `view`), and their
+        notices (a frame already overwritten is counted dropped and left out)."""
         frames, notices = [], []
         for m in batch:
             if isinstance(m, EndOfInput):
                 continue
             ring = rings.ring(m.stream, m.gen)
-            img = ring.read(m.frame) if ring is not None else None
+            if ring is not None:
+                ring.pin(m.frame)
+            img = ring.view(m.frame) if ring is not None else None
             if img is None:
                 self.counters[Count.DROPPED] += 1  # overwritten in the ring before we got to it
                 continue
             frames.append(img)
             notices.append(m)
         return frames, notices
+
+    def _intact(self, rings: RingReader, notices: list[FrameNotice], results: list[Any]
+                ) -> tuple[list[FrameNotice], list[Any]]:
+        """The frames the capture did not overwrite while the detector read them in place; the
+        others are counted dropped (live only: offline, a slot is reused only once released)."""
+        keep = []
+        for i, m in enumerate(notices):
+            ring = rings.ring(m.stream, m.gen)
+            if ring is not None and ring.holds(m.frame):
+                keep.append(i)
+            else:
+                self.counters[Count.DROPPED] += 1
+        return [notices[i] for i in keep], [results[i] for i in keep]
 
     def _detect(self, detector: Any, frames: list[Any], notices: list[FrameNotice]) -> list[list[Any] | None]:
         """Persons per frame (None: refused). Live: one call for all; offline: one call per frame."""
@@ -165,7 +182,7 @@ class DetectStage(Stage):
             try:
                 found = detector.detect([frames[i] for i in group],
                                         [clock(notices[i], self.offline) for i in group],
-                                        [notices[i].stream for i in group])
+                                        [notices[i].stream for i in group], live=not self.offline)
             except CameraPoseError as err:  # a frame the detector refuses: skip it, count it
                 log.warning("detect: frames skipped (%s)", err)
                 continue

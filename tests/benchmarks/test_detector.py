@@ -39,7 +39,7 @@ def test_quick_run_reports_every_window_and_variant(tmp_path, demo_video, writte
     assert set(data["windows"]) == {"1", "2", "4"} and set(data["recall"]) == {"1 in view", "2 in view",
                                                                               "4 in view"}
     for by in data["recall"].values():
-        assert set(by) >= {bench.TRACKING, bench.EVERY_FRAME}
+        assert set(by) >= {bench.TRACKING, bench.TRACKING_SYNC, bench.EVERY_FRAME}
     assert all(stats_keys(s) for by in data["results"].values() for s in by.values())
     assert data["results"]["1 person"][bench.TRACKING]["n"] > 0
     assert set(data["landmark_batching"]) == {"1 crop", "2 crops, one call", "2 crops, two calls"}

@@ -14,17 +14,15 @@ from camerapose.core.skeleton import to_h36m
 from camerapose.runtime.detect import roi
 from camerapose.runtime.detect.base import DetectorConfig, Person2D
 from camerapose.runtime.detect.blazepose import (
-    DETECTOR_SIZE,
     LANDMARK_SIZE,
     BlazePoseDetector,
     LandmarkModel,
-    PersonDetector,
     StreamState,
-    detector_views,
     merge_rois,
     world_h36m,
     world_to_frame_axes,
 )
+from camerapose.runtime.detect.person_detector import DETECTOR_SIZE, PersonDetector, detector_views
 from camerapose.runtime.detect.registry import create_detector
 
 pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`

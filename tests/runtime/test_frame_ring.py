@@ -41,6 +41,40 @@ def test_overwritten_frame_reads_as_dropped_not_as_the_newer_frame(ring: FrameRi
     assert (ring.read(5) == 5).all() and (ring.read(2) == 2).all()
 
 
+def test_a_frame_read_in_place_is_read_only_and_its_overwrite_is_detected_after_use(ring: FrameRing) -> None:
+    ring.write(1, frame(1), t=1.0)
+    other = FrameRing.attach(ring.path.name)
+    try:
+        view = other.view(1)
+        assert view is not None and (view == 1).all() and other.holds(1)
+        with pytest.raises(ValueError, match="read-only"):
+            view[0, 0, 0] = 9
+        ring.write(5, frame(5), t=5.0)  # the writer reuses frame 1's slot while the reader works
+        assert not other.holds(1)  # so the reader throws its work on the frame away
+        assert other.view(1) is None and other.holds(5)
+    finally:
+        del view
+        other.close()
+
+
+def test_a_live_writer_skips_the_frame_that_would_overwrite_a_pinned_one(ring: FrameRing) -> None:
+    for i in range(4):
+        ring.write(i, frame(i), t=0.0)
+    reader = FrameRing.attach(ring.path.name)
+    try:
+        reader.pin(1)
+        assert ring.write(4, frame(4), t=0.0, live=True)  # another slot: written
+        assert not ring.write(5, frame(5), t=0.0, live=True)  # frame 1's slot: dropped instead
+        assert reader.holds(1) and (reader.view(1) == 1).all() and ring.newest() == 4
+        assert ring.write(6, frame(6), t=0.0, live=True)
+        reader.pin(6)  # done with frame 1: its slot is free again
+        assert ring.write(9, frame(9), t=0.0, live=True) and not reader.holds(1)
+        reader.pin(9)
+        assert ring.write(13, frame(13), t=0.0) and ring.newest() == 13  # offline writes: never skipped
+    finally:
+        reader.close()
+
+
 def test_offline_writer_waits_for_release_of_the_slot_it_reuses(ring: FrameRing) -> None:
     for i in range(4):
         ring.write(i, frame(i), t=0.0)

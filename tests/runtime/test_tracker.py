@@ -119,7 +119,7 @@ def test_a_detectors_saved_tracking_state_goes_on_exactly_as_the_detector_that_s
             super().__init__(DetectorConfig())
             self.xs = iter(xs)
 
-        def _find(self, frames, streams, timestamps):  # a list per frame of (observation, state)
+        def _find(self, frames, streams, timestamps, live):  # a list per frame of (observation, state)
             x = float(next(self.xs))
             return [[(person(x), None), (person(x + 300), None)] for _ in frames]
 

@@ -96,8 +96,9 @@ class DetectorConfig:
       (default) on its own low-priority thread while the tracked persons' frames go on, its
       result joining the tracker on a later frame -- the stream's next frame in `detect`'s
       default (offline, deterministic) mode, the first frame after it finishes with `live=True`;
-      a frame in which nobody is tracked waits for its own search. "sync": every frame that runs
-      the person detector waits for it (the latency tail of earlier versions).
+      a frame someone is missing from (nobody tracked yet, or a tracked person went unseen)
+      waits for its own search. "sync": every frame that runs the person detector waits for it
+      (the latency tail of earlier versions).
     min_detection_score: SSD score to accept a person; nms_iou: weighted-NMS overlap;
     detector_tiles: besides the whole frame, run the SSD on square tiles of the frame's short side
       (overlapping by half a side): "auto" on frames at least 1.5x wider than high (or higher

@@ -194,7 +194,7 @@ class OnnxKeypointDetector(Detector):
         boxes = [tracked[i] for i in tracked][: self.cfg.max_persons]
         ids: list[int | None] = list(tracked)[: self.cfg.max_persons]
         due = not tracked or since + 1 >= self.cfg.detect_every
-        kp, started = self.search.step(stream, frame, due, bool(tracked), live)
+        kp, started = self.search.step(stream, frame, due, not tracked, live)
         for b in (person_boxes(kp) if kp is not None else []):
             if len(boxes) >= self.cfg.max_persons:
                 break

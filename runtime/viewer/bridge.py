@@ -65,16 +65,20 @@ class RateMeter:
     def __init__(self, window: float = 2.0) -> None:
         self.window = window
         self.times: deque[float] = deque(maxlen=4096)
+        self.rate = 0.0  # the last rate measured
 
     def add(self, t: float) -> float:
-        """Record a message published at `t` (s); returns the current rate (0 until two arrive)."""
+        """Record a message published at `t` (s); returns the current rate (0 until two arrive;
+        after the publisher's clock went back, the rate measured before until two more arrive)."""
         if self.times and t < self.times[-1]:
             self.times.clear()  # the publisher's clock went back: a replay started over, a new run
         self.times.append(t)
         while t - self.times[0] > self.window:
             self.times.popleft()
         span = self.times[-1] - self.times[0]
-        return (len(self.times) - 1) / span if span > 0 else 0.0
+        if span > 0:
+            self.rate = (len(self.times) - 1) / span
+        return self.rate
 
 
 class Mailbox:

@@ -52,3 +52,9 @@ def test_quick_report_has_stages_processes_and_plots(tmp_path, demo_video, writt
         assert {"supervisor", "detect", "lift", "publish"} <= set(data["processes"])
         assert any(k.startswith("capture") for k in data["processes"])
         assert "Per process while messages flowed" in md and "runtime total" in md
+    # the like-for-like run follows one person, as MediaPipe does
+    one = data["one_person"]
+    assert one["settings"] == ["detector.max_persons=1"] and stats_keys(one["glass_to_publish"])
+    assert one["frames_published"] > 0 and "following 1 person" in md
+    if "mediapipe" in data:
+        assert "Against MediaPipe" in md

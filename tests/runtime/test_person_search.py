@@ -20,7 +20,7 @@ import pytest
 
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.person_detector import PersonDetector
-from camerapose.runtime.detect.person_search import BACKGROUND_NICE, PersonSearch
+from camerapose.runtime.detect.person_search import PersonSearch
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.stages import snapshot_codec
 
@@ -57,28 +57,28 @@ def gated() -> tuple[PersonSearch, GatedLocator]:
 
 def test_offline_a_search_joins_the_streams_next_frame_whatever_its_timing(gated) -> None:
     search, loc = gated
-    kp, started = search.step("a", frame(7), due=True, tracking=True, live=False)
+    kp, started = search.step("a", frame(7), due=True, urgent=False, live=False)
     assert kp is None and started  # this frame goes on with its tracked persons
     threading.Timer(0.2, loc.gate.set).start()  # finishes late: the next frame waits for it
-    kp, started = search.step("a", frame(8), due=False, tracking=True, live=False)
+    kp, started = search.step("a", frame(8), due=False, urgent=False, live=False)
     assert not started and kp is not None and kp[0, 0, 0] == 7
 
 
 def test_live_a_search_joins_the_first_frame_after_it_is_done(gated) -> None:
     search, loc = gated
-    search.step("a", frame(7), due=True, tracking=True, live=True)
-    kp, started = search.step("a", frame(8), due=True, tracking=True, live=True)
+    search.step("a", frame(7), due=True, urgent=False, live=True)
+    kp, started = search.step("a", frame(8), due=True, urgent=False, live=True)
     assert kp is None and not started  # still running: no wait, and no second search
     loc.gate.set()
     search.state("a")  # (waits for it, as the next poll would eventually see it)
-    kp, _ = search.step("a", frame(9), due=False, tracking=True, live=True)
+    kp, _ = search.step("a", frame(9), due=False, urgent=False, live=True)
     assert kp is not None and kp[0, 0, 0] == 7
 
 
-def test_a_frame_with_nobody_tracked_waits_for_its_own_search(gated) -> None:
+def test_an_urgent_frame_someone_is_missing_from_waits_for_its_own_search(gated) -> None:
     search, loc = gated
     loc.gate.set()
-    kp, started = search.step("a", frame(5), due=True, tracking=False, live=True)
+    kp, started = search.step("a", frame(5), due=True, urgent=True, live=True)
     assert started and kp is not None and kp[0, 0, 0] == 5
 
 
@@ -87,7 +87,7 @@ def test_in_the_foreground_every_search_is_waited_for() -> None:
     loc.gate.set()
     search = PersonSearch(DetectorConfig(detector_tiles="off"), background=False, load=lambda: loc)
     try:
-        kp, started = search.step("a", frame(3), due=True, tracking=True, live=True)
+        kp, started = search.step("a", frame(3), due=True, urgent=False, live=True)
         assert started and kp is not None and kp[0, 0, 0] == 3
     finally:
         search.close()
@@ -118,13 +118,13 @@ def test_a_search_that_failed_raises_where_it_is_taken(gated) -> None:
 
 def test_a_saved_state_holds_the_running_search_and_a_restored_one_joins_it(gated) -> None:
     search, loc = gated
-    search.step("a", frame(9), due=True, tracking=True, live=False)
+    search.step("a", frame(9), due=True, urgent=False, live=False)
     loc.gate.set()
     saved = snapshot_codec.loads(snapshot_codec.dumps(search.state("a")))
     other = PersonSearch(DetectorConfig(detector_tiles="off"), background=True, load=GatedLocator)
     try:
         other.restore("a", saved)
-        kp, _ = other.step("a", frame(10), due=False, tracking=True, live=False)
+        kp, _ = other.step("a", frame(10), due=False, urgent=False, live=False)
         assert kp is not None and kp[0, 0, 0] == 9
     finally:
         other.close()
@@ -137,11 +137,26 @@ def test_a_model_that_does_not_load_is_raised_by_the_constructor(tmp_path: Path)
         PersonSearch(DetectorConfig(detector_model=str(tmp_path / "missing.tflite")))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_the_background_worker_runs_at_a_lower_priority(gated) -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread scheduling policy is Linux's")
+def test_the_background_worker_runs_only_in_idle_time(gated) -> None:
     search, _ = gated
-    assert os.getpriority(os.PRIO_PROCESS, search.worker_id) >= BACKGROUND_NICE
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < BACKGROUND_NICE
+    assert os.sched_getscheduler(search.worker_id) == os.SCHED_IDLE
+    assert os.sched_getscheduler(threading.get_native_id()) != os.SCHED_IDLE
+
+
+def test_live_a_search_still_running_after_detect_every_frames_is_waited_for() -> None:
+    loc = GatedLocator()
+    search = PersonSearch(DetectorConfig(detector_tiles="off", detect_every=3), load=lambda: loc)
+    try:
+        search.step("a", frame(4), due=True, urgent=False, live=True)
+        for value in (5, 6):  # frames 1 and 2 after the start: not waited for
+            assert search.step("a", frame(value), due=True, urgent=False, live=True) == (None, False)
+        threading.Timer(0.2, loc.gate.set).start()
+        kp, started = search.step("a", frame(7), due=True, urgent=False, live=True)  # the 3rd: waits
+        assert kp is not None and kp[0, 0, 0] == 4 and started  # and the next search begins
+    finally:
+        loc.gate.set()
+        search.close()
 
 
 # -- the real models ---------------------------------------------------------------------------------

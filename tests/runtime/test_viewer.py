@@ -153,8 +153,8 @@ def test_rate_meter_reports_the_publish_rate_and_restarts_after_a_clock_jump() -
     meter = RateMeter(window=2.0)
     rates = [meter.add(100 + i / 30) for i in range(90)]
     assert rates[0] == 0.0 and rates[-1] == pytest.approx(30.0, rel=1e-6)
-    assert meter.add(5.0) == 0.0  # a replay starting over
-    assert meter.add(5.1) == pytest.approx(10.0)
+    assert meter.add(5.0) == pytest.approx(30.0)  # a replay starting over: the last rate, not 0 fps
+    assert meter.add(5.1) == pytest.approx(10.0)  # measured again from the new clock
 
 
 # -- addresses and one-line errors -------------------------------------------------------------------

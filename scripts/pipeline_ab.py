@@ -50,7 +50,7 @@ def parse_variant(text: str) -> tuple[str, tuple[str, ...]]:
 
 def table(runs: list[tuple[int, str, dict[str, float]]], names: list[str]) -> str:
     def fmt(v: float) -> str:
-        return f"{v:.3f}" if v < 1 else f"{v:.1f}"
+        return f"{v:.3g}" if v < 10 else f"{v:.1f}"
 
     lines = ["| run | variant | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for rep, name, r in runs:

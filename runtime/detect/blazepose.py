@@ -191,19 +191,16 @@ class BlazePoseDetector(Detector):
     def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float], live: bool
               ) -> list[list[tuple[Observation, object]]]:
         rois_per_frame, sources, searches = [], [], 0
-        for frame, s, t in zip(frames, streams, timestamps, strict=True):
+        for frame, s in zip(frames, streams, strict=True):
             st = self._stream(s)
             # Look for a lost person while their track lives: the landmark model gave up on them
             # (e.g. mid-jump), the detector may still see them, and in time to keep their id.
-            missing = [tr.predict(t)[1] for tr in self.tracker(s).tracks if tr.misses > 0]
-            st.lost = bool(missing)
+            st.lost = any(tr.misses > 0 for tr in self.tracker(s).tracks)
             # Waited for when someone is missing: on the demo, live on 2 cores, a lost person's
             # search in the background kept both people on 68 % of frames, waited for 80 % (as
-            # before). While others are tracked it looks only where the missing were last seen
-            # (one tile, not four): detect's p95 32-42 ms against 34-48 with every view.
+            # before), and the tail stayed short (a lost frame has one crop fewer to run).
             urgent = not st.rois or st.lost
-            around = np.stack(missing) if missing and st.rois else None
-            kp, started = self.search.step(s, frame, self.needs_detection(st), urgent, live, around)
+            kp, started = self.search.step(s, frame, self.needs_detection(st), urgent, live)
             st.frames = 0 if started else st.frames + 1
             searches += started
             found = (np.zeros((0, 5), np.float32) if kp is None

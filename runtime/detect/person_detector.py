@@ -60,11 +60,9 @@ class PersonDetector:
             out.append(self.locate(maps, roi_mod.warp_crops(f, maps, DETECTOR_SIZE), max_persons))
         return out
 
-    def locate(self, maps: np.ndarray, crops: np.ndarray, max_persons: int, tiles: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def locate(self, maps: np.ndarray, crops: np.ndarray, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
         """Persons in the views of one frame: crop -> frame maps (V, 2, 3) and the 224x224 BGR views
-        (V, 224, 224, 3) uint8 (turned to RGB in place); tiles (V,) bool: which views are tiles
-        (default: all but the first, as `detector_views` gives them).
+        (V, 224, 224, 3) uint8 (turned to RGB in place).
 
         -> alignment keypoints (M, 4, 2) float32 in frame pixels and scores (M,); one person seen in
         several views is kept once: from a tile when a tile saw them (the finer view places the hip
@@ -75,8 +73,7 @@ class PersonDetector:
         dets = self(to_rgb_float(crops, 2.0 / 255.0, -1.0), max_persons)  # RGB in [-1, 1]
         kp = np.concatenate([_to_frame(m, d.keypoints) for m, d in zip(maps, dets, strict=True)])
         sc = np.concatenate([d.scores for d in dets])
-        tiles = np.arange(len(maps)) > 0 if tiles is None else np.asarray(tiles, bool)
-        rank = sc + np.repeat(tiles, [len(d.scores) for d in dets])  # tiles first
+        rank = sc + np.repeat(np.arange(len(maps)) > 0, [len(d.scores) for d in dets])  # tiles first
         keep = roi_mod.distinct_persons(roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1]), rank, max_persons)
         return kp[keep].astype(np.float32), sc[keep]
 
@@ -110,20 +107,3 @@ def detector_views(width: int, height: int, tiles: str = "auto") -> np.ndarray:
     if tiles == "off" or aspect <= 1.0 or (tiles == "auto" and aspect < AUTO_TILE_ASPECT):
         return full
     return np.concatenate([full, roi_mod.crop_to_frame(roi_mod.square_tiles(width, height), DETECTOR_SIZE)])
-
-
-def views_around(maps: np.ndarray, boxes: np.ndarray, margin: float = 1.25) -> np.ndarray:
-    """Which views to search for persons last seen in `boxes` (K, 4) x0, y0, x1, y1 frame pixels:
-    per box, the smallest view (`detector_views` maps (V, 2, 3), upright) whose frame region holds
-    the box enlarged `margin` times about its centre, else the first (the whole frame).
-    -> sorted view indices (N,), N <= K.
-    """
-    lo = maps[:, :, 2]  # (V, 2) frame position of the crop's top-left corner
-    hi = lo + DETECTOR_SIZE * np.stack([maps[:, 0, 0], maps[:, 1, 1]], -1)
-    area = np.prod(hi - lo, -1)
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * margin / 2
-    out = set()
-    for c, h in zip(centre, half, strict=True):
-        holds = ((lo <= c - h) & (c + h <= hi)).all(-1)
-        out.add(int(np.flatnonzero(holds)[np.argmin(area[holds])]) if holds.any() else 0)
-    return np.array(sorted(out), np.int64)

@@ -38,12 +38,7 @@ import numpy as np
 
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect.base import DetectorConfig, model_path
-from camerapose.runtime.detect.person_detector import (
-    DETECTOR_SIZE,
-    PersonDetector,
-    detector_views,
-    views_around,
-)
+from camerapose.runtime.detect.person_detector import DETECTOR_SIZE, PersonDetector, detector_views
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +49,6 @@ FALLBACK_NICE = 10  # where SCHED_IDLE is refused: CFS gives nice 10 ~1/10 of a 
 class _Job:
     maps: np.ndarray  # (V, 2, 3) crop -> frame maps of the views
     crops: np.ndarray  # (V, 224, 224, 3) uint8 BGR views
-    tiles: np.ndarray  # (V,) bool: which views are tiles
     started: bool = False
     result: np.ndarray | None = None
     error: BaseException | None = None
@@ -87,8 +81,8 @@ class PersonSearch:
             self._thread.join()
             raise self._load_error
 
-    def step(self, stream: str, frame: np.ndarray, due: bool, urgent: bool, live: bool,
-             around: np.ndarray | None = None) -> tuple[np.ndarray | None, bool]:
+    def step(self, stream: str, frame: np.ndarray, due: bool, urgent: bool, live: bool
+             ) -> tuple[np.ndarray | None, bool]:
         """One frame of `stream` (BGR (H, W, 3) uint8). -> (alignment keypoints (M, 4, 2) of the
         search that joins the tracker on this frame, or None; whether a search started on it).
 
@@ -97,9 +91,7 @@ class PersonSearch:
         for once `detect_every` frames have gone by: a machine with no idle time left must not
         keep new persons out for ever). A new search starts when `due` and none is running; this
         frame waits for it when it is `urgent` (someone is missing: nobody is tracked, or a
-        tracked person went unseen) or when the search is not in the background. An urgent search
-        with `around` (K, 4), the boxes where the missing persons were last seen, looks only at the
-        views that hold them (`views_around`: one tile instead of four, on a 16:9 frame).
+        tracked person went unseen) or when the search is not in the background.
         """
         found = self._found.pop(stream, None)
         if found is None:
@@ -107,7 +99,7 @@ class PersonSearch:
             found = self.take(stream, wait=not live or age >= self.cfg.detect_every)
         started = due and not self.busy(stream)
         if started:
-            self.start(stream, frame, around if urgent else None)
+            self.start(stream, frame)
             self._age[stream] = 0
             if not self.background or (urgent and found is None):
                 found = self.take(stream, wait=True)
@@ -127,21 +119,17 @@ class PersonSearch:
         if found is not None:
             self._found[stream] = np.asarray(found, np.float32)
 
-    def start(self, stream: str, frame: np.ndarray, around: np.ndarray | None = None) -> None:
+    def start(self, stream: str, frame: np.ndarray) -> None:
         """Search BGR `frame` (H, W, 3) uint8 for persons: its views are warped now, the SSD runs on
-        the worker. around (K, 4): only the views holding these boxes (`views_around`). Replaces the
-        stream's search if the worker has not begun it yet; a begun one must be taken first (`take`)."""
+        the worker. Replaces the stream's search if the worker has not begun it yet; a begun one must
+        be taken first (`take`)."""
         maps = detector_views(frame.shape[1], frame.shape[0], self.cfg.detector_tiles)
-        tiles = np.arange(len(maps)) > 0
-        if around is not None and len(around):
-            keep = views_around(maps, np.asarray(around, np.float64))
-            maps, tiles = maps[keep], tiles[keep]
         crops = roi_mod.warp_crops(frame, maps, DETECTOR_SIZE)
         with self._cond:
             old = self._jobs.get(stream)
             if old is not None and old.started:
                 raise RuntimeError(f"person search: stream {stream!r} has a search not taken yet")
-            self._jobs[stream] = _Job(maps, crops, tiles)
+            self._jobs[stream] = _Job(maps, crops)
             self._cond.notify_all()
 
     def busy(self, stream: str) -> bool:
@@ -207,7 +195,7 @@ class PersonSearch:
                 assert job is not None
                 job.started = True
             try:
-                job.result = detector.locate(job.maps, job.crops, self.cfg.max_persons, job.tiles)[0]
+                job.result = detector.locate(job.maps, job.crops, self.cfg.max_persons)[0]
             except BaseException as err:  # raised to the caller by take()
                 job.error = err
             with self._cond:

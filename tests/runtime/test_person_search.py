@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from camerapose.runtime.detect.base import DetectorConfig
-from camerapose.runtime.detect.person_detector import PersonDetector, detector_views, views_around
+from camerapose.runtime.detect.person_detector import PersonDetector
 from camerapose.runtime.detect.person_search import PersonSearch
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.stages import snapshot_codec
@@ -31,13 +31,10 @@ class GatedLocator:
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.seen: list[int] = []
-        self.views: list[int] = []
         self.fail = False
 
-    def locate(self, maps: np.ndarray, crops: np.ndarray, max_persons: int, tiles: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def locate(self, maps: np.ndarray, crops: np.ndarray, max_persons: int) -> tuple[np.ndarray, np.ndarray]:
         self.gate.wait(10)
-        self.views.append(len(maps))
         if self.fail:
             raise RuntimeError("the SSD broke")
         value = int(crops[0, 112, 112, 0])
@@ -107,31 +104,6 @@ def test_a_waiting_search_is_replaced_by_its_streams_newer_frame(gated) -> None:
     assert search.take("a", wait=True)[0, 0, 0] == 1
     assert search.take("b", wait=True)[0, 0, 0] == 3
     assert loc.seen == [1, 3]
-
-
-def test_views_around_picks_the_smallest_view_holding_each_box() -> None:
-    maps = detector_views(1768, 994)  # the whole frame, then tiles at x = 0, 387 and 774 (994 wide)
-    boxes = np.array([[100, 100, 300, 600],  # inside the first tile only
-                      [900, 300, 1000, 500],  # inside the 2nd and 3rd tiles: the first of them
-                      [1500, 400, 1700, 900],  # the last tile
-                      [200, 0, 1700, 990]], float)  # wider than any tile: the whole frame
-    assert views_around(maps, boxes[:1]).tolist() == [1]
-    assert views_around(maps, boxes).tolist() == [0, 1, 2, 3]
-    assert views_around(maps, boxes[1:3]).tolist() == [2, 3]
-
-
-def test_an_urgent_search_around_missing_persons_looks_only_at_their_views() -> None:
-    loc = GatedLocator()
-    loc.gate.set()
-    search = PersonSearch(DetectorConfig(detector_tiles="on"), load=lambda: loc)
-    big = np.full((994, 1768, 3), 9, np.uint8)
-    try:
-        search.step("a", big, due=True, urgent=True, live=True, around=np.array([[100, 100, 300, 600.0]]))
-        search.step("a", big, due=True, urgent=False, live=True, around=np.array([[100, 100, 300, 600.0]]))
-        search.take("a", wait=True)
-        assert loc.views == [1, 4]  # the one tile that holds the box, then (not urgent) every view
-    finally:
-        search.close()
 
 
 def test_a_search_that_failed_raises_where_it_is_taken(gated) -> None:

@@ -50,6 +50,8 @@ def parse_variant(text: str) -> tuple[str, tuple[str, ...]]:
 
 def table(runs: list[tuple[int, str, dict[str, float]]], names: list[str]) -> str:
     def fmt(v: float) -> str:
+        if float(v).is_integer():
+            return str(int(v))
         return f"{v:.3g}" if v < 10 else f"{v:.1f}"
 
     lines = ["| run | variant | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]

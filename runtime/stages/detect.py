@@ -161,8 +161,9 @@ class DetectStage(Stage):
 
     def _intact(self, rings: RingReader, notices: list[FrameNotice], results: list[Any]
                 ) -> tuple[list[FrameNotice], list[Any]]:
-        """The frames the capture did not overwrite while the detector read them in place; the
-        others are counted dropped (live only: offline, a slot is reused only once released)."""
+        """The frames the capture did not overwrite while the detector read them in place (each
+        is unpinned); the others are counted dropped (live only: offline, a slot is reused only
+        once released)."""
         keep = []
         for i, m in enumerate(notices):
             ring = rings.ring(m.stream, m.gen)
@@ -170,6 +171,8 @@ class DetectStage(Stage):
                 keep.append(i)
             else:
                 self.counters[Count.DROPPED] += 1
+            if ring is not None:
+                ring.pin(-1)
         return [notices[i] for i in keep], [results[i] for i in keep]
 
     def _detect(self, detector: Any, frames: list[Any], notices: list[FrameNotice]) -> list[list[Any] | None]:

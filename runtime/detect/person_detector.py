@@ -38,7 +38,7 @@ class PersonDetector:
         self.anchors = ssd.generate_anchors(ssd.AnchorConfig())
         n = self.anchors.shape[0]
         self._model = TFLiteModel(path, threads, (DETECTOR_SIZE, DETECTOR_SIZE, 3),
-                                   {"Identity": (n, 12), "Identity_1": (n, 1)})
+                                  {"Identity": (n, 12), "Identity_1": (n, 1)})
         self.min_score = min_score
         self.nms_iou = nms_iou
 

@@ -143,13 +143,11 @@ class FrameRing:
     # -- readers -----------------------------------------------------------------------------
     def read(self, index: int) -> np.ndarray | None:
         """A copy of frame `index`, or None if it was overwritten (dropped)."""
-        slot = index % self.slots
-        if int(self._seq[slot]) != index:
+        frame = self.view(index)
+        if frame is None:
             return None
-        h, w, c = (int(x) for x in self._dims[slot, 2:5])
-        start = slot * self.slot_bytes
-        frame = self._data[start : start + h * w * c].copy().reshape((h, w, c) if c > 1 else (h, w))
-        return frame if int(self._seq[slot]) == index else None
+        frame = frame.copy()
+        return frame if self.holds(index) else None
 
     def view(self, index: int) -> np.ndarray | None:
         """Frame `index` in place (read-only, no copy: a 1080p frame's copy is 1-3 ms), or None if it

@@ -22,7 +22,7 @@ import numpy as np
 
 from camerapose.assets import asset_path
 from camerapose.benchmarks.pipeline import run_runtime
-from camerapose.benchmarks.report import machine_info
+from camerapose.benchmarks.report import latency_stats, machine_info
 
 BOTH_IN_VIEW_FROM = 40
 COLUMNS = ["frames", "fps", "p50", "p95", "p99", "persons / frame", "both people (frames 40+)"]
@@ -32,11 +32,10 @@ def measure(settings: tuple[str, ...]) -> dict[str, float]:
     """One live run with these `--set`s -> its figures (COLUMNS)."""
     res = run_runtime(asset_path("demo.mp4"), None, settings=settings)
     msgs, recv = res["msgs"], res["recv"]
-    lat = np.array([m["timings"]["total"] for m in msgs])
+    lat = latency_stats([m["timings"]["total"] for m in msgs])
     late = [m for m in msgs if m["frame"] >= BOTH_IN_VIEW_FROM]
     return {"frames": len(msgs), "fps": (len(msgs) - 1) / (recv[-1] - recv[0]),
-            "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-            "p99": float(np.percentile(lat, 99)),
+            "p50": lat["p50"], "p95": lat["p95"], "p99": lat["p99"],
             "persons / frame": float(np.mean([len(m["persons"]) for m in msgs])),
             "both people (frames 40+)": float(np.mean([len(m["persons"]) >= 2 for m in late]))}
 

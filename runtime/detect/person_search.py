@@ -49,6 +49,7 @@ FALLBACK_NICE = 10  # where SCHED_IDLE is refused: CFS gives nice 10 ~1/10 of a 
 class _Job:
     maps: np.ndarray  # (V, 2, 3) crop -> frame maps of the views
     crops: np.ndarray  # (V, 224, 224, 3) uint8 BGR views
+    frames: int = 0  # frames of its stream since it was asked for (`step`)
     started: bool = False
     result: np.ndarray | None = None
     error: BaseException | None = None
@@ -68,7 +69,6 @@ class PersonSearch:
         self.worker_id: int | None = None  # the worker's native thread id, once it runs
         self._jobs: dict[str, _Job] = {}
         self._found: dict[str, np.ndarray] = {}  # finished searches not joined yet (see `state`)
-        self._age: dict[str, int] = {}  # frames of the stream since its running search started
         self._cond = threading.Condition()
         self._closed = False
         self._load_error: BaseException | None = None
@@ -95,15 +95,22 @@ class PersonSearch:
         """
         found = self._found.pop(stream, None)
         if found is None:
-            age = self._age[stream] = self._age.get(stream, 0) + 1
-            found = self.take(stream, wait=not live or age >= self.cfg.detect_every)
+            found = self.take(stream, wait=not live or self._overdue(stream))
         started = due and not self.busy(stream)
         if started:
             self.start(stream, frame)
-            self._age[stream] = 0
             if not self.background or (urgent and found is None):
                 found = self.take(stream, wait=True)
         return found, started
+
+    def _overdue(self, stream: str) -> bool:
+        """Counts one more frame for the stream's search: has it been `detect_every` frames?"""
+        with self._cond:
+            job = self._jobs.get(stream)
+            if job is None:
+                return False
+            job.frames += 1
+            return job.frames >= self.cfg.detect_every
 
     def state(self, stream: str) -> np.ndarray | None:
         """What the stream's next frame will join (waits for a running search): saved with the

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from camerapose.core.errors import CameraPoseError
+from camerapose.runtime.frame_ring import FrameRing
 from camerapose.runtime.protocol import (
     ControlKind,
     Count,
@@ -119,7 +120,7 @@ class DetectStage(Stage):
                     continue
                 batch, pending, dropped = take_batch(pending, self.offline)
                 self.counters[Count.DROPPED] += dropped
-                frames, notices = self._read(rings, batch)
+                frames, notices, held = self._read(rings, batch)
                 if snaps is not None:
                     for m in notices:
                         if m.stream not in resumed:
@@ -128,7 +129,7 @@ class DetectStage(Stage):
                 t0 = time.monotonic()
                 results = self._detect(detector, frames, notices)
                 t1 = time.monotonic()
-                notices, results = self._intact(rings, notices, results)
+                notices, results = self._intact(held, notices, results)
                 tick = detections(notices, results, t0, t1, self.counters[Count.DROPPED],
                                   self.cfg.publish.teacher_3d, skipped)
                 self.record(tick)
@@ -141,38 +142,38 @@ class DetectStage(Stage):
             detector.close()
             rings.close()
 
-    def _read(self, rings: RingReader, batch: list[Any]) -> tuple[list[Any], list[FrameNotice]]:
-        """The batch's frames, pinned and in place in their rings (`FrameRing.pin`, `view`), and their
-        notices (a frame already overwritten is counted dropped and left out)."""
-        frames, notices = [], []
+    def _read(self, rings: RingReader, batch: list[Any]
+              ) -> tuple[list[Any], list[FrameNotice], list[FrameRing]]:
+        """The batch's frames, pinned and in place in their rings (`FrameRing.pin`, `view`), their
+        notices and rings (a frame already overwritten is counted dropped and left out)."""
+        frames, notices, held = [], [], []
         for m in batch:
             if isinstance(m, EndOfInput):
                 continue
             ring = rings.ring(m.stream, m.gen)
+            img = None
             if ring is not None:
                 ring.pin(m.frame)
-            img = ring.view(m.frame) if ring is not None else None
+                img = ring.view(m.frame)
             if img is None:
+                if ring is not None:
+                    ring.pin(-1)
                 self.counters[Count.DROPPED] += 1  # overwritten in the ring before we got to it
                 continue
             frames.append(img)
             notices.append(m)
-        return frames, notices
+            held.append(ring)
+        return frames, notices, held
 
-    def _intact(self, rings: RingReader, notices: list[FrameNotice], results: list[Any]
+    def _intact(self, held: list[FrameRing], notices: list[FrameNotice], results: list[Any]
                 ) -> tuple[list[FrameNotice], list[Any]]:
-        """The frames the capture did not overwrite while the detector read them in place (each
-        is unpinned); the others are counted dropped (live only: offline, a slot is reused only
-        once released)."""
-        keep = []
-        for i, m in enumerate(notices):
-            ring = rings.ring(m.stream, m.gen)
-            if ring is not None and ring.holds(m.frame):
-                keep.append(i)
-            else:
-                self.counters[Count.DROPPED] += 1
-            if ring is not None:
-                ring.pin(-1)
+        """The frames the capture did not overwrite while the detector read them in place (all are
+        unpinned); the others are counted dropped (live only: offline, a slot is reused only once
+        released). held: each notice's ring, from `_read`."""
+        keep = [i for i, (ring, m) in enumerate(zip(held, notices, strict=True)) if ring.holds(m.frame)]
+        for ring in held:
+            ring.pin(-1)
+        self.counters[Count.DROPPED] += len(notices) - len(keep)
         return [notices[i] for i in keep], [results[i] for i in keep]
 
     def _detect(self, detector: Any, frames: list[Any], notices: list[FrameNotice]) -> list[list[Any] | None]:

@@ -169,3 +169,8 @@ def check_inputs(cfg: RuntimeConfig, open_files: bool = True) -> None:
             open_source(s, cfg.capture).close()
     if not Path(cfg.lift.model).is_file():
         raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
+
+
+def keeps_detector_3d(cfg: RuntimeConfig) -> bool:
+    """Whether detect passes the 2D detector's own 3D on: the lift stage fuses it, or it is published."""
+    return cfg.publish.teacher_3d or cfg.lift.fusion == "detector-3d"

@@ -25,7 +25,7 @@ from typing import Any
 
 from camerapose.core.config import Layer, nest
 from camerapose.core.errors import CameraPoseError, InputError
-from camerapose.runtime.config import RuntimeConfig, check_inputs, load_config
+from camerapose.runtime.config import RuntimeConfig, check_inputs, keeps_detector_3d, load_config
 from camerapose.runtime.protocol import Detections, FrameNotice, Poses, pack, unpack
 from camerapose.runtime.stages.base import clock
 from camerapose.runtime.stages.detect import detections
@@ -130,13 +130,14 @@ def _one_frame(notice: FrameNotice, image: Any, detector: Any, lifter: Any, offl
     except CameraPoseError as err:
         log.warning("estimate: frame %d skipped (%s)", notice.frame, err)
         people = None
-    tick = detections([notice], [people], t0, time.monotonic(), dropped, cfg.publish.teacher_3d, skipped)
+    tick = detections([notice], [people], t0, time.monotonic(), dropped, keeps_detector_3d(cfg), skipped)
     if not tick.out:
         return None
     found: Detections = _as_sent(tick.out[0])
     t0 = time.monotonic()
     poses = lifter.lift(lift_items([found], offline))
-    lifted: Poses = _as_sent(pose_messages([found], poses, t0, time.monotonic(), lifter.last_infer_ms).out[0])
+    lifted: Poses = _as_sent(pose_messages([found], poses, t0, time.monotonic(), lifter.last_infer_ms,
+                                         cfg.publish.teacher_3d).out[0])
     return schema.decode(publish_one(lifted, time.monotonic()).out[0].payload)
 
 

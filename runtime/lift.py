@@ -1,122 +1,52 @@
-"""The lift stage's math: pure pre/post-processing around ONE batched pose-model call per tick.
+"""The lift stage's engine: pure preprocessing around ONE batched pose-model call per tick, then
+the steps every pose goes through after the model (`core.lift_steps`: fusion with the detector's
+3D, root solve, steady camera, per-track smoothing and bone lengths).
 
     lifter = Lifter(LiftConfig(model="engines/models/pose_default.onnx"))
-    poses = lifter.lift([LiftItem(stream, frame, t, (w, h), person2d), ...])   # one runner call
+    poses = lifter.lift([LiftItem(stream, frame, t, (w, h), id, person2d, conf, det3d), ...])
 
 preprocess  pixels -> the normalisation the weights declare (ONNX metadata "normalization"; only
             "screen_w", `core.camera.normalize_screen`, exists in pose/1), stacked over all persons
             of all streams: kp2d (B, 17, 2), conf (B, 17)
 infer       refine -> lift -> camera in one engine call
-postprocess absolute 3D = kp3d (root-relative) + t, metres, camera frame; focal/center from the
-            normalised frame to pixels of the person's own frame (`denormalize_intrinsics`);
-            with user intrinsics, t is re-solved for that K and the camera is reported as
-            "given"; without, the stream's steady camera (`StreamCamera`, the predictions averaged)
-            is reported and t re-solved for it; then, per track (`TrackFilters`), One-Euro
-            smoothing of the root-relative pose and of t apart, and the pose rebuilt with the
-            track's mean bone lengths (bones keep their directions); kp3d = pose + t, so the
-            published pelvis is exactly camera.t.
-
-The root-relative pose X does not depend on K, but t does: with K known, t is linear in the 2D
-(`core.camera.solve_translation`, weighted least squares over the 17 joints; `solve_root`).
+steps       `core.lift_steps.LiftSteps` (the evaluation of the `real` set runs the same steps)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from camerapose.core.camera import (
-    denormalize_intrinsics,
-    denormalize_screen,
-    normalize_screen,
-    solve_translation,
-)
+from camerapose.core.camera import normalize_screen
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError, ModelError
-from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
+from camerapose.core.lift_steps import LiftItem, LiftSteps, Pose3D, PostConfig
 from camerapose.core.shapes import check_shape
-from camerapose.core.skeleton import (
-    BONES,
-    MEAN_BONE_LENGTHS,
-    NUM_JOINTS,
-    SYMMETRIC_BONES,
-    bone_lengths,
-    with_bone_lengths,
-)
+from camerapose.core.skeleton import NUM_JOINTS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "engines" / "models" / "pose_default.onnx")
 NORMALIZATIONS = ("screen_w",)
-MIN_DEPTH = 0.1  # metres: a solved root closer than this is not a person in front of the camera
-
-
-def intrinsics_ok(k: tuple[float, ...]) -> bool:
-    """(fx, fy, cx, cy) pixels of a plausible camera. Bounded (and never NaN) so that the root
-    solve stays finite and well-conditioned: a focal length of 1e-300 px makes it singular."""
-    return len(k) == 4 and all(1 <= f <= 1e6 for f in k[:2]) and all(-1e6 <= c <= 1e6 for c in k[2:])
 
 
 @dataclass(frozen=True)
-class LiftConfig:
-    """model: pose ONNX (docs/architecture.md); backend: auto | tensorrt | torch | onnxruntime; threads: ORT
-    intra-op threads (0 = ORT's choice); intrinsics: (fx, fy, cx, cy) pixels of the real camera, or
-    () to use the predicted camera; camera_window: with the predicted camera, average it over about
-    this many persons of a stream and solve each t with that steady camera (0 = each person's own
-    camera, frame by frame); bone_window: rebuild each pose with its track's mean bone lengths,
-    averaged over about this many frames (0 = off); smooth: One-Euro on the 3D joints (metres, per
-    track); track_timeout_s: forget a track's filter after this long unseen."""
+class LiftConfig(PostConfig):
+    """model: pose ONNX (docs/architecture.md); backend: auto | tensorrt | torch | onnxruntime;
+    threads: ORT intra-op threads (0 = ORT's choice); the rest: what happens after the model
+    (`core.lift_steps.PostConfig`)."""
 
     model: str = DEFAULT_MODEL
     backend: str = "auto"
     threads: int = 1
-    intrinsics: tuple[float, ...] = ()
-    smooth: bool = True
-    bone_window: int = 60
-    camera_window: int = 300
-    one_euro: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.5))
-    track_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.intrinsics and not intrinsics_ok(self.intrinsics):
-            raise InputError("lift.intrinsics must be fx,fy,cx,cy pixels with fx, fy in [1, 1e6] and "
-                             f"cx, cy in [-1e6, 1e6], got {self.intrinsics}")
-        check_ranges("lift", self, threads=(0, 256), bone_window=(0, 1_000_000),
-                     camera_window=(0, 1_000_000), track_timeout_s=(0, 86400))
-        check_ranges("lift.one_euro", self.one_euro, min_cutoff=(1e-3, 1e3), beta=(0, 1e6),
-                     d_cutoff=(1e-3, 1e3))
-
-
-@dataclass
-class LiftItem:
-    """One person to lift: where it comes from and its 2D detection (pixels)."""
-
-    stream: str
-    frame: int
-    t: float  # seconds, the stream's clock (drives the One-Euro filters and the track timeout)
-    size: tuple[int, int]  # (width, height) of the frame
-    id: int
-    kp2d: np.ndarray  # (17, 2) pixels
-    conf: np.ndarray  # (17,)
-
-
-@dataclass
-class Pose3D:
-    """One lifted person: absolute 3D (metres, camera frame) and its camera in pixels."""
-
-    kp3d: np.ndarray  # (17, 3) absolute = root-relative + t
-    kp2d_refined: np.ndarray  # (17, 2) pixels
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    t: np.ndarray  # (3,) metres, pelvis in the camera frame
-    source: str  # "predicted" | "given"
+        super().__post_init__()
+        check_ranges("lift", self, threads=(0, 256))
 
 
 def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
@@ -129,172 +59,9 @@ def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
     return {"kp2d": np.ascontiguousarray(kp_n, dtype=np.float32), "conf": np.ascontiguousarray(conf)}
 
 
-def solve_root(X: np.ndarray, item: LiftItem, K: np.ndarray) -> np.ndarray | None:
-    """t (3,) of root-relative pose X (17, 3) under camera K = (fx, fy, cx, cy) pixels from the
-    person's 2D (confidence-weighted), or None where the solve degenerates (joints collapsed: t_z
-    below MIN_DEPTH or not finite)."""
-    t = solve_translation(X[None], item.kp2d.astype(np.float64)[None], item.conf.astype(np.float64)[None],
-                          K[None, :2], K[None, 2:])[0]
-    return t if np.isfinite(t).all() and t[2] >= MIN_DEPTH else None
-
-
-def postprocess(
-    items: list[LiftItem], out: dict[str, np.ndarray], intrinsics: tuple[float, ...] = ()
-) -> list[Pose3D]:
-    """Model outputs (batch B) -> one Pose3D per item, in pixels and metres."""
-    wh = np.array([i.size for i in items], dtype=np.float64)
-    W, H = wh[:, 0, None], wh[:, 1, None]
-    focal, center = denormalize_intrinsics(
-        out["focal"].astype(np.float64), out["center"].astype(np.float64), W, H
-    )
-    ref = denormalize_screen(out["kp2d_refined"].astype(np.float64), W[..., None], H[..., None])
-    poses = []
-    for b, item in enumerate(items):
-        X = out["kp3d"][b].astype(np.float64)
-        X = X - X[0]  # root-relative by contract; make it exact
-        if intrinsics:
-            t = solve_root(X, item, np.asarray(intrinsics, dtype=np.float64))
-            if t is None:  # degenerate solve: keep the model's own t
-                t = out["t"][b].astype(np.float64)
-            fx, fy, cx, cy, source = *intrinsics, "given"
-        else:
-            t = out["t"][b].astype(np.float64)
-            (fx, fy), (cx, cy), source = focal[b], center[b], "predicted"
-        poses.append(
-            Pose3D(
-                (X + t).astype(np.float32),
-                ref[b].astype(np.float32),
-                float(fx),
-                float(fy),
-                float(cx),
-                float(cy),
-                t.astype(np.float32),
-                source,
-            )
-        )
-    return poses
-
-
-class PerTrack:
-    """State per (stream, track id), made by `factory` on a track's first frame and forgotten once
-    the track is unseen for `timeout_s` of its stream's time (each stream has its own clock: in
-    offline mode, the frame's time in the video)."""
-
-    def __init__(self, factory: Callable[[], Any], timeout_s: float) -> None:
-        self.factory, self.timeout_s = factory, timeout_s
-        self._states: dict[tuple[str, int], tuple[Any, float]] = {}
-
-    def get(self, stream: str, track: int, t: float) -> Any:
-        state, _ = self._states.get((stream, track), (None, 0.0))
-        if state is None:
-            state = self.factory()
-        self._states[(stream, track)] = (state, t)
-        return state
-
-    def forget_stale(self, stream: str, now: float) -> None:
-        """Forget the tracks of `stream` unseen since `now - timeout_s` (now: that stream's time)."""
-        stale = [k for k, (_, last) in self._states.items() if k[0] == stream and now - last > self.timeout_s]
-        for key in stale:
-            del self._states[key]
-
-    def of_stream(self, stream: str) -> dict[int, tuple[Any, float]]:
-        """Track id -> (state, last seen) of one stream."""
-        return {k[1]: v for k, v in self._states.items() if k[0] == stream}
-
-    def set_stream(self, stream: str, tracks: dict[int, tuple[Any, float]]) -> None:
-        """Replace one stream's tracks with `of_stream`'s result."""
-        for key in [k for k in self._states if k[0] == stream]:
-            del self._states[key]
-        self._states.update({(stream, i): v for i, v in tracks.items()})
-
-
-class StreamCamera:
-    """One stream's camera, estimated from every person the model lifts in it: the confidence-
-    weighted mean of the predicted intrinsics (pixels), an exponential average over about `window`
-    persons' weight once the stream is older. A camera does not change between frames, but the
-    camera branch's guess for one pose moves with the 2D noise (one pose leaves the focal length
-    ambiguous), and the depth moves with it; solving t with the stream's steady camera keeps a
-    still person still."""
-
-    def __init__(self, window: int) -> None:
-        self.window, self.weight = float(window), 0.0
-        self.K = np.zeros(4)
-
-    def __call__(self, K: np.ndarray, weight: float) -> np.ndarray:
-        """This person's predicted (fx, fy, cx, cy) and weight -> the stream's (fx, fy, cx, cy)."""
-        weight = max(float(weight), 1e-3)
-        self.weight = min(self.weight + weight, self.window)
-        self.K = self.K + weight / self.weight * (K - self.K)
-        return self.K.copy()
-
-
-class TrackFilters:
-    """What the lift stage remembers of one track: One-Euro filters on the root-relative pose and on
-    the root translation (smoothed apart, so the published pelvis is exactly the published t), and
-    the track's bone lengths, applied last so the published bones keep them exactly."""
-
-    def __init__(self, cfg: LiftConfig) -> None:
-        self.cfg = cfg
-        self.rel, self.t = OneEuroFilter(cfg.one_euro), OneEuroFilter(cfg.one_euro)
-        self.bones = BoneLengths(cfg.bone_window) if cfg.bone_window > 0 else None
-
-    def __call__(self, rel: np.ndarray, t: np.ndarray, time_s: float,
-                 conf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Root-relative pose (17, 3), root t (3,) at time_s, joint confidences (17,) -> the track's
-        (17, 3), (3,) float64."""
-        rel, t = rel.astype(np.float64), t.astype(np.float64)
-        if self.cfg.smooth:
-            rel, t = self.rel(rel, time_s), self.t(t, time_s)
-        if self.bones is not None:
-            rel = self.bones(rel, conf)
-        return rel - rel[0], t
-
-
-_PARENT = np.array([p for p, _ in BONES])
-_CHILD = np.array([c for _, c in BONES])
-_LEFT, _RIGHT = np.array(SYMMETRIC_BONES).T
-
-
-def _symmetric(per_bone: np.ndarray) -> np.ndarray:
-    """Left and right counterparts of a per-bone value (16,) replaced by their mean (in place)."""
-    per_bone[_LEFT] = per_bone[_RIGHT] = (per_bone[_LEFT] + per_bone[_RIGHT]) / 2
-    return per_bone
-
-
-class BoneLengths:
-    """A track's bone lengths (left = right): the confidence-weighted mean over its frames so far,
-    starting from the average adult's proportions scaled to its first frame (worth `prior_frames`
-    frames), an exponential average over about `window` frames' weight once the track is older. A body's
-    bones do not change length, so each lifted pose is rebuilt with its track's lengths (the
-    per-frame lift varies them by several %); a bone whose joints the detector is unsure of (an
-    occluded arm, a landing after a flip) moves the mean little."""
-
-    def __init__(self, window: int, prior_frames: float = 10.0) -> None:
-        self.window, self.prior = float(window), min(float(prior_frames), float(window))
-        self.weight = np.zeros(len(BONES))
-        self.mean = np.zeros(len(BONES))
-
-    def __call__(self, rel: np.ndarray, conf: np.ndarray | None = None) -> np.ndarray:
-        """Root-relative pose (17, 3), joint confidences (17,) -> the pose with the track's bone
-        lengths (17, 3)."""
-        lengths = _symmetric(bone_lengths(rel))  # a body is symmetric
-        if conf is None:
-            w = np.ones(len(BONES))
-        else:
-            c = np.clip(conf, 0.0, 1.0)
-            w = _symmetric(np.minimum(c[_PARENT], c[_CHILD]) + 1e-3)
-        if not self.weight.any():  # a new track starts from the average adult, scaled to this frame
-            prior = np.asarray(MEAN_BONE_LENGTHS)
-            self.mean = prior * np.median(lengths / prior)
-            self.weight[:] = self.prior
-        self.weight = np.minimum(self.weight + w, self.window)
-        self.mean = self.mean + w / self.weight * (lengths - self.mean)
-        return with_bone_lengths(rel, self.mean)
-
-
 class Lifter:
-    """Owns the pose runner; `lift` = preprocess -> one runner call -> postprocess -> per-track bone
-    lengths and smoothing."""
+    """Owns the pose runner; `lift` = preprocess -> one runner call -> `LiftSteps` (fusion, root
+    solve, steady camera, per-track smoothing and bone lengths)."""
 
     def __init__(self, cfg: LiftConfig) -> None:
         from camerapose.engines.select import create_runner
@@ -312,8 +79,7 @@ class Lifter:
                 f"{meta.get('joint_format')!r}; this runtime feeds 'screen_w' / 'h36m17'"
             )
         self.metadata = dict(meta)
-        self.tracks = PerTrack(lambda: TrackFilters(cfg), cfg.track_timeout_s)
-        self.cameras: dict[str, StreamCamera] = {}
+        self.steps = LiftSteps(cfg)
         self.last_infer_ms = 0.0
 
     def lift(self, items: list[LiftItem]) -> list[Pose3D]:
@@ -322,45 +88,20 @@ class Lifter:
         # One engine call for the whole tick; more than an engine's largest batch (TensorRT profiles)
         # is split into as few calls as that allows.
         step = self.runner.max_batch or len(items)
-        poses, self.last_infer_ms = [], 0.0
+        outs, self.last_infer_ms = [], 0.0
         for i in range(0, len(items), step):
-            chunk = items[i : i + step]
-            out = self.runner.infer(preprocess(chunk))
+            outs.append(self.runner.infer(preprocess(items[i : i + step])))
             self.last_infer_ms += self.runner.last_inference_ms or 0.0
-            poses += postprocess(chunk, out, self.cfg.intrinsics)
-        for item, pose in zip(items, poses, strict=True):
-            if pose.source == "predicted" and self.cfg.camera_window > 0:
-                self._steady_camera(item, pose)
-            track = self.tracks.get(item.stream, item.id, item.t)
-            rel, t = track(pose.kp3d - pose.t, pose.t, item.t, item.conf)
-            pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
-        for stream in dict.fromkeys(i.stream for i in items):
-            self.tracks.forget_stale(stream, max(i.t for i in items if i.stream == stream))
-        return poses
+        out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+        return self.steps(items, out)
 
     def stream_state(self, stream: str) -> dict[str, Any]:
-        """What the lifter remembers of one stream (its tracks' filters and bones, its camera), as
-        plain picklable data: an offline run's restarted lift stage goes on from it exactly."""
-        return {"tracks": self.tracks.of_stream(stream), "camera": self.cameras.get(stream)}
+        """What the lifter remembers of one stream (`LiftSteps.stream_state`)."""
+        return self.steps.stream_state(stream)
 
     def restore_stream(self, stream: str, state: dict[str, Any]) -> None:
         """Go on from a `stream_state` of `stream`."""
-        self.tracks.set_stream(stream, state["tracks"])
-        if state["camera"] is None:
-            self.cameras.pop(stream, None)
-        else:
-            self.cameras[stream] = state["camera"]
-
-    def _steady_camera(self, item: LiftItem, pose: Pose3D) -> None:
-        """Report the stream's camera and re-solve this person's t with it (kept as the model's t
-        where the solve degenerates)."""
-        cam = self.cameras.setdefault(item.stream, StreamCamera(self.cfg.camera_window))
-        K = cam(np.array([pose.fx, pose.fy, pose.cx, pose.cy]), float(np.mean(item.conf)))
-        X = pose.kp3d.astype(np.float64) - pose.t
-        t = solve_root(X, item, K)
-        if t is not None:
-            pose.t, pose.kp3d = t.astype(np.float32), (X + t).astype(np.float32)
-            pose.fx, pose.fy, pose.cx, pose.cy = (float(v) for v in K)
+        self.steps.restore_stream(stream, state)
 
     def close(self) -> None:
         self.runner.deactivate()

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from camerapose.core.errors import CameraPoseError
+from camerapose.runtime.config import keeps_detector_3d
 from camerapose.runtime.frame_ring import FrameRing
 from camerapose.runtime.protocol import (
     ControlKind,
@@ -61,7 +62,7 @@ def detections(
     t0: float,
     t1: float,
     dropped: int,
-    teacher_3d: bool,
+    keep_3d: bool,
     skipped: dict[str, int] | None = None,
 ) -> Tick:
     """The detector's result for one batch -> one Detections per frame (t_sent stamped when sent).
@@ -70,8 +71,8 @@ def detections(
     where the detector refused the frame: it gets no Detections and is counted corrupt, and the
     next frame of its stream carries the refused frame's `prev` on (a frame skipped on purpose, not
     a lost one); `skipped`: stream -> that `prev` while it waits for the next frame (updated here).
-    t0, t1: monotonic s around the detector; dropped: the stage's drops so far; teacher_3d: keep
-    the detector's own 3D."""
+    t0, t1: monotonic s around the detector; dropped: the stage's drops so far; keep_3d: keep the
+    detector's own 3D (`config.keeps_detector_3d`: the lift stage fuses it, or it is published)."""
     skipped = {} if skipped is None else skipped
     tick = Tick()
     for m, people in zip(notices, persons, strict=True):
@@ -82,7 +83,7 @@ def detections(
         waited = elapsed_ms(m.t_sent, t0)
         timings = {Timing.CAPTURE: m.read_ms, Timing.WAIT_DETECT: waited, Timing.DETECT: elapsed_ms(t0, t1)}
         found = tuple(
-            DetectedPerson(p.id, p.score, p.box, p.keypoints, p.confidence, p.world if teacher_3d else None)
+            DetectedPerson(p.id, p.score, p.box, p.keypoints, p.confidence, p.world if keep_3d else None)
             for p in sorted(people, key=lambda p: p.id)
         )
         tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found,
@@ -131,7 +132,7 @@ class DetectStage(Stage):
                 t1 = time.monotonic()
                 notices, results = self._intact(held, notices, results)
                 tick = detections(notices, results, t0, t1, self.counters[Count.DROPPED],
-                                  self.cfg.publish.teacher_3d, skipped)
+                                  keeps_detector_3d(self.cfg), skipped)
                 self.record(tick)
                 if snaps is not None:
                     for m in tick.out:

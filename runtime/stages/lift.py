@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from camerapose.runtime.lift import Lifter, LiftItem, Pose3D
+from camerapose.core.lift_steps import LiftItem, Pose3D
+from camerapose.runtime.lift import Lifter
 from camerapose.runtime.protocol import (
     BATCH,
     INFER,
@@ -34,7 +35,7 @@ def lift_items(msgs: list[Detections | EndOfInput], offline: bool = False) -> li
     """Every person of every frame of one lift tick, in order: the lifter's one batch; each on its
     frame's time in the video offline, else on its capture time (`clock`)."""
     return [
-        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf)
+        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf, p.world)
         for m in msgs
         if isinstance(m, Detections)
         for p in m.persons
@@ -42,11 +43,13 @@ def lift_items(msgs: list[Detections | EndOfInput], offline: bool = False) -> li
 
 
 def pose_messages(
-    msgs: list[Detections | EndOfInput], poses: list[Pose3D], t0: float, t1: float, infer_ms: float
+    msgs: list[Detections | EndOfInput], poses: list[Pose3D], t0: float, t1: float, infer_ms: float,
+    teacher_3d: bool = False,
 ) -> Tick:
     """The lifter's poses (one per `lift_items(msgs)` item) -> one Poses per frame, ends passed on.
 
-    t0, t1: monotonic s around the tick's lift; infer_ms: the pose model's share of it."""
+    t0, t1: monotonic s around the tick's lift; infer_ms: the pose model's share of it; teacher_3d:
+    also publish each person's detector 3D (`kp3d_teacher`)."""
     if len(poses) != sum(len(m.persons) for m in msgs if isinstance(m, Detections)):
         raise ValueError(f"{len(poses)} poses for the persons of {len(msgs)} messages")
     tick = Tick()
@@ -55,7 +58,7 @@ def pose_messages(
         if isinstance(m, EndOfInput):
             tick.out.append(m)
             continue
-        persons = tuple(_wire_person(p, next(left)) for p in m.persons)
+        persons = tuple(_wire_person(p, next(left), teacher_3d) for p in m.persons)
         timings = {**m.timings, Timing.WAIT_LIFT: elapsed_ms(m.t_sent, t0), Timing.LIFT: elapsed_ms(t0, t1)}
         tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons,
                               t_media=m.t_media, prev=m.prev))
@@ -66,10 +69,11 @@ def pose_messages(
     return tick
 
 
-def _wire_person(p: DetectedPerson, pose: Pose3D) -> dict[str, Any]:
+def _wire_person(p: DetectedPerson, pose: Pose3D, teacher_3d: bool) -> dict[str, Any]:
     """A detected person and its lifted pose -> its map in the public message."""
     cam = (pose.fx, pose.fy, pose.cx, pose.cy, pose.t, pose.source)
-    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam, teacher=p.world)
+    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam, 
+                         teacher=p.world if teacher_3d else None)
 
 
 class LiftStage(Stage):
@@ -108,7 +112,7 @@ class LiftStage(Stage):
                         infer_ms += lifter.last_infer_ms if items else 0.0
                         snaps.save(m.stream, m.frame, lifter.stream_state(m.stream))
                         snaps.forget_before(m.stream, rings.ring(m.stream).published)
-                tick = pose_messages(msgs, poses, t0, time.monotonic(), infer_ms)
+                tick = pose_messages(msgs, poses, t0, time.monotonic(), infer_ms, self.cfg.publish.teacher_3d)
                 self.record(tick)
                 self.pass_on("poses", tick.out)
         finally:

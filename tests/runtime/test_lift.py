@@ -104,8 +104,8 @@ def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Pa
 
 
 def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
+    from camerapose.core.lift_steps import BoneLengths
     from camerapose.core.skeleton import MEAN_BONE_LENGTHS, bone_lengths, with_bone_lengths
-    from camerapose.runtime.lift import BoneLengths
 
     rng = np.random.default_rng(1)
     base = with_bone_lengths(rng.normal(size=(17, 3)), 1.1 * np.asarray(MEAN_BONE_LENGTHS))  # a tall adult
@@ -121,8 +121,8 @@ def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
 
 
 def test_a_new_track_starts_from_the_average_adult_scaled_to_its_first_frame():
+    from camerapose.core.lift_steps import BoneLengths
     from camerapose.core.skeleton import MEAN_BONE_LENGTHS, bone_lengths
-    from camerapose.runtime.lift import BoneLengths
 
     rng = np.random.default_rng(2)
     pose = rng.normal(size=(17, 3)) * 0.3
@@ -162,9 +162,9 @@ def test_each_stream_forgets_its_tracks_on_its_own_clock(tiny_model: Path, rng) 
     try:
         lifter.lift([item("short", 1, kp, t=0.0), item("long", 1, kp, t=0.0)])
         lifter.lift([item("long", 1, kp, t=100.0)])
-        assert lifter.tracks.of_stream("short").keys() == {1}  # "short" is still at 0 s
+        assert lifter.steps.tracks.of_stream("short").keys() == {1}  # "short" is still at 0 s
         lifter.lift([item("short", 2, kp, t=2.5)])
-        assert lifter.tracks.of_stream("short").keys() == {2}  # now 2.5 s without track 1
+        assert lifter.steps.tracks.of_stream("short").keys() == {2}  # now 2.5 s without track 1
     finally:
         lifter.close()
 

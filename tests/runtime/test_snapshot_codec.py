@@ -8,9 +8,9 @@ import msgpack
 import numpy as np
 import pytest
 
+from camerapose.core.lift_steps import BoneLengths
 from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
-from camerapose.runtime.lift import BoneLengths
 from camerapose.runtime.stages import snapshot_codec as codec
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from camerapose.core.errors import InputError
+from camerapose.core.lift_steps import Pose3D
 from camerapose.runtime import graph
 from camerapose.runtime.config import SupervisorConfig
 from camerapose.runtime.detect.base import Person2D
-from camerapose.runtime.lift import Pose3D
 from camerapose.runtime.protocol import (
     Control,
     ControlKind,
@@ -99,7 +99,7 @@ def test_offline_detect_takes_one_frame_per_stream_in_order_and_drops_nothing() 
 
 def test_detections_carry_timings_drops_and_counts_and_the_3d_only_when_asked() -> None:
     notices = [note("a", 1, t_sent=10.000), note("b", 7, t_sent=10.004)]
-    tick = detections(notices, [[p2d(1), p2d(2)], []], t0=10.010, t1=10.030, dropped=5, teacher_3d=False)
+    tick = detections(notices, [[p2d(1), p2d(2)], []], t0=10.010, t1=10.030, dropped=5, keep_3d=False)
     first, second = tick.out
     assert (first.stream, first.frame, first.dropped, second.frame) == ("a", 1, 5, 7)
     assert first.timings == {"capture": 2.0, "wait_detect": 10.0, "detect": 20.0}
@@ -108,7 +108,7 @@ def test_detections_carry_timings_drops_and_counts_and_the_3d_only_when_asked() 
     assert all(p.world is None for p in first.persons)
     assert tick.counts == {Count.FRAMES: 2, Count.PERSONS: 2}
     assert tick.samples["detect"] == [10.0, 10.0]  # the batch's time shared by its frames
-    with_3d = detections(notices[:1], [[p2d(1)]], 10.010, 10.030, 0, teacher_3d=True)
+    with_3d = detections(notices[:1], [[p2d(1)]], 10.010, 10.030, 0, keep_3d=True)
     assert with_3d.out[0].persons[0].world is not None
 
 
@@ -265,7 +265,7 @@ def test_offline_stages_clock_filters_with_the_frames_time_in_the_video_live_one
 
 
 def test_detections_are_sorted_by_id_and_carry_the_media_time_and_prev_on() -> None:
-    tick = detections([note("a", 4)], [[p2d(7), p2d(2), p2d(5)]], 10.0, 10.1, 0, teacher_3d=False)
+    tick = detections([note("a", 4)], [[p2d(7), p2d(2), p2d(5)]], 10.0, 10.1, 0, keep_3d=False)
     (d,) = tick.out
     assert [p.id for p in d.persons] == [2, 5, 7]
     assert (d.t_media, d.prev) == (4 / 30, 3)

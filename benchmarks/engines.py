@@ -72,7 +72,7 @@ def _model_files(tmp: Path) -> tuple[Path, Any, str]:
 
     torch.manual_seed(0)
     model = PoseModel(PoseModelConfig()).eval()
-    path = export_pose_model(model, tmp / "pose_random.onnx", pose_metadata("h36m17", "screen_w", {}, "0"))
+    path = export_pose_model(model, tmp / "pose_random.onnx", pose_metadata("h36m17", "screen_long", {}, "0"))
     return path, model, "randomly initialised default-preset PoseModel (no shipped weights yet)"
 
 

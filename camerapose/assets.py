@@ -12,8 +12,9 @@ checksum are not fetched.
 
 Assets come in bundles: "base" (detector models + demo video) is what `camerapose assets fetch`
 gets; "mocap" (real motion-capture clips for the lifter's validation and training, see
-`camerapose.train.data.mocap`, and real videos whose detections with BlazePose's 3D make the
-teacher set, `camerapose.train.data.teacher`) is added by `--mocap`.
+`camerapose.train.data.mocap`, and four calibrated real videos: the `real` test set, which
+`camerapose.real_set` builds from them into the cache, and the optional teacher set,
+`camerapose.train.data.teacher`) is added by `--mocap`.
 
 Cache directory: `--cache-dir`, else `$CAMERAPOSE_CACHE`, else `~/.cache/camerapose`.
 """
@@ -154,8 +155,13 @@ def _mocap_assets() -> Iterator[Asset]:
     for i, (sha, size) in enumerate(_POSE2SIM_MULTI, 1):
         yield Asset(f"video/pose2sim_multi_cam0{i}.mp4", POSE2SIM,
                     f"Pose2Sim/Demo_MultiPerson/videos/cam0{i}.mp4", sha, size, "BSD-3-Clause (Pose2Sim)",
-                    f"Real video for the teacher set: two people, camera {i} of 4, 1088x1920, 60 fps, "
-                    "100 frames", "mocap")
+                    f"Real video (the `real` test set; the teacher set): two people, camera {i} of 4, "
+                    "1088x1920, 60 fps, 100 frames", "mocap")
+    yield Asset("video/pose2sim_multi_calib.qca.txt", POSE2SIM,
+                "Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt",
+                "fd90e4bbae3278ef1dc0cdd42a34ee06bf88286f628a02c00a29407aa39e34c5", 4843,
+                "BSD-3-Clause (Pose2Sim)",
+                "Qualisys calibration of the four pose2sim_multi cameras (the `real` test set)", "mocap")
 
 
 ASSETS: dict[str, Asset] = {

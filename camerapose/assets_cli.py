@@ -14,7 +14,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "list: show each asset's state; path: print one asset's path")
     parser.add_argument("name", nargs="?", help="asset name (for `path`; optional for `fetch`)")
     parser.add_argument("--mocap", action="store_true",
-                        help="fetch: also the motion-capture clips (lifter validation/training data)")
+                        help="fetch: also the motion-capture clips (lifter validation/training data) and "
+                             "the real multi-camera footage, from which it builds the `real` test set "
+                             "(the 2D detector on every view, triangulated; about 15 s)")
     parser.add_argument("--cache-dir", help="cache directory (default $CAMERAPOSE_CACHE or "
                                             "~/.cache/camerapose)")
 
@@ -25,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
         bundles = ("base", "mocap") if args.mocap else ("base",)
         for path in assets.fetch(names, cache=args.cache_dir, bundles=bundles):
             print(path)
+        if args.mocap and not args.name:
+            from camerapose.real_set import ensure
+
+            print(ensure(assets.cache_dir(args.cache_dir)))
         return 0
     if args.action == "path":
         if not args.name:

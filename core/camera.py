@@ -4,9 +4,9 @@ Conventions
 - Camera frame: x right, y down, z forward (OpenCV); depths are positive in front of the camera.
 - Extrinsics map world to camera: X_cam = R @ X_world + t.
 - Distortion is OpenCV's (k1, k2, p1, p2, k3); intrinsics are in pixels.
-- Screen normalisation (VideoPose3D's): u_n = 2u/w - 1, v_n = 2v/w - h/w. One scale for both
-  axes keeps the aspect ratio, so a normalised pose is still a perspective image; x spans
-  (-1, 1) and y spans (-h/w, h/w) (inside (-1, 1) for a landscape frame).
+- Screen normalisation: u_n = (2u - w)/L, v_n = (2v - h)/L with L = max(w, h), the long side
+  (for a landscape frame VideoPose3D's 2u/w - 1, 2v/w - h/w). One scale for both axes keeps the
+  aspect ratio, so a normalised pose is still a perspective image; the long side spans (-1, 1).
 
 Every function whose docstring says "numpy or torch" uses only arithmetic, slicing and the
 array namespace of its inputs, so training calls the very same code on torch tensors (with
@@ -121,15 +121,25 @@ def camera_to_world(camera: Camera, X_cam: np.ndarray) -> np.ndarray:
     return (X_cam - t) @ R
 
 
+def screen_scale(width: Any, height: Any) -> Any:
+    """Pixels per normalised unit x 2: the image's long side. Numbers, numpy or torch."""
+    return width + (height - width) * (height > width)
+
+
 def normalize_screen(uv: Any, width: Any, height: Any) -> Any:
     """Pixels to normalised screen coordinates. (..., 2) -> (..., 2); numpy or torch.
 
+    u_n = (2u - w) / L, v_n = (2v - h) / L with L the long side: the image centre at 0, the long
+    side spanning (-1, 1), one scale for both axes (a normalised pose is still a perspective image).
+    A portrait frame and a landscape frame from the same lens (the same long-side field of view)
+    give the same normalised focal length, so the camera branch needs not know which it sees.
     width/height: numbers, or arrays broadcastable against uv[..., :1] (e.g. (B, 1, 1)).
     """
     check_shape("uv", uv, (..., 2))
     xp = array_namespace(uv)
-    u = uv[..., 0:1] * (2.0 / width) - 1.0
-    v = uv[..., 1:2] * (2.0 / width) - height / width
+    s = screen_scale(width, height)
+    u = uv[..., 0:1] * (2.0 / s) - width / s
+    v = uv[..., 1:2] * (2.0 / s) - height / s
     return xp.concatenate([u, v], -1)
 
 
@@ -137,8 +147,9 @@ def denormalize_screen(uv_n: Any, width: Any, height: Any) -> Any:
     """Inverse of `normalize_screen`. (..., 2) -> (..., 2); numpy or torch."""
     check_shape("uv_n", uv_n, (..., 2))
     xp = array_namespace(uv_n)
-    u = (uv_n[..., 0:1] + 1.0) * (width / 2.0)
-    v = (uv_n[..., 1:2] + height / width) * (width / 2.0)
+    s = screen_scale(width, height)
+    u = (uv_n[..., 0:1] + width / s) * (s / 2.0)
+    v = (uv_n[..., 1:2] + height / s) * (s / 2.0)
     return xp.concatenate([u, v], -1)
 
 
@@ -150,14 +161,14 @@ def normalize_intrinsics(focal: Any, center: Any, width: Any, height: Any) -> tu
     """
     check_shape("focal", focal, (..., 2))
     check_shape("center", center, (..., 2))
-    return focal * (2.0 / width), normalize_screen(center, width, height)
+    return focal * (2.0 / screen_scale(width, height)), normalize_screen(center, width, height)
 
 
 def denormalize_intrinsics(focal_n: Any, center_n: Any, width: Any, height: Any) -> tuple[Any, Any]:
     """Inverse of `normalize_intrinsics`. (..., 2), (..., 2) -> same shapes; numpy or torch."""
     check_shape("focal_n", focal_n, (..., 2))
     check_shape("center_n", center_n, (..., 2))
-    return focal_n * (width / 2.0), denormalize_screen(center_n, width, height)
+    return focal_n * (screen_scale(width, height) / 2.0), denormalize_screen(center_n, width, height)
 
 
 def reproject(X: Any, focal: Any, center: Any, t: Any) -> Any:

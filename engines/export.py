@@ -195,7 +195,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, cfg: ExportCo
     except ImportError as err:
         raise ModelError(f"export needs torch ({err})") from None
     model, info = load_pose_model(checkpoint)
-    meta = pose_metadata(info.get("joint_format", "h36m17"), info.get("normalization", "screen_w"),
+    meta = pose_metadata(info.get("joint_format", "h36m17"), info.get("normalization", "screen_long"),
                          _config_of(info), info.get("sha256") or sha256_file(checkpoint))
     return export_pose_model(model, Path(out_dir) / (name or f"pose_{checkpoint.stem}.onnx"), meta, cfg)
 

@@ -1,7 +1,7 @@
 """Checkpoints that rebuild the pose model without the training script.
 
 A checkpoint is a torch file holding only plain types and tensors (loads with weights_only=True):
-    format "camerapose-checkpoint/1", joint_format "h36m17", normalization "screen_w",
+    format "camerapose-checkpoint/1", joint_format "h36m17", normalization "screen_long",
     model_config (PoseModelConfig as a dict), model (state dict), and for training checkpoints
     train_config, augmentor/discriminator states, optimiser states, step and epoch (for --resume).
 
@@ -24,7 +24,7 @@ from .pose import PoseModel, PoseModelConfig
 
 FORMAT = "camerapose-checkpoint/1"
 JOINT_FORMAT = "h36m17"
-NORMALIZATION = "screen_w"
+NORMALIZATION = "screen_long"
 
 
 def save_checkpoint(path: str | Path, model: PoseModel, extra: dict[str, Any] | None = None,
@@ -56,6 +56,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     for key in ("model_config", "model", "joint_format", "normalization"):
         if key not in ckpt:
             raise ModelError(f"{path}: checkpoint lacks {key!r}")
+    if ckpt["normalization"] != NORMALIZATION:  # its 2D inputs would be scaled another way
+        raise ModelError(f"{path}: trained on {ckpt['normalization']!r} inputs; this version feeds "
+                         f"{NORMALIZATION!r} (retrain it, or use the version that trained it)")
     return ckpt
 
 

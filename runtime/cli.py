@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from camerapose.cli import Command
-from camerapose.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +108,12 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--intrinsics",
-        metavar="FX,FY,CX,CY",
+        metavar="FX,FY,CX,CY|FILE[:CAMERA]",
         help="the real camera's intrinsics in pixels: used instead of the predicted camera "
-        "(the 3D root is re-solved for them) and reported as camera.source = 'given'",
+        "(the 3D root is re-solved for them) and reported as camera.source = 'given'. Four numbers, "
+        "or a calibration file (.qca.txt, .toml, .json, .yml/.yaml; docs/python.md) and the camera's "
+        "name if it holds several. They are pixels of the calibrated image size: a video or folder "
+        "of another size is refused",
     )
     g.add_argument(
         "--max-persons", type=int, help=f"most persons per frame (default {default('detector.max_persons')})"
@@ -199,11 +201,7 @@ def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     if a.every_frame:
         out.append(("--every-frame", nest("capture.mode", "offline")))
     if a.intrinsics:
-        try:
-            k = [float(x) for x in a.intrinsics.split(",")]
-        except ValueError:
-            raise InputError(f"--intrinsics {a.intrinsics!r}: expected four numbers FX,FY,CX,CY") from None
-        out.append((f"--intrinsics {a.intrinsics}", nest("lift.intrinsics", k)))
+        out.append((f"--intrinsics {a.intrinsics}", nest("lift.intrinsics", _intrinsics_value(a.intrinsics))))
     if a.no_smooth:
         out.append(("--no-smooth", nest("lift.smooth", False)))
     for dest, key in RUN_FLAGS.items():
@@ -212,6 +210,26 @@ def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
             flag = "--" + dest.replace("_", "-")
             out.append((flag if value is True else f"{flag} {value}", nest(key, value)))
     return out
+
+
+def _intrinsics_value(text: str) -> list[float] | str:
+    """--intrinsics: "FX,FY,CX,CY" as numbers (their count and range LiftConfig checks); anything
+    else is a calibration file "FILE[:CAMERA]", which load_config reads."""
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        return text
+
+
+def _intrinsics_size(a: argparse.Namespace, cfg: Any) -> tuple[int, int] | None:
+    """The image size `--intrinsics FILE` was calibrated at, if the run uses that file's intrinsics
+    (a --set may have replaced them) and the file has a size."""
+    from .config import read_intrinsics
+
+    if not a.intrinsics or not isinstance(_intrinsics_value(a.intrinsics), str):
+        return None
+    k, size = read_intrinsics(a.intrinsics)
+    return size if tuple(k) == tuple(cfg.lift.intrinsics) else None
 
 
 def run_run(a: argparse.Namespace) -> int:
@@ -224,7 +242,7 @@ def run_run(a: argparse.Namespace) -> int:
     if a.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
-    check_inputs(cfg)
+    check_inputs(cfg, intrinsics_size=_intrinsics_size(a, cfg))
     if a.view is None:
         return Supervisor(cfg).run()
     from .viewer.cli import start_viewer, stop_viewer

@@ -4,7 +4,8 @@
 to the dataclass defaults); a user file holds only what it changes (same sections), and CLI flags
 and `--set section.key=value` override both (`camerapose.core.config`: unknown keys, wrong types
 and malformed TOML are one-line InputErrors naming the file or flag and the key). The one step of
-the runtime's own is `[sources] uri`, a list of "NAME=URI" strings, which becomes SourceSpecs. The
+the runtime's own are `[sources] uri`, a list of "NAME=URI" strings, which becomes SourceSpecs, and
+`lift.intrinsics` given as a calibration file "FILE[:CAMERA]", which becomes its (fx, fy, cx, cy). The
 config travels to the stage processes as JSON (`to_json` / `from_json`), never as a pickle.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camerapose.core import config
+from camerapose.core.calibration import SUFFIXES, read_camera, split_camera_spec
 from camerapose.core.config import Layer, check_ranges
 from camerapose.core.errors import InputError
 from camerapose.runtime.detect.base import DetectorConfig
@@ -119,7 +121,8 @@ def parse_source(text: str, position: int) -> SourceSpec:
 def load_config(path: str | Path | None = None, sets: Sequence[str] = (),
                 flags: Sequence[Layer] = ()) -> RuntimeConfig:
     """Defaults <- the TOML file <- flags <- each `--set key.path=value` -> RuntimeConfig."""
-    return config.build(RuntimeConfig, [_source_specs(layer) for layer in config.layers(path, sets, flags)])
+    layers = config.layers(path, sets, flags)
+    return config.build(RuntimeConfig, [_intrinsics_file(_source_specs(layer)) for layer in layers])
 
 
 def _source_specs(layer: Layer) -> Layer:
@@ -147,6 +150,32 @@ def _source_specs(layer: Layer) -> Layer:
     return where, {**rest, "sources": specs}
 
 
+def read_intrinsics(spec: str) -> tuple[list[float], tuple[int, int] | None]:
+    """lift.intrinsics as a calibration file, "FILE" (of one camera) or "FILE:CAMERA" -> ([fx, fy,
+    cx, cy] pixels, the (width, height) they were calibrated at, or None if the file has no size)."""
+    if not str(split_camera_spec(spec)[0]).lower().endswith(SUFFIXES):
+        raise InputError(f"expected four numbers FX,FY,CX,CY or a calibration file FILE[:CAMERA] "
+                         f"({', '.join(SUFFIXES)}), got {spec!r}")
+    _, cam = read_camera(spec)
+    size = None if cam.width is None or cam.height is None else (cam.width, cam.height)
+    return [cam.fx, cam.fy, cam.cx, cam.cy], size
+
+
+def _intrinsics_file(layer: Layer) -> Layer:
+    """A layer's `lift.intrinsics = "FILE[:CAMERA]"` as the camera's [fx, fy, cx, cy]; numbers (or
+    anything else, for the loader's own type error) stay as they are."""
+    where, data = layer
+    lift = data.get("lift")
+    if not isinstance(lift, dict) or not isinstance(lift.get("intrinsics"), str):
+        return layer
+    try:
+        k, _ = read_intrinsics(lift["intrinsics"])
+    except InputError as err:
+        key = "" if "intrinsics" in where else "lift.intrinsics: "  # `--intrinsics F` names it already
+        raise InputError(f"{where}: {key}{err}") from None
+    return where, {**data, "lift": {**lift, "intrinsics": k}}
+
+
 def to_json(cfg: RuntimeConfig) -> str:
     """The config as the stage processes receive it."""
     return config.to_json(cfg)
@@ -156,17 +185,25 @@ def from_json(text: str) -> RuntimeConfig:
     return config.from_json(RuntimeConfig, text)
 
 
-def check_inputs(cfg: RuntimeConfig, open_files: bool = True) -> None:
+def check_inputs(cfg: RuntimeConfig, open_files: bool = True,
+                 intrinsics_size: tuple[int, int] | None = None) -> None:
     """Fail fast, before anything starts, on what can be checked without opening devices: file
-    sources exist (with `open_files`, files and folders also open and their first frame decodes) and
-    the pose model is there. InputError, one line."""
+    sources exist (with `open_files`, files and folders also open and their first frame decodes,
+    and, given the (width, height) lift.intrinsics were calibrated at, have that size) and the pose
+    model is there. InputError, one line."""
     from .sources import open_source
 
     for s in cfg.sources:
         if s.kind == "file" and not Path(s.uri).is_file():
             raise InputError(f"{s.uri}: no such file (or folder)")
         if open_files and s.kind in ("file", "folder"):
-            open_source(s, cfg.capture).close()
+            source = open_source(s, cfg.capture)
+            source.close()
+            if intrinsics_size and source.size and tuple(source.size) != tuple(intrinsics_size):
+                # intrinsics are pixels of the calibrated image: another size (or a rotated video) is
+                # another camera as far as K goes, and the 3D would be silently wrong
+                raise InputError("{}: frames are {}x{} but lift.intrinsics were calibrated for {}x{}; give "
+                                 "FX,FY,CX,CY for this size".format(s.uri, *source.size, *intrinsics_size))
     if not Path(cfg.lift.model).is_file():
         raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
 

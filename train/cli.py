@@ -61,6 +61,10 @@ def _configure_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set data.test=[\"h36m\",\"3dhp\"]")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    p.add_argument("--fit-fusion", action="store_true",
+                   help="with the real set (data.test=[\"real\"]): also fit the fusion weights on all of its "
+                        "cameras and print them (core/fusion.py's DETECTOR_3D_WEIGHTS, the image plane's "
+                        "and depth's detector weight); the table's real rows are cross-validated")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -84,6 +88,17 @@ def _run_eval(args: argparse.Namespace) -> int:
         log.warning("no mean-pose rows: %s", source)
     results = evaluate_all(model, tests, mean)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
+    if args.fit_fusion:
+        from .data.real import RealSet
+        from .evaluate import predict
+        from .real_eval import fit_all
+
+        real = tests.get("real")
+        if not isinstance(real, RealSet):
+            raise InputError("--fit-fusion needs the real set: --set 'data.test=[\"real\"]'")
+        w = fit_all(real, predict(model, real.poses)["kp3d"].astype(float))
+        print(f"fusion weights fitted on every camera: image plane {w[1, 0]:.2f}, depth {w[1, 2]:.2f} "
+              f"(core/fusion.py: DETECTOR_3D_WEIGHTS = _weights({w[1, 0]:.2f}, {w[1, 2]:.2f}))")
     return 0
 
 

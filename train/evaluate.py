@@ -115,9 +115,16 @@ def evaluate_all(model: PoseModel, tests: dict[str, PoseSet], mean: np.ndarray |
                  device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
     """Every test set, and beside each top-level set with 3D a "<set>/mean-pose" row when `mean` is
     given. -> {row name: metrics}."""
+    from .data.real import RealSet
+    from .real_eval import evaluate_real
+
     out: dict[str, dict[str, float]] = {}
     for name, poses in tests.items():
-        out[name] = evaluate_set(model, poses, device)
+        if isinstance(poses, RealSet):
+            out.update(evaluate_real(predict(model, poses.poses, device=device), poses))
+            poses = poses.poses
+        else:
+            out[name] = evaluate_set(model, poses, device)
         if mean is not None and "/" not in name and poses.has_3d.any():
             out[f"{name}/mean-pose"] = {"n": float(poses.has_3d.sum()), **mean_pose_baseline(mean, poses)}
     return out
@@ -126,14 +133,14 @@ def evaluate_all(model: PoseModel, tests: dict[str, PoseSet], mean: np.ndarray |
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """One Markdown table: a row per test set."""
     cols = ["n", "mpjpe", "p_mpjpe", "n_mpjpe", "pck", "auc", "focal_rel_err", "depth_rel_err",
-            "depth_abs_err_m", "depth_rel_err_given_k"]
+            "depth_abs_err_m", "depth_rel_err_given_k", "jitter"]
     head = "| set | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for name, res in results.items():
         cells = []
         for c in cols:
             v = res.get(c)
-            if v is None:
+            if v is None or not np.isfinite(v):
                 cells.append("-")
             else:
                 cells.append(f"{int(v)}" if c == "n" else f"{v:.3f}" if v < 10 else f"{v:.1f}")

@@ -18,7 +18,8 @@ extern "C" __global__ void normalize_confidence(const float* __restrict__ conf, 
 }
 
 // Keypoints from pixels to the normalised screen frame (core.camera.normalize_screen):
-// u_n = 2u/w - 1, v_n = 2v/w - h/w (aspect kept), with each sample's own image size.
+// u_n = (2u - w)/L, v_n = (2v - h)/L, L = max(w, h) the long side (aspect kept), with each
+// sample's own image size.
 // uv: (B, J, 2) float32 pixels; size: (B, 2) float32 (width, height) -> out: (B, J, 2).
 // One thread per keypoint.
 extern "C" __global__ void normalize_keypoints(const float* __restrict__ uv, const float* __restrict__ size,
@@ -27,8 +28,9 @@ extern "C" __global__ void normalize_keypoints(const float* __restrict__ uv, con
     if (idx >= b * j) return;
     const int row = idx / j;
     const float w = size[2 * row], h = size[2 * row + 1];
-    const float s = 2.0f / w;
+    const float l = h > w ? h : w;
+    const float s = 2.0f / l;
     // __fmul_rn: round the product before the subtraction (no FMA contraction), as numpy does.
-    out[2 * idx] = __fmul_rn(uv[2 * idx], s) - 1.0f;
-    out[2 * idx + 1] = __fmul_rn(uv[2 * idx + 1], s) - h / w;
+    out[2 * idx] = __fmul_rn(uv[2 * idx], s) - w / l;
+    out[2 * idx + 1] = __fmul_rn(uv[2 * idx + 1], s) - h / l;
 }

@@ -72,7 +72,7 @@ def pose_messages(
 def _wire_person(p: DetectedPerson, pose: Pose3D, teacher_3d: bool) -> dict[str, Any]:
     """A detected person and its lifted pose -> its map in the public message."""
     cam = (pose.fx, pose.fy, pose.cx, pose.cy, pose.t, pose.source)
-    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam, 
+    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam,
                          teacher=p.world if teacher_3d else None)
 
 

@@ -35,5 +35,5 @@ def exported_onnx(pose_model, tmp_path_factory) -> Path:
     from camerapose.engines.export import export_pose_model, pose_metadata
 
     out = tmp_path_factory.mktemp("export") / "pose_random.onnx"
-    meta = pose_metadata("h36m17", "screen_w", {"preset": "default", "seed": 0}, "ab" * 32)
+    meta = pose_metadata("h36m17", "screen_long", {"preset": "default", "seed": 0}, "ab" * 32)
     return export_pose_model(pose_model, out, meta)

@@ -36,7 +36,7 @@ def test_export_writes_the_metadata_the_runtime_reads(exported_onnx):
         meta = r.metadata
     assert set(META_KEYS) <= set(meta)
     assert meta["camerapose.format"] == FORMAT
-    assert meta["joint_format"] == "h36m17" and meta["normalization"] == "screen_w"
+    assert meta["joint_format"] == "h36m17" and meta["normalization"] == "screen_long"
     assert json.loads(meta["model_config"]) == {"preset": "default", "seed": 0}
     assert meta["checkpoint_sha256"] == "ab" * 32
 
@@ -62,7 +62,8 @@ def test_export_refuses_a_model_with_the_wrong_outputs(tmp_path):
             return kp2d * 2, conf
 
     with pytest.raises(ModelError, match="outputs"):
-        export_pose_model(TwoOutputs(), tmp_path / "bad.onnx", pose_metadata("h36m17", "screen_w", {}, "0"))
+        meta = pose_metadata("h36m17", "screen_long", {}, "0")
+        export_pose_model(TwoOutputs(), tmp_path / "bad.onnx", meta)
     assert not (tmp_path / "bad.onnx").exists()
 
 

@@ -137,7 +137,7 @@ def test_torch_backend_finds_the_checkpoint_by_its_hash(exported_onnx, pose_mode
     from camerapose.engines.signature import sha256_file
 
     onnx_path = export_pose_model(pose_model, tmp_path / "pose_model.onnx",
-                                  pose_metadata("h36m17", "screen_w", {}, sha256_file(ckpt)))
+                                  pose_metadata("h36m17", "screen_long", {}, sha256_file(ckpt)))
     feed = random_pose_inputs(5)
     with create_runner(onnx_path, backend="torch", device="cpu") as r:
         assert r.backend == "torch"

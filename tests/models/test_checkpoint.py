@@ -18,7 +18,7 @@ def test_checkpoint_rebuilds_model_alone_in_fp16(tmp_path):
     path = save_checkpoint(tmp_path / "w.pt", model, {"metrics": {"synthetic": {"mpjpe": 1.0}}}, half=True)
     loaded, info = load_pose_model(path)
     assert not loaded.training
-    assert info["joint_format"] == "h36m17" and info["normalization"] == "screen_w"
+    assert info["joint_format"] == "h36m17" and info["normalization"] == "screen_long"
     assert len(info["sha256"]) == 64 and info["model_config"]["lifter"]["width"] == cfg.model.lifter.width
     assert info["metrics"] == {"synthetic": {"mpjpe": 1.0}}
     x, c = torch.randn(2, 17, 2) * 0.2, torch.rand(2, 17)

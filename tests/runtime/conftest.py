@@ -65,7 +65,7 @@ def make_tiny_pose_model(path: Path) -> Path:
     meta = {
         "camerapose.format": "pose/1",
         "joint_format": "h36m17",
-        "normalization": "screen_w",
+        "normalization": "screen_long",
         "model_config": json.dumps({"tiny": True}),
         "checkpoint_sha256": "0" * 64,
     }

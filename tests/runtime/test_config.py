@@ -10,6 +10,7 @@ import re
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from camerapose.core.config import read_toml
@@ -236,3 +237,100 @@ def test_help_shows_the_dataclass_defaults() -> None:
     default = RuntimeConfig()
     assert f"most persons per frame (default {default.detector.max_persons})" in text
     assert f"(default {default.publish.hwm})" in text and "--set KEY=VALUE" in text
+
+
+# -- --intrinsics FILE[:CAMERA] -------------------------------------------------------------------
+CALIB_TOML = """[cam_1]
+name = "left"
+size = [ 1088.0, 1920.0,]
+matrix = [ [ 1681.2, 0.0, 533.0,], [ 0.0, 1681.1, 948.1,], [ 0.0, 0.0, 1.0,],]
+distortions = [ -0.046, 0.14, 0.0006, 0.0007,]
+rotation = [ 1.2, -0.4, 0.3,]
+translation = [ 0.1, 0.9, 2.9,]
+
+[cam_2]
+name = "right"
+size = [ 64.0, 48.0,]
+matrix = [ [ 50.0, 0.0, 32.5,], [ 0.0, 51.0, 23.5,], [ 0.0, 0.0, 1.0,],]
+distortions = [ 0.0, 0.0, 0.0, 0.0,]
+rotation = [ 0.0, 0.0, 0.0,]
+translation = [ 0.0, 0.0, 3.0,]
+
+[metadata]
+adjusted = false
+"""
+LEFT, RIGHT = (1681.2, 1681.1, 533.0, 948.1), (50.0, 51.0, 32.5, 23.5)
+
+
+def test_intrinsics_from_a_calibration_file_everywhere_they_can_be_set(tmp_path: Path) -> None:
+    from camerapose.runtime.inprocess import estimate_config
+
+    rig = tmp_path / "Calib.toml"
+    rig.write_text(CALIB_TOML)
+    one = tmp_path / "phone.json"
+    one.write_text('{"K": [[900, 0, 640], [0, 910, 360], [0, 0, 1]], "distCoeffs": [0.1, 0, 0, 0, 0]}')
+
+    def flag(value: str) -> tuple[float, ...]:
+        return load_config(None, [], _overrides(_run_args("--intrinsics", value))).lift.intrinsics
+
+    assert flag(str(one)) == (900.0, 910.0, 640.0, 360.0)
+    assert flag(f"{rig}:right") == RIGHT and flag(f"{rig}:left") == LEFT
+    assert flag("900,900,640,360") == (900.0, 900.0, 640.0, 360.0)  # numbers as before
+    assert load_config(None, [f"lift.intrinsics={rig}:left"]).lift.intrinsics == LEFT
+    user = tmp_path / "my.toml"
+    user.write_text(f'[lift]\nintrinsics = "{rig}:right"\n')
+    assert load_config(user).lift.intrinsics == RIGHT
+    assert estimate_config("clip.mp4", True, {"lift": {"intrinsics": f"{rig}:left"}}).lift.intrinsics == LEFT
+    assert estimate_config("clip.mp4", True, {"lift.intrinsics": str(one)}).lift.intrinsics[0] == 900.0
+
+
+@pytest.mark.parametrize("value, match", [
+    ("{rig}", r"^--intrinsics {rig}: {rig}: holds 2 cameras \(left, right\); pick one with FILE:NAME$"),
+    ("{rig}:front", r"^--intrinsics {rig}:front: {rig}: no camera 'front' \(cameras: left, right\)$"),
+    ("{tmp}/absent.json", r"^--intrinsics {tmp}/absent.json: {tmp}/absent.json: no such calibration file$"),
+    ("900,900,640", "lift.intrinsics must be fx,fy,cx,cy"),
+    ("ninety", r"^--intrinsics ninety: expected four numbers FX,FY,CX,CY or a calibration file FILE\["),
+])
+def test_a_bad_intrinsics_file_is_one_line_naming_flag_and_file(tmp_path: Path, value: str, match: str
+                                                                  ) -> None:
+    rig = tmp_path / "Calib.toml"
+    rig.write_text(CALIB_TOML)
+    value = value.format(rig=rig, tmp=tmp_path)
+    match = match.format(rig=re.escape(str(rig)), tmp=re.escape(str(tmp_path)))
+    with pytest.raises(InputError, match=match):
+        load_config(None, [], _overrides(_run_args("--intrinsics", value)))
+
+
+def test_intrinsics_are_for_the_calibrated_image_size(tmp_path: Path, capsys) -> None:
+    import cv2
+
+    from camerapose.cli import main
+    from camerapose.runtime.config import check_inputs
+
+    rig = tmp_path / "Calib.toml"
+    rig.write_text(CALIB_TOML)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.zeros((48, 64, 3), np.uint8))
+    model = tmp_path / "pose.onnx"
+    model.write_bytes(b"")
+    cfg = load_config(None, [], _overrides(_run_args("--source", str(folder), "--model", str(model))))
+    check_inputs(cfg, intrinsics_size=(64, 48))  # the calibrated size: fine
+    with pytest.raises(InputError, match=r"64x48 but lift\.intrinsics were calibrated for 1088x1920"):
+        check_inputs(cfg, intrinsics_size=(1088, 1920))
+    # the run command checks it for --intrinsics FILE, before anything starts: exit 2, one line
+    code = main(["run", "--source", str(folder), "--model", str(model), "--intrinsics", f"{rig}:left"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "calibrated for 1088x1920" in err, err
+
+
+def test_a_bad_intrinsics_file_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    from camerapose.cli import main
+
+    bad = tmp_path / "cams.json"
+    bad.write_text('{"a": {"K": [[900, 0, 640], [0, 900, 360], [0, 0, 1]], "rvec": [0, 0, 0]}}')
+    assert main(["run", "--intrinsics", f"{bad}:a", "--print-config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"camerapose run: error: --intrinsics {bad}:a: {bad}: camera 'a': "
+                   "rvec without its translation (tvec or t)")

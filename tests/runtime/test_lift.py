@@ -120,17 +120,17 @@ def test_a_track_keeps_its_bone_lengths_while_the_lift_varies_them():
     assert raw_cv > 0.07 and out_cv < 0.3 * raw_cv
 
 
-def test_a_new_track_starts_from_the_average_adult_scaled_to_its_first_frame():
+def test_a_new_track_starts_from_its_first_frames_symmetric_lengths():
     from camerapose.core.lift_steps import BoneLengths
-    from camerapose.core.skeleton import MEAN_BONE_LENGTHS, bone_lengths
+    from camerapose.core.skeleton import SYMMETRIC_BONES, bone_lengths
 
     rng = np.random.default_rng(2)
     pose = rng.normal(size=(17, 3)) * 0.3
-    out = bone_lengths(BoneLengths(window=60, prior_frames=10)(pose, np.ones(17)))
-    ratio = out / np.asarray(MEAN_BONE_LENGTHS)
-    # after one frame the lengths sit between the prior's proportions and the frame's own
-    raw = bone_lengths(pose) / np.asarray(MEAN_BONE_LENGTHS)
-    assert np.std(ratio) < 0.5 * np.std(raw)
+    raw = bone_lengths(pose)
+    out = bone_lengths(BoneLengths(window=60)(pose, np.ones(17)))
+    left, right = np.array(SYMMETRIC_BONES).T
+    np.testing.assert_allclose(out[left], (raw[left] + raw[right]) / 2, rtol=1e-6)  # a body is symmetric
+    np.testing.assert_allclose(out[left], out[right], rtol=1e-9)
     # a frame the detector is unsure of moves the lengths less than a sure one
     keep_sure, keep_unsure = BoneLengths(60), BoneLengths(60)
     for keep in (keep_sure, keep_unsure):

@@ -126,6 +126,25 @@ def test_lift_batches_every_person_of_the_tick_and_passes_end_of_input_on_in_ord
     assert tick.samples == {"infer": [12.346], "batch": [3]}
 
 
+def test_lift_feeds_the_detector_3d_to_the_lifter_and_publishes_it_only_when_asked() -> None:
+    world = np.full((17, 3), 0.5, np.float32)
+    kp2d, conf = np.zeros((17, 2), np.float32), np.ones(17, np.float32)
+    p = DetectedPerson(3, 0.9, np.zeros(4, np.float32), kp2d, conf, world)
+    msg = Detections("a", 1, 10.0, 1.7e9, (64, 48), {}, 0, (p,), 10.5, 0.0)
+    np.testing.assert_array_equal(lift_items([msg])[0].det3d, world)  # fused by the lift steps
+    quiet = pose_messages([msg], [pose3d()], 10.6, 10.62, 1.0).out[0].persons[0]
+    loud = pose_messages([msg], [pose3d()], 10.6, 10.62, 1.0, teacher_3d=True).out[0].persons[0]
+    assert "kp3d_teacher" not in quiet and "kp3d_teacher" in loud
+
+
+def test_detect_keeps_the_detector_3d_for_fusion_or_for_publishing() -> None:
+    from camerapose.runtime.config import keeps_detector_3d, load_config
+
+    assert keeps_detector_3d(load_config())  # fusion is on by default
+    assert not keeps_detector_3d(load_config(sets=["lift.fusion=off"]))
+    assert keeps_detector_3d(load_config(sets=["lift.fusion=off", "publish.teacher_3d=true"]))
+
+
 def test_lift_without_persons_sends_empty_frames_and_no_model_samples() -> None:
     tick = pose_messages([detected("a", 1, 0)], [], 10.6, 10.61, 0.0)
     assert len(tick.out) == 1 and tick.out[0].persons == () and "infer" not in tick.samples

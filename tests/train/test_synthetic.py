@@ -20,7 +20,7 @@ def test_2d_labels_are_core_camera_projections_in_pixels():
     p = generate(SyntheticSpec(50, seed=1))
     for i in range(0, 50, 7):
         w, h = p.image_size[i].astype(np.float64)
-        fx, fy = p.focal[i].astype(np.float64) * w / 2
+        fx, fy = p.focal[i].astype(np.float64) * max(w, h) / 2  # normalised by the long side
         cx, cy = denormalize_screen(p.center[i].astype(np.float64), w, h)
         cam = Camera(fx, fy, cx, cy, width=int(w), height=int(h))
         uv = project(cam, p.kp3d[i].astype(np.float64) + p.t[i])
@@ -36,8 +36,11 @@ def test_poses_cameras_and_people_are_in_realistic_ranges():
     assert np.allclose(lengths[:, Joint.RKNEE - 1], lengths[:, Joint.LKNEE - 1])  # symmetric body
     assert np.all(p.kp3d[:, Joint.PELVIS] == 0)
     assert 2.0 <= p.t[:, 2].min() and p.t[:, 2].max() <= 10.0
-    hfov = np.degrees(2 * np.arctan(p.image_size.max(1) / 2 / (p.focal[:, 0] * p.image_size[:, 0] / 2)))
-    assert 49.9 < hfov.min() and hfov.max() < 90.1
+    # the focal length is normalised by the long side: its field of view is 2 atan(1 / f_n)
+    fov = np.degrees(2 * np.arctan(1 / p.focal[:, 0]))
+    assert 24.9 < fov.min() and fov.max() < 115.1
+    tele, wide = (fov < 55).mean(), (fov > 80).mean()  # LENSES: a quarter each, drawn
+    assert 0.15 < tele < 0.3 and 0.2 < wide < 0.3  # a tele lens loses more people out of frame
     portrait = p.image_size[:, 1] > p.image_size[:, 0]
     assert 0.2 < portrait.mean() < 0.6
     # people stand mostly upright: the head is above the pelvis in the camera's y (down) for most

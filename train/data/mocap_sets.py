@@ -19,7 +19,7 @@ import numpy as np
 from camerapose.core.skeleton import MIRROR, NUM_JOINTS, Joint
 
 from .base import PoseSet
-from .render import WIDE_FOV, draw, render
+from .render import draw, render
 
 TEST_FPS = 30.0
 
@@ -76,6 +76,5 @@ def train_sampler(clips: list) -> object:
 
 def train_set(clips: list, n: int, seed: int, noise: bool = True) -> PoseSet:
     """n samples of the trainable clips through the training cameras (no extra lean: real poses)."""
-    return draw(np.random.default_rng(seed), train_sampler(clips), n, "mocap-train", noise, lean=False,
-                fov_deg=WIDE_FOV)
+    return draw(np.random.default_rng(seed), train_sampler(clips), n, "mocap-train", noise, lean=False)
 

@@ -13,7 +13,7 @@ from .synthetic import SyntheticSpec, generate, withhold_3d
 TEST_SEED_OFFSET = 1_000_003
 KNOWN_3D = "mix, synthetic, h36m"
 KNOWN_2D_ONLY = "synthetic, mix, mpii, coco"
-KNOWN_TEST = "synthetic, mix, mocap, h36m, 3dhp, 3dpw"
+KNOWN_TEST = "synthetic, mix, mocap, real, h36m, 3dhp, 3dpw"
 
 
 def _need(path: str, key: str) -> str:
@@ -33,10 +33,10 @@ def mix(cfg: object, n: int, seed: int, noise: bool, name: str = "mix") -> PoseS
     parts: list[PoseSet] = []
     if counts[0]:
         from .motions import sample_motion_poses
-        from .render import WIDE_FOV, draw
+        from .render import draw
 
         parts.append(draw(np.random.default_rng(seed), sample_motion_poses, int(counts[0]), "motions",
-                          noise, lean=False, fov_deg=WIDE_FOV))
+                          noise, lean=False))
     if counts[1]:
         parts.append(generate(SyntheticSpec(int(counts[1]), seed + 1, noise), "prior"))
     if counts[2]:
@@ -88,8 +88,9 @@ def train_sets(cfg: object) -> tuple[PoseSet, PoseSet | None]:
     return train, (concat("2d-only", only) if only else None)
 
 
-def test_sets(cfg: object) -> dict[str, PoseSet]:
-    """Every configured test set by name ("mocap" adds one "mocap/<group>" set per clip group)."""
+def test_sets(cfg: object) -> dict[str, object]:
+    """Every configured test set by name: a PoseSet each ("mocap" adds one "mocap/<group>" set per
+    clip group), and for "real" a `real.RealSet`."""
     out: dict[str, PoseSet] = {}
     syn = cfg.synthetic
     for name in cfg.test:
@@ -102,6 +103,10 @@ def test_sets(cfg: object) -> dict[str, PoseSet]:
 
             out.update(mocap_sets.test_sets(mocap.load_all(splits=("val",)), syn.seed + TEST_SEED_OFFSET,
                                             cfg.mocap_cameras, syn.noise))
+        elif name == "real":
+            from .real import load_real
+
+            out[name] = load_real()
         elif name == "h36m":
             from .h36m import load_h36m
 

@@ -7,9 +7,13 @@ pelvis at 0; rows 0-16 are H36M-17, row 17 is the midpoint of the eyes, which 2D
 (COCO, BlazePose) report in place of H36M's head top.
 
 Cameras:
-- "train": long-side field of view U(50, 90) deg (U(45, 110) for the motion library and real clips,
-  which also cover wide-angle lenses), square pixels, principal point N(centre, 1.5 %),
-  landscape and portrait sizes; pitch N(0, 10 deg), roll N(0, 3 deg); the pelvis at a depth
+- "train": the lenses people film with (`LENSES`, by the long side's field of view, which a
+  portrait and a landscape frame of one lens share): phone main cameras, webcams and camcorders
+  U(55, 80) deg (half the samples), tele and zoomed lenses U(25, 55) deg (a quarter), action and
+  ultra-wide cameras U(80, 115) deg (a quarter): on a 16:9 landscape frame 25-115 deg
+  horizontally, on a portrait one 14-90 deg. Square pixels, principal point N(centre, 1.5 %),
+  landscape and portrait sizes; handheld and tripod cameras (85 %) pitch N(0, 10 deg), raised
+  and ceiling cameras (15 %) look down U(20, 50) deg; roll N(0, 3 deg); the pelvis at a depth
   log-uniform in 2-10 m at a pixel in the central 70 % of the frame.
 - "eval": three real devices, each level (pitch N(0, 2 deg)) or tilted (pitch +-U(10, 30) deg):
   a phone held upright (1080x1920, 64-70 deg long-side FOV: a 26 mm-equivalent main camera), a
@@ -45,10 +49,11 @@ IMAGE_SIZES = np.array([(1920, 1080), (1280, 720), (1768, 994), (640, 480), (144
 # Per-joint noise factor of a 2D detector (limb ends and hips are the hard ones).
 JOINT_NOISE = np.array([1.3, 1.3, 1.0, 1.2, 1.3, 1.0, 1.2, 1.0, 0.8, 0.8, 1.0,
                         0.8, 1.1, 1.5, 0.8, 1.1, 1.5])
-# Long-side field of view of the training cameras (degrees): the joint-angle prior's own range, and a
-# wider one for the other sources that also covers wide-angle lenses (action cams, ultra-wide phones).
-TRAIN_FOV = (50.0, 90.0)
-WIDE_FOV = (45.0, 110.0)
+# The training cameras' lenses: (share of samples, long-side field of view range in degrees).
+LENSES = ((0.5, (55.0, 80.0)),    # phone main camera, webcam, camcorder at its wide end
+          (0.25, (25.0, 55.0)),   # phone tele lenses, zoomed camcorders, cameras far from a stage
+          (0.25, (80.0, 115.0)))  # action cameras (linear mode), ultra-wide phone lenses
+ELEVATED = 0.15  # share of raised and ceiling cameras, looking down U(20, 50) deg
 # name: (image size w, h; long-side field of view range, degrees)
 DEVICES = {"phone": ((1080, 1920), (64.0, 70.0)), "webcam": ((1280, 720), (65.0, 78.0)),
            "action cam": ((1920, 1080), (85.0, 100.0))}
@@ -65,11 +70,13 @@ def rot(axis: int, deg: np.ndarray) -> np.ndarray:
     return R
 
 
-def train_cameras(rng: np.random.Generator, n: int, fov_deg: tuple[float, float] = TRAIN_FOV,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Image sizes (N,2), focal (N,2) and centre (N,2) in pixels of the training cameras."""
+def train_cameras(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image sizes (N,2), focal (N,2) and centre (N,2) in pixels of the training cameras (`LENSES`)."""
     size = IMAGE_SIZES[rng.integers(0, len(IMAGE_SIZES), n)]
-    fov = np.radians(rng.uniform(*fov_deg, n))
+    share = np.array([s for s, _ in LENSES])
+    lens = rng.choice(len(LENSES), n, p=share / share.sum())
+    lo, hi = np.array([r for _, r in LENSES]).T
+    fov = np.radians(rng.uniform(lo[lens], hi[lens]))
     f = size.max(1) / 2 / np.tan(fov / 2)
     focal = np.stack([f, f * (1 + 0.003 * rng.standard_normal(n))], 1)
     center = size / 2 + 0.015 * size * rng.standard_normal((n, 2))
@@ -106,7 +113,8 @@ def place(rng: np.random.Generator, body: np.ndarray, size: np.ndarray, focal: n
     flip = np.diag([-1.0, -1.0, 1.0])
     roll = rot(2, np.clip(3 * rng.standard_normal(n), -10, 10))
     if kind == "train":
-        pitch = np.clip(10 * rng.standard_normal(n), -30, 30)
+        pitch = np.where(rng.random(n) < ELEVATED, rng.uniform(20, 50, n),
+                         np.clip(10 * rng.standard_normal(n), -30, 30))
     else:
         tilted = rng.random(n) < 0.5
         pitch = np.where(tilted, rng.choice([-1.0, 1.0], n) * rng.uniform(10, 30, n),
@@ -170,7 +178,7 @@ def detector_noise(rng: np.random.Generator, uv: np.ndarray,
 
 
 def view(rng: np.random.Generator, body: np.ndarray, lean: bool, kind: str, retries: int = 0,
-         fov_deg: tuple[float, float] = TRAIN_FOV) -> tuple[np.ndarray, ...]:
+         ) -> tuple[np.ndarray, ...]:
     """Cameras and placement for N poses, redrawing the camera of an invisible sample `retries` times.
 
     body (N,18,3) -> (keep (N,) bool, kp3d (N,18,3), t (N,3), size, focal, center (N,2), uv (N,18,2)).
@@ -180,7 +188,7 @@ def view(rng: np.random.Generator, body: np.ndarray, lean: bool, kind: str, retr
     todo = np.arange(n)
     for _ in range(retries + 1):
         if kind == "train":
-            size, focal, center = train_cameras(rng, len(todo), fov_deg)
+            size, focal, center = train_cameras(rng, len(todo))
         else:
             size, focal, center, _ = device_cameras(rng, len(todo))
         kp3d, t = place(rng, body[todo], size, focal, center, lean, kind)
@@ -220,15 +228,14 @@ def render(rng: np.random.Generator, body: np.ndarray, name: str, noise: bool = 
 
 
 def draw(rng: np.random.Generator, sampler: Callable[[np.random.Generator, int], np.ndarray], n: int,
-         name: str, noise: bool, lean: bool, fov_deg: tuple[float, float] = TRAIN_FOV) -> PoseSet:
-    """N visible samples from a pose sampler ((rng, m) -> (m,18,3)) through the training cameras
-    (long-side field of view U(fov_deg)); a pose whose camera does not see it whole is replaced by a
-    new draw."""
+         name: str, noise: bool, lean: bool) -> PoseSet:
+    """N visible samples from a pose sampler ((rng, m) -> (m,18,3)) through the training cameras;
+    a pose whose camera does not see it whole is replaced by a new draw."""
     parts: list[tuple[np.ndarray, ...]] = []
     have = 0
     while have < n:
         m = int((n - have) * 1.6) + 16  # some draws are rejected (person out of frame)
-        ok, *arrays = view(rng, sampler(rng, m), lean, "train", fov_deg=fov_deg)
+        ok, *arrays = view(rng, sampler(rng, m), lean, "train")
         parts.append(tuple(a[ok] for a in arrays))
         have += int(ok.sum())
     kp3d, t, size, focal, center, uv = (np.concatenate(x)[:n] for x in zip(*parts, strict=True))

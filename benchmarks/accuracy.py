@@ -2,7 +2,7 @@
 mean-pose baseline, as a table, JSON and a per-joint error plot; and the demo video's 3D report.
 
     camerapose bench --suite accuracy [--config train/configs/paper.toml]
-    -> benchmarks/results/accuracy.md, accuracy.json, accuracy_per_joint.png
+    -> benchmarks/results/accuracy.md, accuracy.json, accuracy_per_joint.png, accuracy_real.png
 
 The model is the shipped export (engines/models/pose_default.onnx), run through the engines runner
 the runtime would pick (`--backend`, default auto: onnxruntime on a CPU machine), and the checkpoint
@@ -10,8 +10,11 @@ it was exported from (train/weights/default.pt) through torch, so the table also
 export loses nothing. The test sets are those of the checkpoint's stored training config or of
 `config`, plus "mocap" (real motion capture, `train/data/mocap_sets.py`) whenever its clips are
 fetched. The mean-pose baseline always predicts the training set's mean 3D pose: the number a
-lifter must beat. The demo video has no ground truth: its section compares our 3D with BlazePose's
-own and reports bone-length stability, jitter and depth (`benchmarks/demo3d.py`).
+lifter must beat. The `real` set (real calibrated footage, triangulated 3D; `train/real_eval.py`)
+gets its own section whenever it is built: what the runtime publishes (the shipped export + the
+lift stage's steps) beside BlazePose's own 3D and the lifter alone, per camera. The demo video has
+no ground truth: its section compares our 3D with BlazePose's own and reports bone-length
+stability, jitter and depth (`benchmarks/demo3d.py`).
 
 This suite needs torch (the `train` extra): the checkpoint and the training config are torch-side.
 """
@@ -135,16 +138,76 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, config: Path | None = 
     try:
         with create_runner(DEFAULT_ONNX, "auto" if backend == "all" else backend) as runner:
             engine = type(runner).__name__.removesuffix("Runner").lower()  # onnxruntime, torch, tensorrt
-            results = {name: _evaluate(poses, runner, model, mean_pose) for name, poses in tests.items()}
+            results = {name: _evaluate(poses, runner, model, mean_pose) for name, poses in tests.items()
+                       if name != "real"}
+            real = _real_rows(runner)
     finally:
         torch.set_num_threads(threads)
     labels = {"engine": f"{DEFAULT_ONNX.name} ({engine})", "checkpoint": f"{DEFAULT_CKPT.name} (torch)",
               "baseline": "mean-pose baseline"}
     source = str(config) if config else "the checkpoint's training config"
     rep = _report(results, labels, {"config": source, "baseline_from": baseline_from, "quick": quick,
-                                    "sizes": {k: len(v) for k, v in tests.items()}})
+                                    "sizes": {k: len(v) for k, v in tests.items() if k != "real"}})
+    _add_real(rep, real, labels["engine"])
     _add_demo(rep, quick)
     return rep
+
+
+REAL_COLS = [("n", "n"), ("p_mpjpe", "P-MPJPE"), ("mpjpe", "MPJPE"), ("focal_rel_err", "focal rel. err"),
+             ("depth_rel_err", "root depth rel. err"), ("depth_rel_err_given_k", "same, true K"),
+             ("jitter", "jitter (m/s²)")]
+
+
+def _real_rows(runner: Any) -> dict[str, dict] | str:
+    """The real set's rows through the engine (`train/real_eval.py`), or why they are not measured."""
+    from camerapose.train.data.real import default_path, load_real
+    from camerapose.train.real_eval import evaluate_real
+
+    if not default_path().is_file():
+        return f"{default_path()} is missing: `camerapose assets fetch --mocap` builds it"
+    real = load_real()
+    return evaluate_real(_engine_predict(runner, real.poses), real)
+
+
+def _add_real(rep: Report, rows: dict[str, dict] | str, engine: str) -> None:
+    """The real-footage section: a table of every row and a bar chart per camera."""
+    if isinstance(rows, str):
+        rep.add_text(f"### Real footage\n\nNot measured: {rows}")
+        return
+    rep.add_text(
+        "### Real footage: four calibrated cameras, triangulated 3D (`real`)\n\n"
+        f"Pose2Sim's multi-person demo, the runtime's own 2D detector on every view, 3D triangulated "
+        f"from all four (`camerapose/real_set.py`). `real` is what the runtime publishes ({engine} + "
+        "the lift stage's steps: fusion with BlazePose's 3D, root solve, steady camera, One-Euro, bone "
+        "lengths), its fusion weights fitted on the other cameras only; `real/detector-3d` is "
+        "BlazePose's own 3D (what MediaPipe reports as world landmarks), `real/lifter` our lifter "
+        "alone, `real/no-*` the published pose with one step off. mm over the 15 joints the "
+        "triangulation defines as we do (not Neck/Nose and Head); focal and root depth errors are "
+        "medians, relative; jitter is the root-relative joints' mean acceleration.")
+    table = [[name, *(res.get(k, "-") for k, _ in REAL_COLS)] for name, res in rows.items()]
+    rep.add_table("Real footage", ["row", *(title for _, title in REAL_COLS)], table)
+    rep.add_plot("accuracy_real.png", _plot_real(rows))
+    rep.data["real"] = rows
+
+
+def _plot_real(rows: dict[str, dict]) -> Any:
+    """P-MPJPE per camera: the published pose beside BlazePose's 3D and the lifter alone."""
+    plt = pyplot()
+    cams = sorted({k.split("/")[1] for k in rows if k.startswith("real/cam")})
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    x = np.arange(len(cams) + 1)
+    series = [("published (ours)", "real/{}", "real"),
+              ("BlazePose 3D", "real/{}/detector-3d", "real/detector-3d")]
+    for i, (label, per_cam, whole) in enumerate(series):
+        vals = [rows[per_cam.format(c)]["p_mpjpe"] for c in cams] + [rows[whole]["p_mpjpe"]]
+        ax.bar(x + (i - 0.5) * 0.4, vals, 0.4, label=label)
+    ax.set_xticks(x, [*cams, "all"])
+    ax.set_ylabel("P-MPJPE (mm)")
+    ax.set_title("Real footage: P-MPJPE per camera (lower is better)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _add_demo(rep: Report, quick: bool) -> None:

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def is_current(cache: Path) -> bool:
     try:
         with np.load(path) as z:
             return str(z["key"]) == input_key(cache)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, cut or corrupt
         return False
 
 

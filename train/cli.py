@@ -62,9 +62,10 @@ def _configure_eval(p: argparse.ArgumentParser) -> None:
                    help="override one config value, e.g. --set data.test=[\"h36m\",\"3dhp\"]")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--fit-fusion", action="store_true",
-                   help="with the real set (data.test=[\"real\"]): also fit the fusion weights on all of its "
-                        "cameras and print them (core/fusion.py's DETECTOR_3D_WEIGHTS, the image plane's "
-                        "and depth's detector weight); the table's real rows are cross-validated")
+                   help="with the real set (data.test=[\"real\"]): also compare the kinds of fusion fit "
+                        "(one weight, image plane + depth, per joint and axis) cross-validated over its "
+                        "cameras and in sample, and print the image plane + depth weights fitted on all "
+                        "of them (core/fusion.py's DETECTOR_3D_WEIGHTS); about 30 s")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -91,13 +92,15 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.fit_fusion:
         from .data.real import RealSet
         from .evaluate import predict
-        from .real_eval import fit_all
+        from .real_eval import compare_fusions, fit_all, format_fusions
 
         real = tests.get("real")
         if not isinstance(real, RealSet):
             raise InputError("--fit-fusion needs the real set: --set 'data.test=[\"real\"]'")
-        w = fit_all(real, predict(model, real.poses)["kp3d"].astype(float))
-        print(f"fusion weights fitted on every camera: image plane {w[1, 0]:.2f}, depth {w[1, 2]:.2f} "
+        lifter = predict(model, real.poses)["kp3d"].astype(float)
+        print(format_fusions(compare_fusions(real, lifter)))
+        w = fit_all(real, lifter)
+        print(f"plane+depth fitted on every camera: image plane {w[1, 0]:.2f}, depth {w[1, 2]:.2f} "
               f"(core/fusion.py: DETECTOR_3D_WEIGHTS = _weights({w[1, 0]:.2f}, {w[1, 2]:.2f}))")
     return 0
 

@@ -172,3 +172,13 @@ def _lifter_camera(real: RealSet, out: dict[str, np.ndarray]) -> dict[str, float
                             real.intrinsics[:, 2:])
     return camera_scores(real, focal[:, 0], out["t"][:, 2].astype(np.float64), t_k[:, 2],
                          np.ones(len(real), bool))
+
+
+def format_fusions(rows: dict[str, dict[str, float]]) -> str:
+    """`compare_fusions` as a Markdown table (P-MPJPE, mm)."""
+    cols = list(next(iter(rows.values())))
+    cols = [c for c in cols if c not in ("cv mean", "in sample")] + ["cv mean", "in sample"]
+    lines = ["| fusion fit (P-MPJPE mm) | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.1f}" if c in row else "-" for c in cols) + " |")
+    return "\n".join(lines)

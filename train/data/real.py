@@ -13,6 +13,7 @@ per-track steps (a track is a sequence), but are not scored.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def load_real(path: str | Path | None = None) -> RealSet:
         with np.load(path, allow_pickle=False) as z:
             a = {k: z[k] for k in ("view", "frame", "person", "track", "kp2d", "conf", "det3d", "size",
                                    "intrinsics", "gt3d", "views")}
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise InputError(f"{path}: not a real-set file ({err}); rebuild it with "
                          "`camerapose assets fetch --mocap`") from None
     order = np.lexsort((a["frame"], a["track"], a["view"]))

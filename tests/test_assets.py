@@ -243,8 +243,10 @@ def test_cli_fetch_mocap_lists_the_mocap_files_when_cached():
     cache = assets.cache_dir()
     if not all(assets.is_valid(a, cache) for a in assets.ASSETS.values()):
         pytest.skip(f"{cache} lacks the mocap bundle: run `camerapose assets fetch --mocap`")
-    # Everything present: nothing is downloaded, every path is printed.
+    # Everything present: nothing is downloaded, every path is printed, the real set last (built from
+    # them, or already there).
     proc = subprocess.run([sys.executable, "-m", "camerapose", "assets", "fetch", "--mocap"],
                           capture_output=True, text=True, env={**os.environ, "CAMERAPOSE_CACHE": str(cache)})
     assert proc.returncode == 0
-    assert proc.stdout.split() == [str(cache / n) for n in assets.ASSETS]
+    real_set = str(cache / "real/pose2sim_multi.npz")
+    assert proc.stdout.split() == [str(cache / n) for n in assets.ASSETS] + [real_set]

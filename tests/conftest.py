@@ -5,6 +5,8 @@
 - `demo_video`, `detector_models`: paths inside it; `demo_clip(frames, shrink)`: a short cut of the demo.
 - `publishing`: a Publisher sending in a background thread (the wire tests' peer).
 - `rng`: a seeded numpy Generator, so failures reproduce.
+- `STANDING_BODY`, `ring_camera`: a person and calibrated cameras around them, for the multi-view
+  tests (import them: `from ..conftest import ...`).
 GPU tests mark themselves `@pytest.mark.gpu`; they are skipped when no CUDA device answers.
 """
 
@@ -136,3 +138,30 @@ def detector_models(assets_dir: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# A standing person in world metres (z up, facing +y, so their right is -x), H36M order.
+STANDING_BODY = np.array([
+    [0.00, 0.00, 0.95], [-0.12, 0.00, 0.93], [-0.13, 0.03, 0.50], [-0.14, 0.00, 0.08],
+    [0.12, 0.00, 0.93], [0.13, 0.03, 0.50], [0.14, 0.00, 0.08], [0.00, 0.00, 1.18],
+    [0.00, 0.00, 1.43], [0.00, 0.06, 1.55], [0.00, 0.02, 1.70], [0.18, 0.00, 1.42],
+    [0.25, 0.06, 1.15], [0.28, 0.18, 0.95], [-0.18, 0.00, 1.42], [-0.25, 0.06, 1.15],
+    [-0.28, 0.18, 0.95],
+])
+
+
+def ring_camera(angle_deg: float, height: float, f: float, dist: tuple[float, ...] = (),
+                size: tuple[int, int] = (1088, 1920), offset: tuple[float, float] = (0.0, 0.0)):
+    """A camera on a 4 m circle round the origin at `height`, looking at (0, 0, 1): OpenCV axes, a
+    z-up world, portrait by default, its principal point `offset` pixels from the centre."""
+    from camerapose.core.camera import Camera
+
+    a = np.deg2rad(angle_deg)
+    centre = np.array([4 * np.cos(a), 4 * np.sin(a), height])
+    z = np.array([0.0, 0.0, 1.0]) - centre
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    R = np.stack([x, np.cross(z, x), z])
+    w, h = size
+    return Camera(f, f, w / 2 + offset[0], h / 2 + offset[1], w, h, dist, R, -R @ centre)

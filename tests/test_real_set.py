@@ -14,14 +14,8 @@ from camerapose.core.calibration import projection_matrix
 from camerapose.core.camera import Camera, project
 from camerapose.core.skeleton import NUM_JOINTS
 
-# A standing person in world metres (z up, facing +y, so their right is -x), H36M order.
-BODY = np.array([
-    [0.00, 0.00, 0.95], [-0.12, 0.00, 0.93], [-0.13, 0.03, 0.50], [-0.14, 0.00, 0.08],
-    [0.12, 0.00, 0.93], [0.13, 0.03, 0.50], [0.14, 0.00, 0.08], [0.00, 0.00, 1.18],
-    [0.00, 0.00, 1.43], [0.00, 0.06, 1.55], [0.00, 0.02, 1.70], [0.18, 0.00, 1.42],
-    [0.25, 0.06, 1.15], [0.28, 0.18, 0.95], [-0.18, 0.00, 1.42], [-0.25, 0.06, 1.15],
-    [-0.28, 0.18, 0.95],
-])
+from .conftest import STANDING_BODY, ring_camera
+
 T = 12
 W, H = 1088, 1920
 # Per view: the track id of person 0 and of person 1 (every view numbers its tracks its own way).
@@ -30,15 +24,7 @@ GAP_VIEW, GAP_PERSON, GAP_FRAMES = 2, 1, range(4, 8)  # person 1 unseen by view 
 
 
 def camera(angle_deg: float, height: float, f: float, dist: tuple[float, ...]) -> Camera:
-    """A portrait camera on a 4 m circle at `height`, looking at (0, 0, 1) (OpenCV axes, z up world)."""
-    a = np.deg2rad(angle_deg)
-    centre = np.array([4 * np.cos(a), 4 * np.sin(a), height])
-    z = np.array([0.0, 0.0, 1.0]) - centre
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    return Camera(f, f * 1.001, W / 2 + 7, H / 2 - 11, W, H, dist, R, -R @ centre)
+    return ring_camera(angle_deg, height, f, dist, (W, H), offset=(7, -11))
 
 
 CAMS = [camera(a, h, f, d) for a, h, f, d in zip(
@@ -55,7 +41,7 @@ def people() -> np.ndarray:
         for f in range(T):
             c, s = np.cos(np.deg2rad(yaw0 + 2 * f)), np.sin(np.deg2rad(yaw0 + 2 * f))
             Rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-            out[i, f] = BODY @ Rz.T + [start[0] + step[0] * f, start[1] + step[1] * f, 0.0]
+            out[i, f] = STANDING_BODY @ Rz.T + [start[0] + step[0] * f, start[1] + step[1] * f, 0.0]
     return out
 
 
@@ -162,7 +148,7 @@ def test_a_track_seen_in_one_view_only_is_not_a_person():
 
 def test_drop_jumps_removes_a_single_frame_outlier_and_keeps_smooth_motion():
     t = np.arange(20, dtype=float)
-    world = BODY[None] + t[:, None, None] * np.array([0.02, 0.01, 0.0])  # 2 cm per frame
+    world = STANDING_BODY[None] + t[:, None, None] * np.array([0.02, 0.01, 0.0])  # 2 cm per frame
     world = world + 0.01 * np.sin(t)[:, None, None]
     bad = world.copy()
     bad[9, 13] += [0.3, 0.0, 0.0]  # one wrist, one frame, 30 cm off
@@ -175,7 +161,7 @@ def test_drop_jumps_removes_a_single_frame_outlier_and_keeps_smooth_motion():
 
 
 def test_drop_jumps_keeps_nan_joints_nan_without_warnings():
-    world = np.repeat(BODY[None], 6, 0)
+    world = np.repeat(STANDING_BODY[None], 6, 0)
     world[:, 5] = np.nan
     with np.errstate(all="raise"):
         out = real_set.drop_jumps(world, 0.15)

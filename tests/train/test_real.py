@@ -18,13 +18,8 @@ from camerapose.core.skeleton import NUM_JOINTS
 from camerapose.train import real_eval
 from camerapose.train.data.real import RealSet, load_real
 
-BODY = np.array([
-    [0.00, 0.00, 0.95], [-0.12, 0.00, 0.93], [-0.13, 0.03, 0.50], [-0.14, 0.00, 0.08],
-    [0.12, 0.00, 0.93], [0.13, 0.03, 0.50], [0.14, 0.00, 0.08], [0.00, 0.00, 1.18],
-    [0.00, 0.00, 1.43], [0.00, 0.06, 1.55], [0.00, 0.02, 1.70], [0.18, 0.00, 1.42],
-    [0.25, 0.06, 1.15], [0.28, 0.18, 0.95], [-0.18, 0.00, 1.42], [-0.25, 0.06, 1.15],
-    [-0.28, 0.18, 0.95],
-])
+from ..conftest import STANDING_BODY, ring_camera
+
 T, W, H = 10, 1088, 1920
 VIEWS = ("cam01", "cam02")
 TRACK_IDS = ((4, 1), (7, 9))  # per view: person 0's and person 1's track id
@@ -34,14 +29,7 @@ DET_NOISE = 0.02
 
 
 def camera(angle_deg: float, f: float) -> Camera:
-    a = np.deg2rad(angle_deg)
-    centre = np.array([4 * np.cos(a), 4 * np.sin(a), 1.7])
-    z = np.array([0.0, 0.0, 1.0]) - centre
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    return Camera(f, f, W / 2 + 5, H / 2 - 8, W, H, (), R, -R @ centre)
+    return ring_camera(angle_deg, 1.7, f, (), (W, H), offset=(5, -8))
 
 
 CAMS = (camera(40, 1690.0), camera(150, 1710.0))
@@ -53,7 +41,7 @@ def world(person: int, frame: int) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     Rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
     x, y = ((-0.6 + 0.02 * frame, -0.2), (0.6, 0.3 + 0.02 * frame))[person]
-    return BODY @ Rz.T + [x, y, 0.0]
+    return STANDING_BODY @ Rz.T + [x, y, 0.0]
 
 
 def truth(view: int, person: int, frame: int) -> np.ndarray:

@@ -98,4 +98,4 @@ def _weights(plane: float, depth: float) -> np.ndarray:
 # Fitted on the `real` set (all four cameras) by `fit_weights`: the detector's weight on the image
 # plane (x, y) and on depth (z). Refit: `camerapose eval CHECKPOINT --set 'data.test=["real"]'
 # --fit-fusion` (the cross-validated rows of that table are what to trust).
-DETECTOR_3D_WEIGHTS = _weights(0.5, 0.3)
+DETECTOR_3D_WEIGHTS = _weights(0.4, 0.3)

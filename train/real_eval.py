@@ -80,11 +80,11 @@ def cross_validated_weights(real: RealSet, lifter: np.ndarray) -> dict[int, np.n
                                 gt[ok & (real.view != v)]) for v in np.unique(real.view)}
 
 
-def fit_all(real: RealSet, lifter: np.ndarray) -> np.ndarray:
+def fit_all(real: RealSet, lifter: np.ndarray, kind: str = "plane+depth") -> np.ndarray:
     """Fusion weights fitted on every scored row (what the runtime ships). lifter (N,17,3) -> (17, 3)."""
     lifter = lifter - lifter[:, :1]
     ok = real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
-    return fit_weights(lifter[ok], real.det3d[ok], real.poses.kp3d[ok].astype(np.float64))
+    return fit_weights(lifter[ok], real.det3d[ok], real.poses.kp3d[ok].astype(np.float64), kind)
 
 
 def scores(real: RealSet, pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -172,6 +172,37 @@ def _lifter_camera(real: RealSet, out: dict[str, np.ndarray]) -> dict[str, float
                             real.intrinsics[:, 2:])
     return camera_scores(real, focal[:, 0], out["t"][:, 2].astype(np.float64), t_k[:, 2],
                          np.ones(len(real), bool))
+
+
+def compare_fusions(real: RealSet, lifter: np.ndarray) -> dict[str, dict[str, float]]:
+    """Each kind of fusion fit (`core.fusion.KINDS`), cross-validated over the cameras (fit on the
+    others, score on each) and in sample, P-MPJPE of the raw blend (no post-model steps) in mm,
+    beside the lifter and the detector alone. lifter (N,17,3) -> {kind: {camera or "cv mean" or
+    "in sample": mm}}."""
+    from camerapose.core.fusion import KINDS, fuse
+
+    lifter = lifter - lifter[:, :1]
+    ok = real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
+    views = [int(v) for v in np.unique(real.view[ok])]
+    det = np.nan_to_num(real.det3d)
+
+    def mm(pred: np.ndarray, mask: np.ndarray) -> float:
+        return scores(real, pred, mask)["p_mpjpe"]
+
+    out: dict[str, dict[str, float]] = {
+        "lifter": {real.views[v]: mm(lifter, ok & (real.view == v)) for v in views},
+        "detector-3d": {real.views[v]: mm(det, ok & (real.view == v)) for v in views}}
+    for kind in KINDS:
+        row = {}
+        for v in views:
+            train, test = ok & (real.view != v), ok & (real.view == v)
+            w = fit_weights(lifter[train], real.det3d[train], real.poses.kp3d[train].astype(np.float64), kind)
+            row[real.views[v]] = mm(fuse(lifter, det, w), test)
+        row["in sample"] = mm(fuse(lifter, det, fit_all(real, lifter, kind)), ok)
+        out[kind] = row
+    for row in out.values():
+        row["cv mean"] = float(np.mean([row[real.views[v]] for v in views]))
+    return out
 
 
 def format_fusions(rows: dict[str, dict[str, float]]) -> str:

@@ -200,12 +200,13 @@ def _plot_real(rows: dict[str, dict]) -> Any:
               ("BlazePose 3D", "real/{}/detector-3d", "real/detector-3d")]
     for i, (label, per_cam, whole) in enumerate(series):
         vals = [rows[per_cam.format(c)]["p_mpjpe"] for c in cams] + [rows[whole]["p_mpjpe"]]
-        ax.bar(x + (i - 0.5) * 0.4, vals, 0.4, label=label)
+        bars = ax.bar(x + (i - 0.5) * 0.4, vals, 0.4, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(x, [*cams, "all"])
     ax.set_ylabel("P-MPJPE (mm)")
     ax.set_title("Real footage: P-MPJPE per camera (lower is better)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

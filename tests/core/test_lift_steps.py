@@ -76,3 +76,13 @@ def test_the_steps_repeat_exactly_for_the_same_input():
         steps = LiftSteps(PostConfig())
         runs.append([steps([item(uv + f, D, f)], out)[0].kp3d for f in range(5)])
     np.testing.assert_array_equal(np.stack(runs[0]), np.stack(runs[1]))
+
+
+def test_the_stream_camera_averages_its_first_persons_then_holds():
+    from camerapose.core.lift_steps import StreamCamera
+
+    cam = StreamCamera(window=4)
+    first = [cam(np.array([1000.0 + 100 * i, 1000, 500, 500]), 1.0) for i in range(4)]
+    np.testing.assert_allclose(first[-1][0], 1150.0)  # the mean of 1000..1300
+    later = cam(np.array([3000.0, 3000, 10, 10]), 1.0)  # a wild guess once settled moves nothing
+    np.testing.assert_array_equal(later, first[-1])

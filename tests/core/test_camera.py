@@ -71,6 +71,15 @@ def test_normalisation_maps_the_frame_edges_as_documented():
                                [[-1, -0.5625], [1, 0.5625], [0, 0]])
 
 
+def test_a_portrait_frame_is_scaled_by_its_long_side_like_a_landscape_one():
+    corners = np.array([[0, 0], [720, 1280], [360, 640]], dtype=float)
+    np.testing.assert_allclose(normalize_screen(corners, 720, 1280), [[-0.5625, -1], [0.5625, 1], [0, 0]])
+    # one lens, turned: the same normalised focal length (the camera branch needs not know which)
+    landscape, _ = normalize_intrinsics(np.array([1000.0, 1000.0]), np.array([640.0, 360.0]), 1280, 720)
+    portrait, _ = normalize_intrinsics(np.array([1000.0, 1000.0]), np.array([360.0, 640.0]), 720, 1280)
+    np.testing.assert_array_equal(landscape, portrait)
+
+
 def test_per_sample_image_sizes_broadcast():
     uv = np.full((2, 17, 2), 100.0)
     w, h = np.array([200.0, 400.0])[:, None, None], np.array([100.0, 400.0])[:, None, None]

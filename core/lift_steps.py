@@ -5,13 +5,13 @@ the runtime's lift stage (`runtime/lift.py`, around its engine call) and the eva
     steps = LiftSteps(PostConfig())
     poses = steps(items, outputs)    # outputs: the pose model's, normalised, for these items
 
-postprocess absolute 3D = kp3d (root-relative) + t, metres, camera frame; focal/center from the
-            normalised frame to pixels of the person's own frame (`denormalize_intrinsics`);
-            the lifter's pose fused with the detector's own 3D where the item carries one
-            (`core.fusion`); with user intrinsics, t is re-solved for that K and the camera is
-            reported as "given"
-steady cam  without user intrinsics, the stream's steady camera (`StreamCamera`, the predictions
-            averaged) is reported and t re-solved for it
+fusion      the lifter's root-relative pose blended with the detector's own 3D where the item
+            carries one (`core.fusion`)
+camera      the user's intrinsics ("given"), else the stream's steady camera (`StreamCamera`, the
+            predictions for its first persons averaged, then held), else (camera_window 0) the
+            person's own prediction, in pixels of its frame (`predicted_cameras`)
+root        t solved once for that camera and pose (`solve_root`); the camera branch's own t
+            where both pose and camera are the model's
 per track   (`TrackFilters`) One-Euro smoothing of the root-relative pose and of t apart, and the
             pose rebuilt with the track's mean bone lengths (bones keep their directions); kp3d =
             pose + t, so the published pelvis is exactly camera.t.
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .camera import denormalize_intrinsics, denormalize_screen, solve_translation
+from .camera import denormalize_intrinsics, solve_translation
 from .config import check_ranges
 from .errors import InputError
 from .fusion import DETECTOR_3D_WEIGHTS, FUSIONS, fuse
@@ -97,8 +97,7 @@ class LiftItem:
 class Pose3D:
     """One lifted person: absolute 3D (metres, camera frame) and its camera in pixels."""
 
-    kp3d: np.ndarray  # (17, 3) absolute = root-relative + t
-    kp2d_refined: np.ndarray  # (17, 2) pixels
+    kp3d: np.ndarray  # (17, 3) float32, absolute = root-relative + t
     fx: float
     fy: float
     cx: float
@@ -116,50 +115,13 @@ def solve_root(X: np.ndarray, item: LiftItem, K: np.ndarray) -> np.ndarray | Non
     return t if np.isfinite(t).all() and t[2] >= MIN_DEPTH else None
 
 
-def postprocess(
-    items: list[LiftItem], out: dict[str, np.ndarray], intrinsics: tuple[float, ...] = (),
-    fusion_weights: np.ndarray | None = None,
-) -> list[Pose3D]:
-    """Model outputs (batch B) -> one Pose3D per item, in pixels and metres; with fusion weights
-    (17, 3), each item's det3d (when it has one) is blended into the lifter's pose (`core.fusion`)
-    and t is solved for the blend."""
+def predicted_cameras(items: list[LiftItem], out: dict[str, np.ndarray]) -> np.ndarray:
+    """The camera branch's intrinsics for each item, in pixels of its own frame. -> (B, 4) fx, fy,
+    cx, cy float64."""
     wh = np.array([i.size for i in items], dtype=np.float64)
-    W, H = wh[:, 0, None], wh[:, 1, None]
-    focal, center = denormalize_intrinsics(
-        out["focal"].astype(np.float64), out["center"].astype(np.float64), W, H
-    )
-    ref = denormalize_screen(out["kp2d_refined"].astype(np.float64), W[..., None], H[..., None])
-    poses = []
-    for b, item in enumerate(items):
-        X = out["kp3d"][b].astype(np.float64)
-        X = X - X[0]  # root-relative by contract; make it exact
-        fused = fusion_weights is not None and item.det3d is not None
-        if fused:
-            X = fuse(X, np.asarray(item.det3d, dtype=np.float64), fusion_weights)
-        if intrinsics:
-            t = solve_root(X, item, np.asarray(intrinsics, dtype=np.float64))
-            if t is None:  # degenerate solve: keep the model's own t
-                t = out["t"][b].astype(np.float64)
-            fx, fy, cx, cy, source = *intrinsics, "given"
-        else:
-            (fx, fy), (cx, cy), source = focal[b], center[b], "predicted"
-            t = out["t"][b].astype(np.float64)
-            if fused:  # the camera branch's t fits the lifter's pose; the blend gets its own
-                solved = solve_root(X, item, np.array([fx, fy, cx, cy]))
-                t = t if solved is None else solved
-        poses.append(
-            Pose3D(
-                (X + t).astype(np.float32),
-                ref[b].astype(np.float32),
-                float(fx),
-                float(fy),
-                float(cx),
-                float(cy),
-                t.astype(np.float32),
-                source,
-            )
-        )
-    return poses
+    focal, center = denormalize_intrinsics(out["focal"].astype(np.float64), out["center"].astype(np.float64),
+                                           wh[:, :1], wh[:, 1:])
+    return np.concatenate([focal, center], 1)
 
 
 class PerTrack:
@@ -297,17 +259,42 @@ class LiftSteps:
         self.cameras: dict[str, StreamCamera] = {}
 
     def __call__(self, items: list[LiftItem], out: dict[str, np.ndarray]) -> list[Pose3D]:
-        """Items (B) and the model's outputs for them (normalised, batch B) -> one Pose3D per item."""
-        poses = postprocess(items, out, self.cfg.intrinsics, self.fusion_weights)
-        for item, pose in zip(items, poses, strict=True):
-            if pose.source == "predicted" and self.cfg.camera_window > 0:
-                self._steady_camera(item, pose)
-            track = self.tracks.get(item.stream, item.id, item.t)
-            rel, t = track(pose.kp3d - pose.t, pose.t, item.t, item.conf)
-            pose.kp3d, pose.t = (rel + t).astype(np.float32), t.astype(np.float32)
+        """Items (B) and the model's outputs for them (normalised, batch B) -> one Pose3D per item.
+
+        One pass per person, root-relative pose and root apart, float64 until the Pose3D: the
+        model's pose (fused with the detector's 3D), the camera (given, the stream's, or its own),
+        t (solved once, for that camera and pose; the camera branch's own t where both are the
+        model's), then the track's filters and bones."""
+        own = predicted_cameras(items, out)
+        poses = []
+        for b, item in enumerate(items):
+            rel = out["kp3d"][b].astype(np.float64)
+            rel = rel - rel[0]  # root-relative by contract; make it exact
+            fused = self.fusion_weights is not None and item.det3d is not None
+            if fused:
+                rel = fuse(rel, np.asarray(item.det3d, dtype=np.float64), self.fusion_weights)
+            K, source = self._camera(item, own[b])
+            t = out["t"][b].astype(np.float64)
+            if fused or source != "own":  # the camera branch's t fits its own pose and camera only
+                solved = solve_root(rel, item, K)
+                t = t if solved is None else solved  # a degenerate solve keeps the model's t
+            rel, t = self.tracks.get(item.stream, item.id, item.t)(rel, t, item.t, item.conf)
+            poses.append(Pose3D((rel + t).astype(np.float32), *(float(k) for k in K), t.astype(np.float32),
+                                "given" if source == "given" else "predicted"))
         for stream in dict.fromkeys(i.stream for i in items):
             self.tracks.forget_stale(stream, max(i.t for i in items if i.stream == stream))
         return poses
+
+    def _camera(self, item: LiftItem, own: np.ndarray) -> tuple[np.ndarray, str]:
+        """The camera a person is placed with: the user's ("given"), the stream's steady one
+        ("stream"), or (with camera_window 0) its own prediction ("own"). -> ((4,) fx, fy, cx, cy
+        pixels, which)."""
+        if self.cfg.intrinsics:
+            return np.asarray(self.cfg.intrinsics, dtype=np.float64), "given"
+        if self.cfg.camera_window <= 0:
+            return own, "own"
+        cam = self.cameras.setdefault(item.stream, StreamCamera(self.cfg.camera_window))
+        return cam(own, float(np.mean(item.conf))), "stream"
 
     def stream_state(self, stream: str) -> dict[str, Any]:
         """What is remembered of one stream (its tracks' filters and bones, its camera), as plain
@@ -321,14 +308,3 @@ class LiftSteps:
             self.cameras.pop(stream, None)
         else:
             self.cameras[stream] = state["camera"]
-
-    def _steady_camera(self, item: LiftItem, pose: Pose3D) -> None:
-        """Report the stream's camera and re-solve this person's t with it (kept as the model's t
-        where the solve degenerates)."""
-        cam = self.cameras.setdefault(item.stream, StreamCamera(self.cfg.camera_window))
-        K = cam(np.array([pose.fx, pose.fy, pose.cx, pose.cy]), float(np.mean(item.conf)))
-        X = pose.kp3d.astype(np.float64) - pose.t
-        t = solve_root(X, item, K)
-        if t is not None:
-            pose.t, pose.kp3d = t.astype(np.float32), (X + t).astype(np.float32)
-            pose.fx, pose.fy, pose.cx, pose.cy = (float(v) for v in K)

@@ -65,7 +65,7 @@ def p2d(pid: int, world: bool = True) -> Person2D:
 
 def pose3d() -> Pose3D:
     kp3d = np.zeros((17, 3), np.float32)
-    return Pose3D(kp3d, kp3d[:, :2], 500.0, 500.0, 32.0, 24.0, np.array([0, 0, 3], np.float32), "predicted")
+    return Pose3D(kp3d, 500.0, 500.0, 32.0, 24.0, np.array([0, 0, 3], np.float32), "predicted")
 
 
 def detected(stream: str, frame: int, persons: int, t_sent: float = 10.5, t_media: float = 0.0) -> Detections:

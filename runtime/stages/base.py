@@ -8,7 +8,6 @@ import logging
 import os
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -241,16 +240,33 @@ class Snapshots:
 
 
 
-def resume_stream(snaps: Snapshots, rings: RingReader, stream: str,
-                  restore: Callable[[str, Any], None]) -> None:
-    """A stage's first frame of `stream` in this life (offline): `restore` its state saved at the
-    stream's last published frame (the ring's mark); the frames after it are done again."""
-    ring = rings.ring(stream)
-    last = ring.published if ring is not None else -1
-    state = snaps.resume(stream, last)
-    if state is not None:
-        restore(stream, state)
-        log.info("%s: stream %s goes on after frame %d", snaps.stage, stream, last)
-    elif last >= 0:
-        log.warning("%s: no state of stream %s saved at frame %d: it starts afresh", snaps.stage, stream,
-                    last)
+class OfflineState:
+    """Offline mode: what a stage (`owner`: its `stream_state` and `restore_stream`) keeps of each
+    stream, in `Snapshots`. At a stream's first frame in this life (`begin`) the state saved at its
+    last published frame (the ring's mark) is restored and the frames after it are done again;
+    after each frame (`done`) the state is saved and the files of frames before the mark go."""
+
+    def __init__(self, run_dir: Path, stage: str, rings: RingReader, owner: Any) -> None:
+        self.snaps, self.rings, self.owner = Snapshots(run_dir, stage), rings, owner
+        self.resumed: set[str] = set()  # streams whose saved state this life has loaded
+
+    def _published(self, stream: str) -> int:
+        ring = self.rings.ring(stream)  # None: the capture has not made it (yet) or it is gone
+        return ring.published if ring is not None else -1
+
+    def begin(self, stream: str) -> None:
+        if stream in self.resumed:
+            return
+        self.resumed.add(stream)
+        last = self._published(stream)
+        state = self.snaps.resume(stream, last)
+        if state is not None:
+            self.owner.restore_stream(stream, state)
+            log.info("%s: stream %s goes on after frame %d", self.snaps.stage, stream, last)
+        elif last >= 0:
+            log.warning("%s: no state of stream %s saved at frame %d: it starts afresh", self.snaps.stage,
+                        stream, last)
+
+    def done(self, stream: str, frame: int) -> None:
+        self.snaps.save(stream, frame, self.owner.stream_state(stream))
+        self.snaps.forget_before(stream, self._published(stream))

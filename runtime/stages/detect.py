@@ -19,14 +19,13 @@ from camerapose.runtime.protocol import (
 )
 from camerapose.runtime.stages.base import (
     POLL_MS,
+    OfflineState,
     RingReader,
-    Snapshots,
     Stage,
     Tick,
     clock,
     elapsed_ms,
     log,
-    resume_stream,
 )
 
 
@@ -108,8 +107,7 @@ class DetectStage(Stage):
 
         detector = create_detector(self.cfg.detector)
         rings = RingReader(self.run_id)
-        snaps = Snapshots(self.run_dir, "detect") if self.offline else None
-        resumed: set[str] = set()  # streams whose saved state this life has loaded
+        saved = OfflineState(self.run_dir, "detect", rings, detector) if self.offline else None
         skipped: dict[str, int] = {}
         pending: list[FrameNotice | EndOfInput] = []
         self.tell(ControlKind.READY)
@@ -122,11 +120,9 @@ class DetectStage(Stage):
                 batch, pending, dropped = take_batch(pending, self.offline)
                 self.counters[Count.DROPPED] += dropped
                 frames, notices, held = self._read(rings, batch)
-                if snaps is not None:
+                if saved is not None:
                     for m in notices:
-                        if m.stream not in resumed:
-                            resume_stream(snaps, rings, m.stream, detector.restore_stream)
-                            resumed.add(m.stream)
+                        saved.begin(m.stream)
                 t0 = time.monotonic()
                 results = self._detect(detector, frames, notices)
                 t1 = time.monotonic()
@@ -134,10 +130,9 @@ class DetectStage(Stage):
                 tick = detections(notices, results, t0, t1, self.counters[Count.DROPPED],
                                   keeps_detector_3d(self.cfg), skipped)
                 self.record(tick)
-                if snaps is not None:
+                if saved is not None:
                     for m in tick.out:
-                        snaps.save(m.stream, m.frame, detector.stream_state(m.stream))
-                        snaps.forget_before(m.stream, rings.ring(m.stream).published)
+                        saved.done(m.stream, m.frame)
                 self.pass_on("persons", [*tick.out, *(m for m in batch if isinstance(m, EndOfInput))])
         finally:
             detector.close()

@@ -20,13 +20,12 @@ from camerapose.runtime.protocol import (
     Timing,
 )
 from camerapose.runtime.stages.base import (
+    OfflineState,
     RingReader,
-    Snapshots,
     Stage,
     Tick,
     clock,
     elapsed_ms,
-    resume_stream,
 )
 from camerapose.runtime.wire import schema
 
@@ -87,8 +86,7 @@ class LiftStage(Stage):
     def run(self) -> None:
         lifter = Lifter(self.cfg.lift)
         rings = RingReader(self.run_id)
-        snaps = Snapshots(self.run_dir, "lift") if self.offline else None
-        resumed: set[str] = set()  # streams whose saved state this life has loaded
+        saved = OfflineState(self.run_dir, "lift", rings, lifter) if self.offline else None
         self.tell(ControlKind.READY, backend=lifter.runner.backend)
         try:
             while not self.stop:
@@ -97,21 +95,18 @@ class LiftStage(Stage):
                 if not msgs:
                     continue
                 t0 = time.monotonic()
-                if snaps is None:
+                if saved is None:
                     poses, infer_ms = lifter.lift(lift_items(msgs)), lifter.last_infer_ms
                 else:
                     poses, infer_ms = [], 0.0
                     for m in msgs:
                         if isinstance(m, EndOfInput):
                             continue
-                        if m.stream not in resumed:
-                            resume_stream(snaps, rings, m.stream, lifter.restore_stream)
-                            resumed.add(m.stream)
+                        saved.begin(m.stream)
                         items = lift_items([m], offline=True)
                         poses += lifter.lift(items)
                         infer_ms += lifter.last_infer_ms if items else 0.0
-                        snaps.save(m.stream, m.frame, lifter.stream_state(m.stream))
-                        snaps.forget_before(m.stream, rings.ring(m.stream).published)
+                        saved.done(m.stream, m.frame)
                 tick = pose_messages(msgs, poses, t0, time.monotonic(), infer_ms, self.cfg.publish.teacher_3d)
                 self.record(tick)
                 self.pass_on("poses", tick.out)

@@ -28,7 +28,7 @@ from camerapose.runtime.protocol import (
     FrameNotice,
     Poses,
 )
-from camerapose.runtime.stages.base import Snapshots, clock
+from camerapose.runtime.stages.base import OfflineState, RingReader, Snapshots, clock
 from camerapose.runtime.stages.capture import resume_point
 from camerapose.runtime.stages.detect import detections, take_batch
 from camerapose.runtime.stages.lift import lift_items, pose_messages
@@ -383,3 +383,24 @@ def test_the_rings_mark_of_the_last_published_frame_survives_a_new_ring() -> Non
     finally:
         bigger.unlink()
         bigger.close()
+
+
+def test_a_stage_saves_its_state_even_while_its_streams_ring_is_gone(tmp_path: Path) -> None:
+    class Owner:  # the stream_state / restore_stream pair a detector or lifter has
+        def __init__(self) -> None:
+            self.restored: dict[str, object] = {}
+
+        def stream_state(self, stream: str) -> dict[str, str]:
+            return {"stream": stream}
+
+        def restore_stream(self, stream: str, state: object) -> None:
+            self.restored[stream] = state
+
+    rings = RingReader("no-such-run")  # a ring that is not (or no longer) there: ring() is None
+    saved = OfflineState(tmp_path, "lift", rings, Owner())
+    saved.begin("a")  # nothing published: starts afresh
+    saved.done("a", 0)  # once crashed reading None.published
+    assert (tmp_path / "state" / "lift.a.0.state").is_file()
+    again = Owner()
+    OfflineState(tmp_path, "lift", rings, again).begin("a")
+    assert again.restored == {}  # mark -1: nothing to go on from, every file of the stream removed

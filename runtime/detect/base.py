@@ -26,7 +26,6 @@ import numpy as np
 
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
-from camerapose.core.one_euro import OneEuroConfig
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -146,13 +145,6 @@ class DetectorConfig:
         if self.confidence not in ("heatmap", "visibility", "product"):
             raise InputError("detector: confidence must be heatmap|visibility|product, "
                              f"got {self.confidence!r}")
-
-    def with_one_euro(self, cfg: OneEuroConfig | None) -> DetectorConfig:
-        """A copy with the tracker's One-Euro filter set (None: smoothing off)."""
-        from dataclasses import replace
-
-        trk = replace(self.tracker, smooth=cfg is not None, one_euro=cfg or self.tracker.one_euro)
-        return replace(self, tracker=trk)
 
 
 @dataclass

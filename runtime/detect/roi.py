@@ -50,13 +50,6 @@ def crop_to_frame(rois: np.ndarray, size: int) -> np.ndarray:
     return a
 
 
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    """Inverse of 2x3 affine maps. (N, 2, 3) -> (N, 2, 3)."""
-    check_shape("m", m, ("N", 2, 3))
-    lin = np.linalg.inv(m[:, :, :2])
-    return np.concatenate([lin, -lin @ m[:, :, 2:]], -1)
-
-
 def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Map points through affine maps: m (N, 2, 3), points (N, K, 2) -> (N, K, 2)."""
     check_shape("m", m, ("N", 2, 3))

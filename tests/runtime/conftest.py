@@ -135,3 +135,10 @@ def no_leaked_segments(private_shm_dir: Path):
     yield
     leaked = set(leftover_segments()) - before
     assert not leaked, f"shared-memory segments left behind: {sorted(map(str, leaked))}"
+
+
+def unsmoothed(cfg):
+    """A DetectorConfig with the tracker's One-Euro filter off (raw keypoints to compare)."""
+    from dataclasses import replace
+
+    return replace(cfg, tracker=replace(cfg.tracker, smooth=False))

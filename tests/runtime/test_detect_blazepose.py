@@ -25,6 +25,8 @@ from camerapose.runtime.detect.blazepose import (
 from camerapose.runtime.detect.person_detector import DETECTOR_SIZE, PersonDetector, detector_views
 from camerapose.runtime.detect.registry import create_detector
 
+from .conftest import unsmoothed
+
 pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "mediapipe_reference.json"
@@ -69,7 +71,7 @@ def test_keypoints_agree_with_mediapipes_own_pipeline(
     (6 px) in every frame. Measured: median 2.2 px, worst frame after 5 frames 4.5 px.
     """
     ref = json.loads(REFERENCE.read_text())
-    persons = run(config.with_one_euro(None), frames[: len(ref["frames"])])
+    persons = run(unsmoothed(config), frames[: len(ref["frames"])])
     errors, found, first = [], 0, None
     for i, r in enumerate(ref["frames"]):
         if r is None:
@@ -117,8 +119,8 @@ def test_tracking_mode_runs_the_person_detector_only_every_n_frames(
 
 
 def test_detector_every_frame_finds_the_same_person(config: DetectorConfig, frames: list[np.ndarray]) -> None:
-    every = run(replace(config, detect_every=1).with_one_euro(None), frames[3:40])
-    tracked = run(config.with_one_euro(None), frames[3:40])
+    every = run(unsmoothed(replace(config, detect_every=1)), frames[3:40])
+    tracked = run(unsmoothed(config), frames[3:40])
     for a, b in zip(every[10:], tracked[10:], strict=True):
         assert len(a) >= 1 and len(b) >= 1
         assert np.median(np.linalg.norm(a[0].keypoints - b[0].keypoints, axis=1)) < 15

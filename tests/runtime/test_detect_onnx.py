@@ -23,6 +23,8 @@ from camerapose.runtime.detect.onnx_keypoints import (
 )
 from camerapose.runtime.detect.registry import create_detector
 
+from .conftest import unsmoothed
+
 K = 17
 W, H = 48, 64  # model input (width, height)
 
@@ -110,9 +112,9 @@ def test_decode_yolo_pose_thresholds_and_suppresses() -> None:
 
 
 def onnx_config(model: Path, **kw: object) -> DetectorConfig:
-    return DetectorConfig(
+    return unsmoothed(DetectorConfig(
         backend="onnx", onnx=OnnxModelConfig(model=str(model), input_size=(W, H), **kw)
-    ).with_one_euro(None)
+    ))
 
 
 def test_simcc_model_end_to_end_maps_keypoints_to_frame_pixels(tmp_path: Path, keypoints: np.ndarray) -> None:

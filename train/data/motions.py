@@ -899,12 +899,3 @@ def sample_motion_poses(rng: np.random.Generator, n: int, motions: tuple[str, ..
         if len(idx):
             out[idx] = _draw_accepted(rng, name, len(idx))[0]
     return out
-
-
-def rejection_rates(rng: np.random.Generator, n: int = 2000) -> dict[str, float]:
-    """Fraction of raw draws rejected per motion (ground or overlap), over n draws each."""
-    out = {}
-    for name in MOTIONS:
-        P = draw_motion(rng, name, n)
-        out[name] = 1.0 - float(_accept(P, name).mean())
-    return out

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from camerapose.core.camera import Camera, project
 from camerapose.core.skeleton import NUM_JOINTS, Joint
 
 from .base import PoseSet
@@ -134,12 +133,3 @@ def withhold_3d(poses: PoseSet) -> PoseSet:
     a["has_3d"] = np.zeros_like(a["has_3d"])
     a["has_camera"] = np.zeros_like(a["has_camera"])
     return PoseSet(poses.name + "-2d", **a)
-
-
-def check_projection(poses: PoseSet, index: int = 0) -> float:
-    """Max |core.camera.project - stored 2D| in normalised units for one sample (a self-check)."""
-    w, h = poses.image_size[index].astype(np.float64)
-    cam = Camera(fx=float(poses.focal[index, 0]), fy=float(poses.focal[index, 1]),
-                 cx=float(poses.center[index, 0]), cy=float(poses.center[index, 1]))
-    X = poses.kp3d[index].astype(np.float64) + poses.t[index]
-    return float(np.abs(project(cam, X) - poses.kp2d_gt[index]).max()) if w and h else 0.0

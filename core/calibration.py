@@ -52,6 +52,7 @@ import numpy as np
 
 from .camera import Camera, _extrinsics, _undistort
 from .errors import InputError
+from .rotations import rotation_vector
 from .shapes import check_shape
 
 if sys.version_info >= (3, 11):
@@ -131,18 +132,6 @@ def undistort_points(cam: Camera, uv: np.ndarray) -> np.ndarray:
         return uv.copy()
     xy = _undistort((uv - cam.center) / cam.focal, cam.dist)
     return xy * cam.focal + cam.center
-
-
-def rodrigues(rvec: np.ndarray) -> np.ndarray:
-    """Rotation vector (axis * angle, radians; OpenCV's Rodrigues) -> rotation matrix. (3,) -> (3, 3)."""
-    check_shape("rvec", rvec, (3,))
-    r = np.asarray(rvec, dtype=np.float64)
-    theta = float(np.linalg.norm(r))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = r / theta
-    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.cos(theta) * np.eye(3) + (1 - np.cos(theta)) * np.outer(k, k) + np.sin(theta) * kx
 
 
 # -- reading files -------------------------------------------------------------------------------------
@@ -344,7 +333,7 @@ def _pose(where: str, rvec: tuple[str, Any] | None, rmat: tuple[str, Any] | None
     if rot is None or tvec is None:
         return None, None
     if rvec is not None:
-        R = rodrigues(_numbers(where, *rvec, (3,)))
+        R = rotation_vector(_numbers(where, *rvec, (3,)))
     else:
         R = _rotation(_numbers(where, *rot, (3, 3)), where, rot[0])
     return R, _numbers(where, *tvec, (3,))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .rotations import quaternion_to_matrix
 from .shapes import array_namespace, check_shape
 
 
@@ -205,20 +206,6 @@ def solve_translation(X: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: np.nd
     AtA = np.swapaxes(A, 1, 2) @ A
     Atb = (np.swapaxes(A, 1, 2) @ b[..., None])[..., 0]
     return np.linalg.solve(AtA, Atb[..., None])[..., 0]
-
-
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z) to rotation matrix. (..., 4) -> (..., 3, 3)."""
-    check_shape("q", q, (..., 4))
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = (q[..., i] for i in range(4))
-    rows = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ]
-    return np.stack([np.stack(r, -1) for r in rows], -2)
 
 
 def extrinsics_from_pose(orientation: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

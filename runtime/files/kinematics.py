@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from camerapose.core.rotations import axis_angle, elemental, skew
 from camerapose.core.skeleton import NUM_JOINTS, bone_lengths
 
 EPS = 1e-9
@@ -23,20 +24,6 @@ def median_bone_lengths(kp3d: np.ndarray) -> np.ndarray:
     """The track's bone lengths: (T, 17, 3) metres -> (16,) medians over the frames (NaN frames skipped)."""
     assert kp3d.ndim == 3 and kp3d.shape[1:] == (NUM_JOINTS, 3), kp3d.shape
     return np.nanmedian(bone_lengths(kp3d), axis=0)
-
-
-def skew(v: np.ndarray) -> np.ndarray:
-    """The cross-product matrix: (..., 3) -> (..., 3, 3) with skew(v) @ w == cross(v, w)."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    o = np.zeros_like(x)
-    return np.stack([np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2)
-
-
-def axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rodrigues: unit axis (..., 3), angle (...) radians -> (..., 3, 3)."""
-    k = skew(axis)
-    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
 def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,15 +68,10 @@ def frame_from_axes(y: np.ndarray, x_hint: np.ndarray) -> np.ndarray:
     return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
-def _elemental(axis: str, angle: np.ndarray) -> np.ndarray:
-    """Rotation about X, Y or Z by angle (...) radians -> (..., 3, 3)."""
-    return axis_angle(np.eye(3)["XYZ".index(axis)], angle)
-
-
 def matrix_from_euler(degrees: np.ndarray, order: str) -> np.ndarray:
     """Intrinsic Euler angles (..., 3) in the order's letters, degrees -> (..., 3, 3)."""
     r = np.radians(degrees)
-    return _elemental(order[0], r[..., 0]) @ _elemental(order[1], r[..., 1]) @ _elemental(order[2], r[..., 2])
+    return elemental(order[0], r[..., 0]) @ elemental(order[1], r[..., 1]) @ elemental(order[2], r[..., 2])
 
 
 def euler_from_matrix(rot: np.ndarray, order: str) -> np.ndarray:

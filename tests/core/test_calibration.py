@@ -15,12 +15,12 @@ from camerapose.core.calibration import (
     projection_matrix,
     read_calibration,
     read_camera,
-    rodrigues,
     split_camera_spec,
     undistort_points,
 )
 from camerapose.core.camera import Camera, camera_to_world, project, world_to_camera
 from camerapose.core.errors import InputError
+from camerapose.core.rotations import rotation_vector
 
 
 def look_at(centre: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +254,7 @@ def test_undistort_points_inverts_the_distortion_like_opencv() -> None:
 
 @pytest.mark.parametrize("r", [[0.0, 0.0, 0.0], [1e-14, 0, 0], [0.3, -1.2, 0.5], [0.0, np.pi, 0.0]])
 def test_rodrigues_matches_opencv(r: list[float]) -> None:
-    np.testing.assert_allclose(rodrigues(np.array(r)), cv2.Rodrigues(np.array(r))[0], atol=1e-12)
+    np.testing.assert_allclose(rotation_vector(np.array(r)), cv2.Rodrigues(np.array(r))[0], atol=1e-12)
 
 
 # -- errors: one line, the file (and the camera) named -----------------------------------------------

@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from camerapose.core.camera import quaternion_to_matrix
 from camerapose.core.errors import InputError
 from camerapose.core.metrics import (
     AUC_THRESHOLDS,
@@ -21,6 +20,7 @@ from camerapose.core.metrics import (
     procrustes_align,
     summarize,
 )
+from camerapose.core.rotations import quaternion_to_matrix
 
 
 def _pose(seed: int = 0, n: int = 17) -> np.ndarray:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from camerapose.core.rotations import axis_angle
 from camerapose.core.skeleton import BONES, MEAN_BONE_LENGTHS, NUM_JOINTS, Joint
 from camerapose.runtime.files import bvh, ground
 from camerapose.runtime.files.kinematics import (
     aim,
-    axis_angle,
     euler_from_matrix,
     matrix_from_euler,
     median_bone_lengths,

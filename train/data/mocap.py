@@ -93,6 +93,7 @@ import numpy as np
 
 from camerapose import assets
 from camerapose.core.errors import AssetError, InputError
+from camerapose.core.rotations import axis_angle, elemental, quaternion_to_matrix
 from camerapose.core.skeleton import NUM_JOINTS
 
 GROUPS = ("walk/run", "jumps and flips", "floor work", "fight/dance", "climb", "everyday")
@@ -176,36 +177,13 @@ FACE: dict[str, tuple[float, float]] = {"top": (0.13, 0.0), "eyes": (0.025, 0.08
 # ---------------------------------------------------------------------------------- rotations
 
 
-def _axis_rotation(axis: str, rad: np.ndarray) -> np.ndarray:
-    """Right-handed rotation about x, y or z. rad (...) -> (..., 3, 3)."""
-    c, s = np.cos(rad), np.sin(rad)
-    o, z = np.ones_like(rad), np.zeros_like(rad)
-    rows = {
-        "x": ((o, z, z), (z, c, -s), (z, s, c)),
-        "y": ((c, z, s), (z, o, z), (-s, z, c)),
-        "z": ((c, -s, z), (s, c, z), (z, z, o)),
-    }[axis]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
-
-
 def euler_matrix(order: str, rad: np.ndarray) -> np.ndarray:
     """Rotation applying the axes of `order` one after the other about fixed axes ("xyz" ->
     Rz @ Ry @ Rx). rad (..., len(order)) -> (..., 3, 3)."""
     out = np.broadcast_to(np.eye(3), (*rad.shape[:-1], 3, 3))
     for k, axis in enumerate(order):
-        out = _axis_rotation(axis, rad[..., k]) @ out
+        out = elemental(axis, rad[..., k]) @ out
     return out
-
-
-def quat_matrix(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w, x, y, z) -> rotation matrices. (..., 4) -> (..., 3, 3)."""
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -727,7 +705,7 @@ def deepmimic_positions(frames: np.ndarray, joints: dict[str, UrdfJoint],
     """Forward kinematics of the DeepMimic humanoid. frames (T, 43): root xyz, root quaternion,
     joint values in DEEPMIMIC_JOINTS order -> {URDF joint name: (T, 3) metres} plus the face."""
     t = len(frames)
-    rot = {"root": quat_matrix(frames[:, 3:7])}
+    rot = {"root": quaternion_to_matrix(frames[:, 3:7])}
     pos = {"root": frames[:, 0:3]}
     values, k = {}, 7
     for name in DEEPMIMIC_JOINTS:
@@ -743,9 +721,9 @@ def deepmimic_positions(frames: np.ndarray, joints: dict[str, UrdfJoint],
             frame = rot[j.parent] @ euler_matrix("xyz", j.rpy)
             out[j.name] = pos[j.parent] + rot[j.parent] @ (j.xyz * URDF_SCALE)
             if j.kind == "spherical":
-                local = quat_matrix(values[j.name])
+                local = quaternion_to_matrix(values[j.name])
             elif j.kind in ("revolute", "continuous"):
-                local = _axis_angle(j.axis, values[j.name][:, 0])
+                local = axis_angle(_unit(j.axis), values[j.name][:, 0])
             else:
                 local = np.broadcast_to(np.eye(3), (t, 3, 3))
             rot[j.child], pos[j.child] = frame @ local, out[j.name]
@@ -754,14 +732,6 @@ def deepmimic_positions(frames: np.ndarray, joints: dict[str, UrdfJoint],
     centre = pos["neck"] + head @ (collisions.get("neck", np.zeros(3)) * URDF_SCALE)
     out.update(_face(centre, head[:, :, 1], head[:, :, 0]))
     return out
-
-
-def _axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """Rodrigues: rotation by angle (T,) about a unit axis (3,) -> (T, 3, 3)."""
-    a = _unit(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
 def _uniform(poses: np.ndarray, durations: np.ndarray, dt: float) -> np.ndarray:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 import numpy as np
 
 from camerapose.core.camera import reproject
+from camerapose.core.rotations import elemental
 from camerapose.core.skeleton import NUM_JOINTS, Joint
 
 from .base import PoseSet, from_pixels
@@ -61,13 +62,7 @@ DEVICES = {"phone": ((1080, 1920), (64.0, 70.0)), "webcam": ((1280, 720), (65.0,
 
 def rot(axis: int, deg: np.ndarray) -> np.ndarray:
     """Rotations about x (0), y (1) or z (2) by deg. (N,) -> (N, 3, 3)."""
-    a = np.radians(deg)
-    c, s = np.cos(a), np.sin(a)
-    R = np.zeros((len(a), 3, 3))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    R[:, axis, axis] = 1
-    R[:, i, i], R[:, i, j], R[:, j, i], R[:, j, j] = c, -s, s, c
-    return R
+    return elemental(axis, np.radians(deg))
 
 
 def train_cameras(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -94,6 +94,23 @@ def decode_yolo_pose(out: np.ndarray, num_keypoints: int, min_score: float, nms_
             kp[..., :2].astype(np.float32), np.clip(kp[..., 2], 0, 1).astype(np.float32))
 
 
+def add_new_persons(tracked: list[np.ndarray], found: list[np.ndarray], aspect: float,
+                    max_persons: int) -> list[np.ndarray]:
+    """The boxes (4,) of `found` that frame someone not in `tracked` (nor in an earlier found box),
+    up to max_persons in all: the BlazePose backend's rule (`roi.same_person`, centres closer than
+    0.4 of a side), not box IoU, which calls a person's tight and loose boxes two people."""
+    kept: list[np.ndarray] = []
+    for b in found:
+        if len(tracked) + len(kept) >= max_persons:
+            break
+        known = [*tracked, *kept]
+        if known and roi_mod.same_person(box_to_roi(b[None], aspect, 1.0)[0],
+                                         box_to_roi(np.stack(known), aspect, 1.0)).any():
+            continue
+        kept.append(b)
+    return kept
+
+
 def box_to_roi(boxes: np.ndarray, aspect: float, padding: float) -> np.ndarray:
     """Person boxes (N, 4) -> upright ROIs (N, 5) with the model's aspect (w / h), enlarged."""
     check_shape("boxes", boxes, ("N", 4))
@@ -195,11 +212,8 @@ class OnnxKeypointDetector(Detector):
         ids: list[int | None] = list(tracked)[: self.cfg.max_persons]
         due = not tracked or since + 1 >= self.cfg.detect_every
         kp, started = self.search.step(stream, frame, due, not tracked, live)
-        for b in (person_boxes(kp) if kp is not None else []):
-            if len(boxes) >= self.cfg.max_persons:
-                break
-            if boxes and (ssd.iou(b, np.stack(boxes)) > 0.4).any():
-                continue
+        for b in add_new_persons(boxes, person_boxes(kp) if kp is not None else [], aspect,
+                                 self.cfg.max_persons):
             boxes.append(b)
             ids.append(None)
         self._frames[stream] = 0 if started else since + 1
@@ -217,7 +231,7 @@ class OnnxKeypointDetector(Detector):
         crops = np.empty((total, h, w, 3), np.uint8)
         k = 0
         for f, r in zip(frames, rois, strict=True):
-            m = _crop_to_frame(r, w, h)
+            m = roi_mod.crop_to_frame(r, (w, h))
             for i in range(len(r)):
                 cv2.warpAffine(f, m[i], (w, h), dst=crops[k], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -283,12 +297,3 @@ def person_boxes(keypoints: np.ndarray) -> list[np.ndarray]:
     half = (boxes[:, 3] - boxes[:, 1]) / 4
     return list(np.column_stack([cx - half, boxes[:, 1], cx + half, boxes[:, 3]]).astype(np.float32))
 
-
-def _crop_to_frame(rois: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Crop (width x height) -> frame maps of upright ROIs (N, 5). -> (N, 2, 3)."""
-    r = rois.astype(np.float64)
-    m = np.zeros((len(r), 2, 3))
-    m[:, 0, 0] = r[:, 2] / width
-    m[:, 1, 1] = r[:, 3] / height
-    m[:, :, 2] = r[:, :2] - r[:, 2:4] / 2
-    return m

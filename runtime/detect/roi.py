@@ -36,17 +36,18 @@ def roi_from_alignment(center: np.ndarray, scale_point: np.ndarray, enlarge: flo
     return np.column_stack([center, side, side, rot]).astype(np.float32)
 
 
-def crop_to_frame(rois: np.ndarray, size: int) -> np.ndarray:
-    """Affine maps from crop pixels (size x size) to frame pixels. (N, 5) -> (N, 2, 3) float64."""
+def crop_to_frame(rois: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Affine maps from crop pixels (size x size, or (width, height)) to frame pixels.
+    (N, 5) -> (N, 2, 3) float64."""
     check_shape("rois", rois, ("N", 5))
+    cw, ch = (size, size) if isinstance(size, int | np.integer) else size
     r = rois.astype(np.float64)
     cos, sin = np.cos(r[:, 4]), np.sin(r[:, 4])
-    sx, sy = r[:, 2] / size, r[:, 3] / size
+    sx, sy = r[:, 2] / cw, r[:, 3] / ch
     a = np.empty((r.shape[0], 2, 3))
     a[:, 0, 0], a[:, 0, 1] = cos * sx, -sin * sy
     a[:, 1, 0], a[:, 1, 1] = sin * sx, cos * sy
-    half = size / 2.0
-    a[:, :, 2] = r[:, :2] - a[:, :, 0] * half - a[:, :, 1] * half
+    a[:, :, 2] = r[:, :2] - a[:, :, 0] * (cw / 2.0) - a[:, :, 1] * (ch / 2.0)
     return a
 
 

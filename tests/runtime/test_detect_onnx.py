@@ -205,3 +205,13 @@ def test_runner_injection_and_model_checks(tmp_path: Path, keypoints: np.ndarray
         create_detector(replace(cfg, onnx=replace(cfg.onnx, model=str(junk))))
     with pytest.raises(InputError, match="layout"):
         OnnxModelConfig(layout="centernet")
+
+
+def test_a_persons_tight_and_loose_boxes_are_one_person_not_two() -> None:
+    from camerapose.runtime.detect.onnx_keypoints import add_new_persons
+
+    tracked = [np.array([100, 100, 200, 400], np.float32)]
+    loose = np.array([60, 40, 240, 460], np.float32)  # the same person seen coarser: box IoU 0.40
+    beside = np.array([260, 100, 360, 400], np.float32)  # someone next to them
+    assert [b.tolist() for b in add_new_persons(tracked, [loose, beside], 0.75, 4)] == [beside.tolist()]
+    assert add_new_persons(tracked, [beside], 0.75, 1) == []  # no room left

@@ -23,7 +23,7 @@ DETECTOR_SIZE = 224
 
 
 @dataclass(frozen=True)
-class Detections:
+class PersonBoxes:
     """Persons found in one frame, by descending score; all in the detector's normalised input."""
 
     boxes: np.ndarray  # (M, 4) x0, y0, x1, y1
@@ -42,7 +42,7 @@ class PersonDetector:
         self.min_score = min_score
         self.nms_iou = nms_iou
 
-    def __call__(self, batch: np.ndarray, max_persons: int) -> list[Detections]:
+    def __call__(self, batch: np.ndarray, max_persons: int) -> list[PersonBoxes]:
         # One image per call: the graph concatenates its heads after flattening the batch into the
         # anchor axis (a batch of B gives (1, B*2254, 12), not batch-major), so it cannot batch.
         out = [self._model(batch[i:i + 1]) for i in range(batch.shape[0])]
@@ -77,13 +77,13 @@ class PersonDetector:
         keep = roi_mod.distinct_persons(roi_mod.roi_from_alignment(kp[:, 0], kp[:, 1]), rank, max_persons)
         return kp[keep].astype(np.float32), sc[keep]
 
-    def postprocess(self, raw: np.ndarray, logits: np.ndarray, max_persons: int) -> Detections:
-        """raw (2254, 12), logits (2254, 1) of one image -> Detections after weighted NMS."""
+    def postprocess(self, raw: np.ndarray, logits: np.ndarray, max_persons: int) -> PersonBoxes:
+        """raw (2254, 12), logits (2254, 1) of one image -> PersonBoxes after weighted NMS."""
         scores = ssd.sigmoid_scores(logits)
         keep = scores >= self.min_score
         boxes, kps = ssd.decode(raw[keep], self.anchors[keep], 4, (DETECTOR_SIZE, DETECTOR_SIZE))
         b, s, k = ssd.weighted_nms(boxes, scores[keep], kps, self.nms_iou, max_persons)
-        return Detections(b, s, k)
+        return PersonBoxes(b, s, k)
 
 
 def _to_frame(m: np.ndarray, points: np.ndarray) -> np.ndarray:

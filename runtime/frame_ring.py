@@ -19,11 +19,13 @@ the frame that last used the slot. The publish stage also marks in the header th
 published frame (`published`: where a restarted offline pipeline resumes) and how many it published
 (`published_count`). Plain files + mmap (not multiprocessing.shared_memory) so that no resource
 tracker unlinks a segment behind our back: the supervisor, which names every ring, unlinks them all
-on the way out.
+on the way out. A new ring's pages are reserved when it is made (`posix_fallocate`): a folder too
+small for it is one clear error then (`space_error`), never a SIGBUS at a later write.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import secrets
@@ -32,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from camerapose.core.errors import InputError
 
 MAGIC = 0x43505249_4E473031  # "CPRING01"
 HEADER = 64
@@ -46,13 +50,50 @@ def shm_dir() -> Path:
     return Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(os.environ.get("TMPDIR", "/tmp"))
 
 
+SHM_FIX = ("give it more (Docker: `docker run --shm-size=1g ...`), point CAMERAPOSE_SHM_DIR at a "
+           "larger tmpfs, or lower capture.ring_slots")
+
+
+def check_shm_dir() -> Path:
+    """The folder of the rings (`shm_dir`); InputError, one line, if it is not a writable folder."""
+    folder = shm_dir()
+    name = f"CAMERAPOSE_SHM_DIR={folder}" if os.environ.get("CAMERAPOSE_SHM_DIR") else str(folder)
+    if not folder.exists():
+        why = "no such folder"
+    elif not folder.is_dir():
+        why = "not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        why = "not writable"
+    else:
+        return folder
+    raise InputError(f"{name}: {why}; the frame rings need a writable folder, ideally on a tmpfs "
+                     "(unset CAMERAPOSE_SHM_DIR to use /dev/shm)")
+
+
+def space_error(needed: int, st: os.statvfs_result, folder: Path | str,
+                what: str = "the frame rings") -> str | None:
+    """The error line when `needed` bytes do not fit in the space a statvfs result `st` of `folder`
+    leaves free (None when they fit)."""
+    free = st.f_bavail * st.f_frsize
+    if needed <= free:
+        return None
+    total = st.f_blocks * st.f_frsize
+    return (f"not enough shared memory in {folder}: {what} needs {_mb(needed)}, {_mb(free)} free of "
+            f"{_mb(total)}; {SHM_FIX}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"  # as df -h and Docker's --shm-size count them
+
+
 def ring_path(name: str) -> Path:
     return shm_dir() / name
 
 
 def leftover_segments(run_id: str = "") -> list[Path]:
     """Ring files of a run (or of any run when run_id is empty) that still exist."""
-    return sorted(shm_dir().glob(f"{PREFIX}{run_id}*"))
+    folder = shm_dir()
+    return sorted(folder.glob(f"{PREFIX}{run_id}*")) if folder.is_dir() else []
 
 
 class FrameRing:
@@ -82,14 +123,27 @@ class FrameRing:
     def create(cls, name: str, slots: int, slot_bytes: int, first_index: int = 0,
                published: tuple[int, int] | None = None) -> FrameRing:
         """A new ring (replacing any old file of that name) whose first frame will be `first_index`;
-        `published`: the stream's last published frame and the count so far (default: none)."""
-        path = ring_path(name)
+        `published`: the stream's last published frame and the count so far (default: none).
+        InputError (one line) when its folder is not usable or has no room for it."""
+        folder = check_shm_dir()
+        path = folder / name
         path.unlink(missing_ok=True)
         size = _data_offset(slots) + slots * slot_bytes
+        what = f"a frame ring ({slots} frames of {_mb(slot_bytes)}; one per stream)"
+        err = space_error(size, os.statvfs(folder), folder, what)
+        if err:
+            raise InputError(err)
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         try:
-            os.ftruncate(fd, size)
+            _reserve(fd, size)
             mm = mmap.mmap(fd, size)
+        except OSError as e:
+            path.unlink(missing_ok=True)
+            if e.errno != errno.ENOSPC:
+                raise
+            # another ring took the space since the check above
+            raise InputError(space_error(size, os.statvfs(folder), folder, what)
+                             or f"not enough shared memory in {folder} for {what}; {SHM_FIX}") from None
         finally:
             os.close(fd)
         head = np.frombuffer(mm, dtype=np.int64, count=8)
@@ -210,6 +264,17 @@ class FrameRing:
 
     def unlink(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Size the file and allocate its pages now: a tmpfs that runs out raises ENOSPC here instead
+    of sending SIGBUS to whichever process first touches a page it cannot back."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        os.ftruncate(fd, size)  # a file system without fallocate: sparse, as before
 
 
 def _data_offset(slots: int) -> int:

@@ -14,6 +14,9 @@
   together, from each stream's last published frame (`_restart_pipeline`): every frame is then
   published exactly once and in order. Frames that cannot be had again are reported by the
   publish stage (LOST); the run then names them and exits with LOST_EXIT (4).
+- Before anything starts, the rings' folder (`CAMERAPOSE_SHM_DIR`, else /dev/shm) must be a writable
+  folder; each capture reserves its ring's pages when it makes it, so a folder too small for the
+  rings stops the run with one line naming it and the space needed (never a SIGBUS restart loop).
 - SIGINT / SIGTERM: every stage gets SIGTERM, then SIGKILL after `stop_timeout_s`; the run folder
   (ipc sockets) and every shared-memory ring are removed. Children also get SIGTERM if the
   supervisor itself dies (PR_SET_PDEATHSIG), so nothing outlives it; the folder and rings of a
@@ -46,7 +49,7 @@ import zmq
 
 from camerapose.core.errors import CameraPoseError
 from camerapose.runtime import graph
-from camerapose.runtime.frame_ring import FrameRing, leftover_segments
+from camerapose.runtime.frame_ring import FrameRing, check_shm_dir, leftover_segments
 from camerapose.runtime.protocol import (
     BATCH,
     INFER,
@@ -204,6 +207,7 @@ class RunState:
 class Supervisor:
     def __init__(self, cfg: RuntimeConfig, run_root: str | None = None) -> None:
         self.cfg = cfg
+        check_shm_dir()  # before anything is made: a refused run leaves no folder behind
         for stale in graph.stale_run_dirs(run_root):  # left behind by a run killed with SIGKILL
             log.info("removing %s and its rings: the run that made it is gone", stale)
             graph.remove_run(stale)

@@ -5,6 +5,8 @@
 - SNDHWM bounds the queue of each subscriber: a slow subscriber loses messages, the pipeline never
   waits (XPUB drops, it does not block).
 - tcp binds on loopback unless `allow_remote`; then optionally CURVE (a Z85 secret key file).
+- An endpoint in use is refused, ipc:// as tcp:// (ZeroMQ itself would take an ipc path over from
+  the process listening on it: `ipc_in_use`); a stale ipc socket file nobody listens on is reused.
 - Anything a peer sends that is not a subscription is counted and ignored; a peer that does not
   speak ZMTP, or sends a frame over MAX_SUBSCRIPTION_BYTES, is dropped by ZeroMQ itself.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from camerapose.core.errors import InputError
 from camerapose.runtime.wire.schema import MAX_SUBSCRIPTION_BYTES, topic
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+IN_USE = "address already in use (another runtime?)"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,24 @@ def check_endpoint(endpoint: str, allow_remote: bool) -> None:
 log = logging.getLogger(__name__)
 
 
+def ipc_in_use(endpoint: str) -> bool:
+    """Whether something accepts connections on an ipc://PATH endpoint. ZeroMQ binds an ipc path by
+    unlinking whatever socket file is there, so a second bind would silently take the path from a
+    running publisher; a plain connect tells: refused or absent = free (a stale file included)."""
+    path = endpoint.removeprefix("ipc://")
+    if not endpoint.startswith("ipc://") or path.startswith("@") or path == "*":
+        return False  # tcp, the abstract namespace (the kernel refuses a second bind) or a wildcard
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except (TimeoutError, BlockingIOError):
+            return True  # a listener whose queue is full
+        except OSError:
+            return False  # no such file, no listener (refused), not a socket, path too long: bind says
+        return True
+
+
 def read_curve_key(path: str) -> bytes:
     """A Z85 key (40 characters) from a file (first line; `#` comment lines are skipped)."""
     try:
@@ -88,6 +110,8 @@ class Publisher:
 
     def __init__(self, cfg: PublishConfig, ctx: zmq.Context | None = None) -> None:
         check_endpoint(cfg.endpoint, cfg.allow_remote)
+        if ipc_in_use(cfg.endpoint):
+            raise InputError(f"cannot publish on {cfg.endpoint}: {IN_USE}")
         self.cfg = cfg
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.XPUB)
@@ -106,7 +130,7 @@ class Publisher:
             self.sock.bind(cfg.endpoint)
         except zmq.ZMQError as err:
             self.sock.close(0)
-            why = "address already in use (another runtime?)" if err.errno == zmq.EADDRINUSE else err.strerror
+            why = IN_USE if err.errno == zmq.EADDRINUSE else err.strerror
             raise InputError(f"cannot publish on {cfg.endpoint}: {why}") from None
         self.subscriptions = 0
         self.garbage = 0

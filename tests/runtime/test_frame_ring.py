@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import secrets
 import threading
 
 import numpy as np
 import pytest
 
-from camerapose.runtime.frame_ring import FrameRing, leftover_segments
+from camerapose.core.errors import InputError
+from camerapose.runtime.frame_ring import (
+    FrameRing,
+    check_shm_dir,
+    leftover_segments,
+    ring_path,
+    space_error,
+)
 
 
 @pytest.fixture
@@ -106,3 +115,67 @@ def test_unlink_removes_the_segment() -> None:
     r.close()
     r.unlink()
     assert not r.path.exists()
+
+
+# -- the rings' folder and its space (issue 21, item 2) -------------------------------------------
+def statvfs(free: int, total: int, frsize: int = 4096) -> os.statvfs_result:
+    """A statvfs result of a file system with `free` of `total` bytes available."""
+    return os.statvfs_result((frsize, frsize, total // frsize, free // frsize, free // frsize,
+                              1000, 1000, 1000, 0, 255))
+
+
+def test_space_error_names_the_folder_the_size_needed_and_the_fix() -> None:
+    mib = 2**20
+    assert space_error(40 * mib, statvfs(free=40 * mib, total=64 * mib), "/dev/shm") is None
+    err = space_error(40 * mib + 1, statvfs(free=24 * mib, total=64 * mib), "/dev/shm", "a frame ring")
+    assert err is not None and "\n" not in err
+    assert err.startswith("not enough shared memory in /dev/shm: a frame ring needs 40.0 MiB, "
+                          "24.0 MiB free"), err
+    assert "of 64.0 MiB" in err and "--shm-size" in err and "CAMERAPOSE_SHM_DIR" in err, err
+
+
+def test_a_ring_too_big_for_the_free_space_is_refused_before_any_file_is_made(monkeypatch) -> None:
+    from camerapose.runtime import frame_ring
+
+    monkeypatch.setattr(frame_ring.os, "statvfs", lambda _: statvfs(free=1 << 20, total=64 << 20))
+    name = f"camerapose-test-{secrets.token_hex(4)}"
+    with pytest.raises(InputError, match=r"not enough shared memory in .*: a frame ring \(8 frames of 1\.0"):
+        FrameRing.create(name, slots=8, slot_bytes=1 << 20)
+    assert not ring_path(name).exists()
+
+
+def test_a_ring_whose_pages_cannot_be_reserved_is_refused_and_removed(monkeypatch) -> None:
+    """Another ring took the space between the check and the allocation: ENOSPC, the same line."""
+    from camerapose.runtime import frame_ring
+
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(frame_ring.os, "posix_fallocate", full)
+    name = f"camerapose-test-{secrets.token_hex(4)}"
+    with pytest.raises(InputError, match="not enough shared memory in"):
+        FrameRing.create(name, slots=2, slot_bytes=1 << 20)
+    assert not ring_path(name).exists()
+
+
+def test_a_new_ring_has_its_pages_reserved_so_a_write_cannot_sigbus() -> None:
+    r = FrameRing.create(f"camerapose-test-{secrets.token_hex(4)}", slots=4, slot_bytes=1 << 20)
+    try:
+        size = r.path.stat().st_size
+        assert r.path.stat().st_blocks * 512 >= size  # allocated, not a sparse file
+    finally:
+        r.close()
+        r.unlink()
+
+
+@pytest.mark.parametrize("kind, why", [("missing", "no such folder"), ("file", "not a folder")])
+def test_a_shm_dir_missing_or_a_file_is_one_input_error(tmp_path, monkeypatch, kind: str, why: str) -> None:
+    folder = tmp_path / "shm"
+    if kind == "file":
+        folder.write_text("not a folder")
+    monkeypatch.setenv("CAMERAPOSE_SHM_DIR", str(folder))
+    with pytest.raises(InputError, match=f"CAMERAPOSE_SHM_DIR={folder}: {why}"):
+        check_shm_dir()
+    with pytest.raises(InputError, match=why):
+        FrameRing.create("camerapose-test-x", slots=2, slot_bytes=16)
+    assert leftover_segments() == []  # the supervisor's clean-up must not raise either

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -436,3 +437,89 @@ def test_corrupt_frame_is_skipped_and_counted(
     assert run.proc.returncode == 0, log
     assert [m["frame"] for m in msgs] == [0, 1, 2, 4]  # index 3 (02b.jpg) skipped
     assert "1 corrupt" in log, log
+
+
+# -- the rings' folder and the publish endpoint (issue 21, items 2 and 3) -------------------------
+def private_run(args: list[str], tmp_path: Path, shm: Path,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """`camerapose run ARGS` with its run folders in tmp_path/tmp and its rings in `shm`."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"), CAMERAPOSE_SHM_DIR=str(shm))
+    return subprocess.run([sys.executable, "-m", "camerapose", "run", *args, "--stats-every", "0"],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("kind, why", [("missing", "no such folder"), ("file", "not a folder")])
+def test_shm_dir_missing_or_a_file_exits_2_with_one_line_leaving_no_run_folder(
+    tmp_path: Path, tiny_model: Path, kind: str, why: str
+) -> None:
+    shm = tmp_path / "shm"
+    if kind == "file":
+        shm.write_text("not a folder")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    r = private_run(["--source", str(tmp_path / "a.png"), "--model", str(tiny_model),
+                     "--publish", f"ipc://{tmp_path}/pub.sock"], tmp_path, shm)
+    assert r.returncode == 2, r.stderr
+    assert_one_line_error(r, f"CAMERAPOSE_SHM_DIR={shm}: {why}")
+    assert not list((tmp_path / "tmp").glob("cp-*")), "a refused run left its folder behind"
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """A 64 MiB tmpfs (Docker's default /dev/shm), mounted for this test; skipped where mounting is
+    not permitted."""
+    folder = tmp_path / "small-shm"
+    folder.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no `mount` command here")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {r.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.assets
+def test_rings_too_big_for_a_64mb_shm_stop_the_run_with_one_line_naming_folder_size_and_fix(
+    tmp_path: Path, small_tmpfs: Path, tiny_model: Path, demo_video: Path
+) -> None:
+    # two 1768x994 streams: 2 x 8 frames x 5.0 MiB > 64 MiB (before: SIGBUS, 4 restarts, no cause)
+    r = private_run(["--source", f"a={demo_video}", "--source", f"b={demo_video}", "--every-frame",
+                     "--model", str(tiny_model), "--publish", f"ipc://{tmp_path}/pub.sock"],
+                    tmp_path, small_tmpfs)
+    assert r.returncode == 2, r.stderr
+    assert_one_line_error(r, f"not enough shared memory in {small_tmpfs}: a frame ring (8 frames of 5.0 MiB")
+    line = next(ln for ln in r.stderr.splitlines() if "error:" in ln)
+    assert "needs 40.2 MiB" in line and "--shm-size" in line and "CAMERAPOSE_SHM_DIR" in line, line
+    assert "SIGBUS" not in r.stderr and "restarting" not in r.stderr, r.stderr
+    assert not list(small_tmpfs.iterdir()), "rings left behind"
+    assert not list((tmp_path / "tmp").glob("cp-*")), "run folder left behind"
+
+
+def test_ipc_endpoint_in_use_exits_2_with_one_line_and_the_first_keeps_it(tmp_path: Path,
+                                                                          tiny_model: Path) -> None:
+    from camerapose.runtime.wire.publisher import PublishConfig, Publisher
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    first = Publisher(PublishConfig(endpoint=endpoint))  # "another runtime"
+    try:
+        r = cli(["--source", str(tmp_path / "a.png"), "--model", str(tiny_model), "--publish", endpoint])
+        assert_one_line_error(r, f"cannot publish on {endpoint}: address already in use")
+        assert r.returncode == 2, r.stderr
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(endpoint)
+        try:
+            deadline = time.monotonic() + 5
+            while not sub.poll(50) and time.monotonic() < deadline:
+                first.send("0", b"still here")
+            assert sub.poll(0), "the first publisher lost its endpoint"
+        finally:
+            sub.close(0)
+    finally:
+        first.close()

@@ -21,6 +21,7 @@ import pytest
 import zmq
 
 from camerapose.benchmarks import procs
+from camerapose.cli import main
 
 pytestmark = pytest.mark.slow  # processes, models or training: not in `make test-fast`
 
@@ -276,9 +277,11 @@ def test_several_sources_publish_each_on_its_own_topic(
     assert by_stream == {"front": list(range(60)), "side": list(range(8))}
 
 
-def test_run_help_explains_every_option() -> None:
-    r = subprocess.run([sys.executable, "-m", "camerapose", "run", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0
+def test_run_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
     for flag in (
         "--source",
         "--every-frame",
@@ -295,8 +298,8 @@ def test_run_help_explains_every_option() -> None:
         "--wait-subscriber",
         "--teacher-3d",
     ):
-        assert flag in r.stdout
-    assert "runtime.toml" in r.stdout
+        assert flag in out
+    assert "runtime.toml" in out
 
 
 # -- bad inputs: one line, non-zero exit, nothing left behind ------------------------------------
@@ -309,6 +312,14 @@ def cli(args: list[str], timeout: float = 90) -> subprocess.CompletedProcess:
     )
 
 
+def run_here(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
+    """`camerapose run ARGS` in this process, for the refusals that happen before any stage starts
+    (a subprocess would only add its start-up). -> what `cli` gives."""
+    code = main(["run", *args, "--stats-every", "0"])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["run", *args], code, out, err)
+
+
 def assert_one_line_error(r: subprocess.CompletedProcess, text: str) -> None:
     assert r.returncode != 0
     errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
@@ -316,16 +327,15 @@ def assert_one_line_error(r: subprocess.CompletedProcess, text: str) -> None:
     assert "Traceback" not in r.stderr
 
 
-def test_missing_file(tmp_path: Path, tiny_model: Path) -> None:
-    assert_one_line_error(
-        cli(["--source", str(tmp_path / "gone.mp4"), "--model", str(tiny_model)]), "no such file"
-    )
+def test_missing_file(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    r = run_here(["--source", str(tmp_path / "gone.mp4"), "--model", str(tiny_model)], capsys)
+    assert_one_line_error(r, "no such file")
 
 
-def test_unreadable_video(tmp_path: Path, tiny_model: Path) -> None:
+def test_unreadable_video(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 1000)
-    assert_one_line_error(cli(["--source", str(bad), "--model", str(tiny_model)]), "bad.mp4")
+    assert_one_line_error(run_here(["--source", str(bad), "--model", str(tiny_model)], capsys), "bad.mp4")
 
 
 @pytest.mark.assets
@@ -408,17 +418,15 @@ def test_show_without_a_gui_is_one_clear_line(tmp_path: Path, tiny_model: Path, 
     assert_one_line_error(r, "--show needs an OpenCV build with a GUI")
 
 
-def test_malformed_config(tmp_path: Path) -> None:
+def test_malformed_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[capture]\nmode = = 'live'\n")
-    assert_one_line_error(cli(["--config", str(cfg)]), "malformed TOML")
+    assert_one_line_error(run_here(["--config", str(cfg)], capsys), "malformed TOML")
 
 
-def test_non_loopback_bind_needs_allow_remote(tiny_model: Path) -> None:
-    assert_one_line_error(
-        cli(["--source", "0", "--model", str(tiny_model), "--publish", "tcp://0.0.0.0:5999"]),
-        "--allow-remote",
-    )
+def test_non_loopback_bind_needs_allow_remote(tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    r = run_here(["--source", "0", "--model", str(tiny_model), "--publish", "tcp://0.0.0.0:5999"], capsys)
+    assert_one_line_error(r, "--allow-remote")
 
 
 @pytest.mark.assets

@@ -6,7 +6,7 @@
 
 One offline pass of the runtime's 2D stage (the BlazePose backend with its default config, on
 every frame, timestamps frame_index / fps: the same result on every run) gives per person-frame
-the keypoints as the lift stage gets them and BlazePose's world landmarks (`Person2D.world`:
+the keypoints as the lift stage gets them and BlazePose's world landmarks (`Person2D.det3d`:
 metres, pelvis at 0, camera orientation). The runtime's lift math (`runtime.lift.Lifter`, default
 One-Euro smoothing, onnxruntime unless told otherwise) then lifts them frame by frame, as the lift
 stage would. Per track seen on at least `min_frames` frames:
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO / "engines" / "models" / "pose_default.onnx"
 MIN_TRACK_FRAMES = 30
 STREAM = "demo"
-TEACHER_KEYS = ("frame", "t", "track", "kp2d", "conf", "size", "world", "fps", "video_frames")
+TEACHER_KEYS = ("frame", "t", "track", "kp2d", "conf", "size", "det3d", "fps", "video_frames")
 GAP_FACTOR = 1.5  # a step longer than this many frame intervals is a gap in a track
 
 
@@ -58,7 +58,7 @@ def extract_teacher(video_path: str | Path, max_frames: int | None = None, cache
     -> per detected person-frame, in frame order (N rows): frame (N,) int64; t (N,) float64
     seconds = frame / fps; track (N,) int64 track id; kp2d (N, 17, 2) float32 pixels as the
     detector hands them to the lifter (tracked, One-Euro smoothed); conf (N, 17) float32;
-    size (N, 2) int32 frame (width, height); world (N, 17, 3) float32 BlazePose's 3D (metres,
+    size (N, 2) int32 frame (width, height); det3d (N, 17, 3) float32 BlazePose's 3D (metres,
     pelvis at 0, x right, y down, z away from the camera; unsmoothed); and two scalars (0-d):
     fps float64 and video_frames int64 (frames read, persons or not).
     `cache`: the asset cache holding the two .tflite models (default: `camerapose assets` cache).
@@ -88,11 +88,11 @@ def extract_teacher(video_path: str | Path, max_frames: int | None = None, cache
                     break
                 t = n / fps
                 for p in det.detect([frame], [t], [STREAM])[0]:
-                    if p.world is None:  # pragma: no cover - the BlazePose backend always has it
+                    if p.det3d is None:  # pragma: no cover - the BlazePose backend always has it
                         continue
-                    for key, val in (("frame", n), ("t", t), ("track", p.id), ("kp2d", p.keypoints),
-                                     ("conf", p.confidence), ("size", frame.shape[1::-1]),
-                                     ("world", p.world)):
+                    for key, val in (("frame", n), ("t", t), ("track", p.id), ("kp2d", p.kp2d),
+                                     ("conf", p.conf), ("size", frame.shape[1::-1]),
+                                     ("det3d", p.det3d)):
                         rows[key].append(val)
                 n += 1
     finally:
@@ -107,7 +107,7 @@ def _teacher_arrays(rows: dict[str, list[Any]], fps: float, frames: int) -> dict
     """Collected rows -> the typed arrays of `extract_teacher` (empty but well-shaped if none)."""
     spec = {"frame": (np.int64, ()), "t": (np.float64, ()), "track": (np.int64, ()),
             "kp2d": (np.float32, (NUM_JOINTS, 2)), "conf": (np.float32, (NUM_JOINTS,)),
-            "size": (np.int32, (2,)), "world": (np.float32, (NUM_JOINTS, 3))}
+            "size": (np.int32, (2,)), "det3d": (np.float32, (NUM_JOINTS, 3))}
     out = {k: np.asarray(rows[k], dt).reshape(-1, *shape) for k, (dt, shape) in spec.items()}
     out["fps"] = np.asarray(fps, np.float64)
     out["video_frames"] = np.asarray(frames, np.int64)
@@ -215,7 +215,7 @@ def demo_3d_report(model: str | Path = DEFAULT_MODEL, cache: str | Path | None =
         idx = np.flatnonzero(teacher["track"] == tid)
         if len(idx) < max(min_frames, 3):
             continue
-        m = track_metrics(lifted["kp3d"][idx], lifted["t"][idx], teacher["world"][idx],
+        m = track_metrics(lifted["kp3d"][idx], lifted["t"][idx], teacher["det3d"][idx],
                           teacher["t"][idx], GAP_FACTOR / fps)
         tracks.append({"id": int(tid), "first_frame": int(teacher["frame"][idx[0]]),
                        "last_frame": int(teacher["frame"][idx[-1]]), **m})

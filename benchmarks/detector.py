@@ -189,7 +189,7 @@ def closest_pose_error(landmarks: np.ndarray, persons: list) -> float:
     """MediaPipe's 33 landmarks (33, 2) px vs our persons' H36M-17 keypoints: the median joint
     distance (px) to the closest of our persons (MediaPipe follows one person; we may see more)."""
     mp17, _ = BLAZEPOSE33(landmarks)
-    return min(float(np.median(np.linalg.norm(p.keypoints - mp17, axis=1))) for p in persons)
+    return min(float(np.median(np.linalg.norm(p.kp2d - mp17, axis=1))) for p in persons)
 
 
 def _group(count: int) -> str:

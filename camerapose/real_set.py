@@ -95,7 +95,7 @@ def detect_video(path: Path) -> ViewTracks:
                     break
                 out.size = (image.shape[1], image.shape[0])
                 for p in det.detect([image], [n / fps])[0]:
-                    out.add(n, int(p.id), p.keypoints, p.confidence, p.world)
+                    out.add(n, int(p.id), p.kp2d, p.conf, p.det3d)
                 n += 1
     finally:
         cap.release()

@@ -217,7 +217,7 @@ class DetectedPerson:
     box: np.ndarray  # (4,) x0, y0, x1, y1
     kp2d: np.ndarray  # (17, 2)
     conf: np.ndarray  # (17,)
-    world: np.ndarray | None = None  # (17, 3) the detector's own 3D, only when it is published
+    det3d: np.ndarray | None = None  # (17, 3) the detector's own 3D, when lift fuses or publish sends it
 
     def to_msg(self) -> dict[str, Any]:
         out = {
@@ -227,8 +227,8 @@ class DetectedPerson:
             "kp2d": schema.encode_array(self.kp2d),
             "conf": schema.encode_array(self.conf),
         }
-        if self.world is not None:
-            out["world"] = schema.encode_array(self.world)
+        if self.det3d is not None:
+            out["det3d"] = schema.encode_array(self.det3d)
         return out
 
     @classmethod
@@ -239,7 +239,7 @@ class DetectedPerson:
             _array(m, "box", (4,), where),
             _array(m, "kp2d", (NUM_JOINTS, 2), where),
             _array(m, "conf", (NUM_JOINTS,), where),
-            _array(m, "world", (NUM_JOINTS, 3), where) if "world" in m else None,
+            _array(m, "det3d", (NUM_JOINTS, 3), where) if "det3d" in m else None,
         )
 
 

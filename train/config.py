@@ -58,7 +58,7 @@ class DataConfig:
     mpi_inf_3dhp: tuple[str, ...] = ()  # TS*/annot_data.mat files of the 3DHP test set
     threedpw: str = ""  # 3DPW sequenceFiles/test directory
     detections: str = ""  # optional 2D-detections file replacing the 2D input of `train_3d`
-    # `camerapose detect VIDEO --json` outputs (with BlazePose's "world" 3D) used as 2D-only real frames
+    # `camerapose detect VIDEO --json` outputs (with BlazePose's 3D, "kp3d_teacher") as 2D-only real frames
     # with a teacher's 3D; "{cache}" is the asset cache. Each frame is repeated `teacher_repeat` times.
     teacher: tuple[str, ...] = ()
     teacher_repeat: int = 1

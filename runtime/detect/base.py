@@ -150,25 +150,26 @@ class DetectorConfig:
 @dataclass
 class Person2D:
     """One person in one frame: H36M-17 keypoints in pixels, per-joint confidence, box, pose score,
-    and, from backends that estimate it (BlazePose), the detector's own 3D pose `world`."""
+    and, from backends that estimate it (BlazePose), the detector's own 3D pose `det3d` (published
+    as `kp3d_teacher`, fused into `kp3d`)."""
 
     id: int
-    keypoints: np.ndarray  # (17, 2) float32 pixels
-    confidence: np.ndarray  # (17,) float32 in [0, 1]
+    kp2d: np.ndarray  # (17, 2) float32 pixels
+    conf: np.ndarray  # (17,) float32 in [0, 1]
     box: np.ndarray  # (4,) float32 x0, y0, x1, y1 pixels
     score: float
     # (17, 3) float32 metres, pelvis at 0, camera orientation (x right, y down, z away from the
     # camera); raw, not smoothed. None from backends without a 3D output (ONNX keypoints).
-    world: np.ndarray | None = None
+    det3d: np.ndarray | None = None
 
     def to_json(self) -> dict:
         def r(a: np.ndarray, n: int) -> list:
             return np.round(np.asarray(a, np.float64), n).tolist()
 
-        out = {"id": int(self.id), "keypoints": r(self.keypoints, 2), "confidence": r(self.confidence, 4),
+        out = {"id": int(self.id), "kp2d": r(self.kp2d, 2), "conf": r(self.conf, 4),
                "box": r(self.box, 2), "score": round(float(self.score), 4)}
-        if self.world is not None:
-            out["world"] = r(self.world, 4)
+        if self.det3d is not None:
+            out["kp3d_teacher"] = r(self.det3d, 4)  # the stream's name for it
         return out
 
 
@@ -290,7 +291,7 @@ class Detector(ABC):
         for (o, extra), (tid, kp) in zip(obs, ids, strict=True):
             self._remember(stream, tid, extra)
             persons.append(Person2D(tid, kp.astype(np.float32), o.confidence.astype(np.float32),
-                                    o.box.astype(np.float32), float(o.score), self._world(extra)))
+                                    o.box.astype(np.float32), float(o.score), self._det3d(extra)))
         return persons
 
     @abstractmethod
@@ -307,7 +308,7 @@ class Detector(ABC):
         """Backend hook: drop a stream's per-track state (before a frame's new state is kept)."""
         del stream
 
-    def _world(self, extra: object) -> np.ndarray | None:
+    def _det3d(self, extra: object) -> np.ndarray | None:
         """Backend hook: the person's own 3D pose (17, 3) from their backend state, if it has one."""
         del extra
         return None

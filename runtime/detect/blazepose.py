@@ -140,7 +140,7 @@ class _Found:
     """What the backend keeps of one observed person beside the tracker's observation."""
 
     roi: np.ndarray  # (5,) the person's ROI in the next frame
-    world: np.ndarray  # (17, 3) float32 metres, frame axes, pelvis at 0 (`world_h36m`)
+    det3d: np.ndarray  # (17, 3) float32 metres, frame axes, pelvis at 0 (`world_h36m`)
 
 
 def world_h36m(world: np.ndarray) -> np.ndarray:
@@ -266,8 +266,8 @@ class BlazePoseDetector(Detector):
         st.rois = st.rois or {}
         st.rois[track_id] = np.asarray(extra.roi if isinstance(extra, _Found) else extra, np.float32)
 
-    def _world(self, extra: object) -> np.ndarray | None:
-        return extra.world if isinstance(extra, _Found) else None
+    def _det3d(self, extra: object) -> np.ndarray | None:
+        return extra.det3d if isinstance(extra, _Found) else None
 
     def _forget(self, stream: str) -> None:
         self._stream(stream).rois = {}

@@ -35,8 +35,8 @@ def draw_persons(frame: np.ndarray, persons: Iterable[Any], min_confidence: floa
     scale = max(1, round(max(out.shape[:2]) / 640))
     for p in persons:
         color = id_color(int(p.id))
-        kp = np.asarray(p.keypoints, np.float64)
-        conf = np.asarray(p.confidence, np.float64)
+        kp = np.asarray(p.kp2d, np.float64)
+        conf = np.asarray(p.conf, np.float64)
         ok = np.isfinite(kp).all(-1) & (conf >= min_confidence)
         for parent, child in BONES:
             if ok[parent] and ok[child]:

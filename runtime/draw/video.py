@@ -105,7 +105,7 @@ class _P:
     """Adapter: a decoded wire person as what draw_persons expects."""
 
     def __init__(self, p: dict[str, Any]) -> None:
-        self.id, self.keypoints, self.confidence = p["id"], p["kp2d"], p["conf"]
+        self.id, self.kp2d, self.conf = p["id"], p["kp2d"], p["conf"]
         self.box = p.get("box", np.zeros(4, np.float32))
         self.score = p["score"]
 

@@ -82,7 +82,7 @@ def detections(
         waited = elapsed_ms(m.t_sent, t0)
         timings = {Timing.CAPTURE: m.read_ms, Timing.WAIT_DETECT: waited, Timing.DETECT: elapsed_ms(t0, t1)}
         found = tuple(
-            DetectedPerson(p.id, p.score, p.box, p.keypoints, p.confidence, p.world if keep_3d else None)
+            DetectedPerson(p.id, p.score, p.box, p.kp2d, p.conf, p.det3d if keep_3d else None)
             for p in sorted(people, key=lambda p: p.id)
         )
         tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found,

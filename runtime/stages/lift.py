@@ -34,7 +34,7 @@ def lift_items(msgs: list[Detections | EndOfInput], offline: bool = False) -> li
     """Every person of every frame of one lift tick, in order: the lifter's one batch; each on its
     frame's time in the video offline, else on its capture time (`clock`)."""
     return [
-        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf, p.world)
+        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf, p.det3d)
         for m in msgs
         if isinstance(m, Detections)
         for p in m.persons
@@ -72,7 +72,7 @@ def _wire_person(p: DetectedPerson, pose: Pose3D, teacher_3d: bool) -> dict[str,
     """A detected person and its lifted pose -> its map in the public message."""
     cam = (pose.fx, pose.fy, pose.cx, pose.cy, pose.t, pose.source)
     return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam,
-                         teacher=p.world if teacher_3d else None)
+                         teacher=p.det3d if teacher_3d else None)
 
 
 class LiftStage(Stage):

@@ -71,8 +71,8 @@ def test_teacher_set_round_trips_through_npz_without_pickle(demo: Path, tmp_path
     assert n >= 4  # the man is found from frame ~3
     assert teacher["kp2d"].shape == (n, 17, 2) and teacher["conf"].shape == (n, 17)
     assert teacher["size"].shape == (n, 2) and tuple(teacher["size"][0]) == (1768, 994)
-    assert teacher["world"].shape == (n, 17, 3) and teacher["world"].dtype == np.float32
-    assert np.allclose(teacher["world"][:, 0], 0.0)
+    assert teacher["det3d"].shape == (n, 17, 3) and teacher["det3d"].dtype == np.float32
+    assert np.allclose(teacher["det3d"][:, 0], 0.0)
     assert np.all(np.diff(teacher["frame"]) >= 0) and int(teacher["video_frames"]) == 8
     path = demo3d.save_teacher(tmp_path / "teacher.npz", teacher)
     back = demo3d.load_teacher(path)

@@ -56,7 +56,7 @@ def test_grayscale_and_bgra_frames_are_converted(detector: Detector, person_fram
     # Grey (HxW or HxWx1) is grey as BGR; BGRA is the BGR picture: same keypoints.
     for got, want in ((found[0], gray_bgr), (found[1], gray_bgr), (found[2], ref)):
         assert len(got) == len(want)
-        assert np.allclose(got[0].keypoints, want[0].keypoints, atol=1e-3)
+        assert np.allclose(got[0].kp2d, want[0].kp2d, atol=1e-3)
 
 
 def test_an_8k_frame_with_people_is_handled(detector: Detector, person_frame: np.ndarray) -> None:

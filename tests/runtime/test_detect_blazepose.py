@@ -82,7 +82,7 @@ def test_keypoints_agree_with_mediapipes_own_pipeline(
         ref_kp, _ = to_h36m(np.asarray(r["xy"], np.float32), "blazepose33")
         ref_box = np.concatenate([ref_kp.min(0), ref_kp.max(0)])
         ours = min(persons[i], key=lambda p: float(np.abs(p.box - ref_box).sum()))
-        errors.append((i, np.linalg.norm(ours.keypoints - ref_kp, axis=1)))
+        errors.append((i, np.linalg.norm(ours.kp2d - ref_kp, axis=1)))
     assert found >= 50
     all_err = np.concatenate([e for _, e in errors])
     assert np.median(all_err) < 4.0
@@ -98,11 +98,11 @@ def test_both_people_are_found_and_keep_their_ids(config: DetectorConfig, frames
     assert len(ids) == 2
     # The two people are far apart (one on a roof, one on the lawn) and each id stays with one.
     for pid in ids:
-        ys = [p.keypoints[:, 1].mean() for ps in window for p in ps if p.id == pid]
+        ys = [p.kp2d[:, 1].mean() for ps in window for p in ps if p.id == pid]
         assert np.ptp(ys) < 250
     first = window[0][0]
-    assert first.keypoints.shape == (17, 2) and first.keypoints.dtype == np.float32
-    assert first.confidence.shape == (17,) and 0 <= first.confidence.min() <= first.confidence.max() <= 1
+    assert first.kp2d.shape == (17, 2) and first.kp2d.dtype == np.float32
+    assert first.conf.shape == (17,) and 0 <= first.conf.min() <= first.conf.max() <= 1
     assert first.box.shape == (4,) and first.box[2] > first.box[0] and first.box[3] > first.box[1]
 
 
@@ -123,7 +123,7 @@ def test_detector_every_frame_finds_the_same_person(config: DetectorConfig, fram
     tracked = run(unsmoothed(config), frames[3:40])
     for a, b in zip(every[10:], tracked[10:], strict=True):
         assert len(a) >= 1 and len(b) >= 1
-        assert np.median(np.linalg.norm(a[0].keypoints - b[0].keypoints, axis=1)) < 15
+        assert np.median(np.linalg.norm(a[0].kp2d - b[0].kp2d, axis=1)) < 15
 
 
 def test_landmark_model_batches_crops_in_one_call(
@@ -238,7 +238,7 @@ def test_the_jumping_man_is_lost_only_while_he_flips(config: DetectorConfig, dem
         for i, f in demo_frames(demo_video, range(0, 200)):
             persons = det.detect([f], [i / 30])[0]
             if i == 150:
-                woman = max(persons, key=lambda p: float(p.keypoints[:, 1].mean())).id
+                woman = max(persons, key=lambda p: float(p.kp2d[:, 1].mean())).id
             for p in persons:
                 seen.setdefault(p.id, []).append(i)
     assert woman is not None and min(seen[woman]) <= 50 and max(seen[woman]) >= 195
@@ -275,12 +275,12 @@ def test_persons_carry_world_3d_in_metres_y_down_pelvis_at_zero(
     persons = [p for ps in run(config, frames[20:30]) for p in ps]
     assert persons
     for p in persons:
-        assert p.world is not None and p.world.shape == (17, 3) and p.world.dtype == np.float32
-        np.testing.assert_allclose(p.world[0], 0.0, atol=1e-6)
-        assert p.world[10, 1] < p.world[8, 1] < p.world[0, 1] < p.world[2, 1]  # head up, knees down (y down)
-        height = p.world[:, 1].max() - p.world[:, 1].min()
+        assert p.det3d is not None and p.det3d.shape == (17, 3) and p.det3d.dtype == np.float32
+        np.testing.assert_allclose(p.det3d[0], 0.0, atol=1e-6)
+        assert p.det3d[10, 1] < p.det3d[8, 1] < p.det3d[0, 1] < p.det3d[2, 1]  # head up, knees down (y down)
+        height = p.det3d[:, 1].max() - p.det3d[:, 1].min()
         assert 1.0 < height < 2.2, height  # metres
-        assert len(p.to_json()["world"]) == 17
+        assert len(p.to_json()["kp3d_teacher"]) == 17
 
 
 def test_world_3d_follows_the_camera_when_the_crop_is_rotated(
@@ -296,7 +296,7 @@ def test_world_3d_follows_the_camera_when_the_crop_is_rotated(
             [up] = det.detect([frames[i]], [0.0])[0]
         with create_detector(cfg) as det:
             [turned] = det.detect([cv2.rotate(frames[i], cv2.ROTATE_90_CLOCKWISE)], [0.0])[0]
-        a = up.world
+        a = up.det3d
         expected = np.stack([-a[:, 1], a[:, 0], a[:, 2]], -1)
-        assert np.linalg.norm(turned.world - expected, axis=1).mean() < 0.12
-        assert np.linalg.norm(turned.world - a, axis=1).mean() > 0.3
+        assert np.linalg.norm(turned.det3d - expected, axis=1).mean() < 0.12
+        assert np.linalg.norm(turned.det3d - a, axis=1).mean() > 0.3

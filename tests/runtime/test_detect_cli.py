@@ -24,10 +24,10 @@ def test_json_lines_follow_the_schema(demo_video: Path, capsys: pytest.CaptureFi
     persons = [p for r in rows for p in r["persons"]]
     assert persons, "a person is in view from frame 3"
     for p in persons:
-        assert set(p) == {"id", "keypoints", "confidence", "box", "score", "world"}
-        assert len(p["world"]) == 17 and p["world"][0] == [0.0, 0.0, 0.0]  # metres, pelvis at 0
-        assert isinstance(p["id"], int) and len(p["keypoints"]) == 17 and len(p["keypoints"][0]) == 2
-        assert len(p["confidence"]) == 17 and len(p["box"]) == 4 and 0 <= p["score"] <= 1
+        assert set(p) == {"id", "kp2d", "conf", "box", "score", "kp3d_teacher"}  # the stream's names
+        assert len(p["kp3d_teacher"]) == 17 and p["kp3d_teacher"][0] == [0.0, 0.0, 0.0]  # metres, pelvis at 0
+        assert isinstance(p["id"], int) and len(p["kp2d"]) == 17 and len(p["kp2d"][0]) == 2
+        assert len(p["conf"]) == 17 and len(p["box"]) == 4 and 0 <= p["score"] <= 1
 
 
 def test_annotate_writes_a_video_with_every_frame(

@@ -126,9 +126,9 @@ def test_simcc_model_end_to_end_maps_keypoints_to_frame_pixels(tmp_path: Path, k
     want, _ = to_h36m((keypoints * 2).astype(np.float32), "coco17")
     for ps in persons:
         assert len(ps) == 1
-        assert np.allclose(ps[0].keypoints, want, atol=1e-3)
-        assert np.allclose(ps[0].confidence, 0.8) and ps[0].id == 1
-        assert ps[0].world is None and "world" not in ps[0].to_json()  # no 3D from this backend
+        assert np.allclose(ps[0].kp2d, want, atol=1e-3)
+        assert np.allclose(ps[0].conf, 0.8) and ps[0].id == 1
+        assert ps[0].det3d is None and "kp3d_teacher" not in ps[0].to_json()  # no 3D from this backend
 
 
 def test_heatmap_model_end_to_end(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_heatmap_model_end_to_end(tmp_path: Path) -> None:
     with create_detector(onnx_config(model, layout="heatmap", person_boxes="full_frame")) as det:
         ps = det.detect([frame], [0.0])[0]
     coco = np.array([[c * 4, r * 4] for r, c in cells], np.float32)
-    assert np.allclose(ps[0].keypoints, to_h36m(coco, "coco17")[0], atol=1e-3)
+    assert np.allclose(ps[0].kp2d, to_h36m(coco, "coco17")[0], atol=1e-3)
 
 
 def test_yolo_pose_model_end_to_end_undoes_the_letterbox(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_yolo_pose_model_end_to_end_undoes_the_letterbox(tmp_path: Path) -> None
         ps = det.detect([frame], [0.0])[0]
     want = np.column_stack([kp[:, 0] * 2, (kp[:, 1] - 16) * 2])
     assert len(ps) == 1 and ps[0].score == pytest.approx(0.95)
-    assert np.allclose(ps[0].keypoints, to_h36m(want, "coco17")[0], atol=1e-3)
+    assert np.allclose(ps[0].kp2d, to_h36m(want, "coco17")[0], atol=1e-3)
 
 
 def test_top_down_with_blazepose_person_boxes_on_a_real_frame(
@@ -179,7 +179,7 @@ def test_top_down_with_blazepose_person_boxes_on_a_real_frame(
         second = det.detect([frame], [1 / 30])[0]  # tracking: boxes from the last keypoints
     assert len(first) >= 1 and [p.id for p in second] == [p.id for p in first]
     for p in first:
-        assert (p.keypoints >= -50).all() and (p.keypoints[:, 0] <= frame.shape[1] + 50).all()
+        assert (p.kp2d >= -50).all() and (p.kp2d[:, 0] <= frame.shape[1] + 50).all()
 
 
 def test_runner_injection_and_model_checks(tmp_path: Path, keypoints: np.ndarray) -> None:

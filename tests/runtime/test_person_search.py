@@ -187,7 +187,7 @@ def ids_and_keypoints(cfg: DetectorConfig, frames: list[np.ndarray], restart_at:
             det.close()
             det = create_detector(cfg)
             det.restore_stream("0", saved)
-        out.append([(p.id, p.keypoints) for p in det.detect([f], [i / 30])[0]])
+        out.append([(p.id, p.kp2d) for p in det.detect([f], [i / 30])[0]])
     det.close()
     return out
 

@@ -84,8 +84,8 @@ def test_detections_round_trip_keeps_arrays_and_the_optional_3d(rng: np.random.G
         np.testing.assert_array_equal(a.kp2d, b.kp2d)
         np.testing.assert_array_equal(a.conf, b.conf)
         np.testing.assert_array_equal(a.box, b.box)
-    np.testing.assert_array_equal(got.persons[0].world, with_3d.world)
-    assert got.persons[1].world is None and "world" not in without.to_msg()
+    np.testing.assert_array_equal(got.persons[0].det3d, with_3d.det3d)
+    assert got.persons[1].det3d is None and "det3d" not in without.to_msg()
 
 
 def test_poses_round_trip_and_wire_map_is_a_valid_schema_v1_message(rng: np.random.Generator) -> None:

@@ -105,11 +105,11 @@ def test_detections_carry_timings_drops_and_counts_and_the_3d_only_when_asked() 
     assert first.timings == {"capture": 2.0, "wait_detect": 10.0, "detect": 20.0}
     assert second.timings["wait_detect"] == 6.0
     assert [p.id for p in first.persons] == [1, 2] and second.persons == ()
-    assert all(p.world is None for p in first.persons)
+    assert all(p.det3d is None for p in first.persons)
     assert tick.counts == {Count.FRAMES: 2, Count.PERSONS: 2}
     assert tick.samples["detect"] == [10.0, 10.0]  # the batch's time shared by its frames
     with_3d = detections(notices[:1], [[p2d(1)]], 10.010, 10.030, 0, keep_3d=True)
-    assert with_3d.out[0].persons[0].world is not None
+    assert with_3d.out[0].persons[0].det3d is not None
 
 
 # -- lift --------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def test_a_detectors_saved_tracking_state_goes_on_exactly_as_the_detector_that_s
 
     def detect(det: Detector, times: np.ndarray) -> list[list[tuple[int, np.ndarray]]]:
         frame = np.zeros((64, 64, 3), np.uint8)
-        return [[(p.id, p.keypoints) for p in det.detect([frame], [t], ["cam"])[0]] for t in times]
+        return [[(p.id, p.kp2d) for p in det.detect([frame], [t], ["cam"])[0]] for t in times]
 
     xs = np.cumsum(np.random.default_rng(3).normal(4, 3, 12)) + 50  # walking right, jittering
     times = np.arange(12) / 30

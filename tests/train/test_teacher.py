@@ -15,11 +15,11 @@ from camerapose.train.losses import teacher_loss
 
 
 def _person(world: bool, rng: np.random.Generator) -> dict:
-    p = {"id": 1, "keypoints": (rng.uniform(100, 500, (17, 2))).tolist(),
-         "confidence": rng.uniform(0.5, 1, 17).tolist(), "box": [0, 0, 1, 1], "score": 1.0}
+    p = {"id": 1, "kp2d": (rng.uniform(100, 500, (17, 2))).tolist(),
+         "conf": rng.uniform(0.5, 1, 17).tolist(), "box": [0, 0, 1, 1], "score": 1.0}
     if world:
         w = rng.normal(0, 0.3, (17, 3))
-        p["world"] = (w - w[0]).tolist()
+        p["kp3d_teacher"] = (w - w[0]).tolist()
     return p
 
 
@@ -33,7 +33,7 @@ def test_detect_json_lines_become_2d_only_samples_with_a_teacher(tmp_path):
     poses = load_teacher([str(f)], repeat=3)
     assert len(poses) == 6  # 2 person-frames with a 3D pose, 3 times each
     assert poses.has_teacher.all() and not poses.has_3d.any() and not poses.has_camera.any()
-    assert np.allclose(poses.kp3d[0], np.asarray(frames[0]["persons"][0]["world"]), atol=1e-6)
+    assert np.allclose(poses.kp3d[0], np.asarray(frames[0]["persons"][0]["kp3d_teacher"]), atol=1e-6)
     assert np.all(poses.kp3d[:, Joint.PELVIS] == 0)
     assert np.all(np.abs(poses.kp2d) < 1.01)  # normalised screen coordinates
 

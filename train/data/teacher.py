@@ -1,9 +1,9 @@
 """Real video frames with a teacher's 3D, as 2D-only training samples.
 
 Input: what `camerapose detect VIDEO --json` prints, one JSON object per frame:
-    {"frame", "t", "image_size": [w, h], "persons": [{"keypoints" (17x2 px), "confidence" (17),
-     "world" (17x3 m), ...}]}
-Each person-frame with a "world" pose (BlazePose's world landmarks: metric, pelvis at 0, in the
+    {"frame", "t", "image_size": [w, h], "persons": [{"kp2d" (17x2 px), "conf" (17),
+     "kp3d_teacher" (17x3 m), ...}]}
+Each person-frame with a "kp3d_teacher" pose (BlazePose's world landmarks: metric, pelvis at 0, in the
 camera's orientation) becomes a 2D-only sample whose kp3d is that pose and `has_teacher` True. Its
 2D label is the detection itself (real frames have no other), its camera unknown. The lifter is
 pulled towards the teacher by `loss.lambda_teacher` (`losses.teacher_loss`), beside the
@@ -47,10 +47,10 @@ def _person_rows(path: Path) -> tuple[list, list, list, list]:
             frame = json.loads(line)
             wh = [float(v) for v in frame["image_size"]]
             for p in frame["persons"]:
-                if "world" in p:
-                    kp.append(np.asarray(p["keypoints"], np.float64).reshape(NUM_JOINTS, 2))
-                    conf.append(np.asarray(p["confidence"], np.float64).reshape(NUM_JOINTS))
-                    world.append(np.asarray(p["world"], np.float64).reshape(NUM_JOINTS, 3))
+                if "kp3d_teacher" in p:
+                    kp.append(np.asarray(p["kp2d"], np.float64).reshape(NUM_JOINTS, 2))
+                    conf.append(np.asarray(p["conf"], np.float64).reshape(NUM_JOINTS))
+                    world.append(np.asarray(p["kp3d_teacher"], np.float64).reshape(NUM_JOINTS, 3))
                     size.append(wh)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             what = f"{type(err).__name__}: {err}"

@@ -7,7 +7,7 @@
 One offline pass of the runtime's 2D stage (the BlazePose backend with its default config, on
 every frame, timestamps frame_index / fps: the same result on every run) gives per person-frame
 the keypoints as the lift stage gets them and BlazePose's world landmarks (`Person2D.det3d`:
-metres, pelvis at 0, camera orientation). The runtime's lift math (`runtime.lift.Lifter`, default
+metres, pelvis at 0, camera orientation). The runtime's lift math (`runtime.lift_engine.LiftEngine`, default
 One-Euro smoothing, onnxruntime unless told otherwise) then lifts them frame by frame, as the lift
 stage would. Per track seen on at least `min_frames` frames:
 
@@ -147,13 +147,13 @@ def lift_teacher(teacher: dict[str, np.ndarray], model: str | Path = DEFAULT_MOD
     -> kp3d (N, 17, 3) float32 absolute metres, camera frame, smoothed (what `kp3d` publishes);
     t (N, 3) float32 the published root translation (camera.t: smoothed per track, = kp3d[:, 0]).
     """
-    from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem
+    from camerapose.runtime.lift_engine import LiftConfig, LiftEngine, LiftItem
 
     n = len(teacher["frame"])
     kp3d, root = np.zeros((n, NUM_JOINTS, 3), np.float32), np.zeros((n, 3), np.float32)
     if n == 0:
         return {"kp3d": kp3d, "t": root}
-    lifter = Lifter(LiftConfig(model=str(model), backend=backend))
+    lifter = LiftEngine(LiftConfig(model=str(model), backend=backend))
     try:
         starts = np.flatnonzero(np.r_[True, np.diff(teacher["frame"]) != 0, True])
         for a, b in pairwise(starts):  # rows of one frame

@@ -247,7 +247,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
     """One live run of `camerapose run` on the video (a 2-second clip of it in quick mode); `backend`
     is the lift stage's (auto: the runtime's own choice)."""
     from camerapose.assets import asset_path
-    from camerapose.runtime.lift import DEFAULT_MODEL
+    from camerapose.runtime.lift_engine import DEFAULT_MODEL
 
     video = Path(source) if source else asset_path("demo.mp4")
     if not Path(DEFAULT_MODEL).is_file():

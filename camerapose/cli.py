@@ -5,21 +5,46 @@ Each subcommand lives in the `cli` module of the subpackage that owns it, which 
 help and which module to import, so `camerapose --help` is fast and never imports torch.
 
 Errors a user can cause (`CameraPoseError`) print as one line and exit non-zero; Ctrl-C exits
-130; anything else is a bug and keeps its traceback.
+130, from the first moment this module runs (even while the command's modules still import);
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import camerapose
-from camerapose.core.errors import CameraPoseError
+
+def _interrupted_early(signum: int, frame: object) -> None:
+    """SIGINT before `main` catches KeyboardInterrupt (imports, argument parsing): exit 130 quietly."""
+    sys.stderr.write("camerapose: interrupted\n")
+    raise SystemExit(130)
+
+
+def _is_the_command() -> bool:
+    """Whether this process is the `camerapose` command (`python -m camerapose` or the console
+    script), not a program that imports this module: only then does the SIGINT handler change."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    script = (getattr(main, "__file__", None) or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return getattr(spec, "name", None) == "camerapose.__main__" or script in ("camerapose", "camerapose.exe")
+
+
+# First thing, before the imports below: Python's own handler would print a KeyboardInterrupt
+# traceback and die of the signal (exit -2) during them. A handler someone set (SIG_IGN in a
+# stage) stays.
+if _is_the_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_early)
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import camerapose  # noqa: E402
+from camerapose.core.errors import CameraPoseError  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -88,7 +113,47 @@ def _load(name: str) -> Command:
     return module.COMMANDS[name]
 
 
+def number(lo: float, hi: float, kind: type = float) -> Callable[[str], float]:
+    """An argparse type: a number (`kind`: float or int) in [lo, hi], else the error the config
+    loader gives for a value out of its range. The number flags that are not config keys use it,
+    so an edge value (1e308, 1e-300, nan) is one line and exit 2, never an OverflowError."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not lo <= value <= hi:
+            from camerapose.core.config import range_message
+
+            raise argparse.ArgumentTypeError(range_message(lo, hi, text))
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _interrupted(who: str) -> int:
+    """Ctrl-C, caught: one line and exit 130."""
+    print(f"{who}: interrupted", file=sys.stderr)
+    # A KeyboardInterrupt that went through an exec() of a string on its way (every @dataclass
+    # does one while its module imports) leaves CPython (3.11) marked as killed by SIGINT: after
+    # main returns it would die of the signal (exit -2) all the same. An exec() clears the mark.
+    exec("None")
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        if signal.getsignal(signal.SIGINT) is _interrupted_early:  # from here on KeyboardInterrupt is caught
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        return _main(argv)
+    except KeyboardInterrupt:  # while the command's modules import or its arguments parse
+        return _interrupted("camerapose")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
     # The first argument that is not an option picks the subcommand; the rest is its own.
@@ -115,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"camerapose {name}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"camerapose {name}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(f"camerapose {name}")
     except BrokenPipeError:
         # The reader went away (`camerapose detect ... | head`): stop quietly, as Unix tools do.
         # stdout is pointed at /dev/null so that Python's flush at exit does not raise again.

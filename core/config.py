@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import math
+import numbers
 import sys
 import typing
 from collections.abc import Iterable, Sequence
@@ -119,7 +120,13 @@ def check_ranges(section: str, cfg: Any, **ranges: tuple[float, float]) -> None:
         for i, v in items:
             if not lo <= v <= hi:
                 where = f"{section}.{name}" + ("" if i is None else f"[{i}]")
-                raise InputError(f"{where} must be in [{lo:.10g}, {hi:.10g}], got {v!r}")
+                raise InputError(f"{where} {range_message(lo, hi, v)}")
+
+
+def range_message(lo: float, hi: float, got: Any) -> str:
+    """The words every range check ends with (the loader's, a command-line flag's, an API
+    argument's): `must be in [lo, hi], got v`."""
+    return f"must be in [{lo:.10g}, {hi:.10g}], got {got!r}"
 
 
 def unknown_key(source: str, key: str, known: Iterable[str]) -> InputError:
@@ -173,16 +180,20 @@ def _convert(hint: Any, value: Any, source: str, where: str) -> Any:
         if not isinstance(value, bool):
             raise InputError(f"{source}: {where!r} must be true or false, got {value!r}")
         return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if hint is int:  # numpy integers too (from Python callers), stored as int
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise InputError(f"{source}: {where!r} must be an integer, got {value!r}")
-        return value
+        return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InputError(f"{source}: {where!r} must be a number, got {value!r}")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float's range (10**400)
+            number = math.inf
+        if not math.isfinite(number):
             raise InputError(f"{source}: {where!r} must be a finite number, got {value!r}")
-        return float(value)
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise InputError(f"{source}: {where!r} must be a string, got {value!r}")

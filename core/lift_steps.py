@@ -1,5 +1,5 @@
 """The lift stage's steps after the pose model, per person and per track (pure numpy): shared by
-the runtime's lift stage (`runtime/lift.py`, around its engine call) and the evaluation of the
+the runtime's lift stage (`runtime/lift_engine.py`, around its engine call) and the evaluation of the
 `real` set (`train/real_eval.py`, around the torch model), so what is measured is what is published.
 
     steps = LiftSteps(PostConfig())
@@ -47,7 +47,7 @@ def intrinsics_ok(k: tuple[float, ...]) -> bool:
 @dataclass(frozen=True)
 class PostConfig:
     """What happens to a pose after the model (the runtime's `[lift]` options but the model's own;
-    `runtime.lift.LiftConfig` adds those). intrinsics: (fx, fy, cx, cy) pixels of the real camera,
+    `runtime.lift_engine.LiftConfig` adds those). intrinsics: (fx, fy, cx, cy) pixels of the real camera,
     or () to use the predicted camera; fusion: "detector-3d" blends the lifter's pose with the 2D
     detector's own 3D where the detector gives one (`core.fusion`), "off" publishes the lifter's
     alone; camera_window: with the predicted camera, average it over the stream's first persons

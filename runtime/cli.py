@@ -6,13 +6,12 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from camerapose.cli import Command
+from camerapose.cli import Command, number
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--wait-subscriber",
         type=float,
         metavar="S",
-        help="hold the sources until a subscriber connects, up to S seconds "
+        help="hold the sources until a subscriber connects, up to S seconds, 0 to 86400 "
         f"(default {default('publish.wait_subscriber_s'):g}: don't)",
     )
     g.add_argument(
@@ -180,7 +179,7 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--stats-every",
         type=float,
         metavar="S",
-        help="log fps, drops, persons, p50/p95 per stage every S seconds "
+        help="log fps, drops, persons, p50/p95 per stage every S seconds, 0.1 to 86400 "
         f"(default {default('supervisor.stats_every_s'):g}; 0 = off)",
     )
     g.add_argument(
@@ -266,17 +265,6 @@ def _public_key(cfg: Any) -> str:
 
 
 # -- subscribe / record / replay -------------------------------------------------------------------
-def _positive(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        s = float(text)
-    except ValueError:
-        s = math.nan
-    if not (s > 0 and math.isfinite(s)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return s
-
-
 def _count(text: str) -> int:
     """argparse type: an int >= 0."""
     try:
@@ -294,7 +282,11 @@ def _add_sub_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", action="append",
                    help="only this stream, by its exact name (repeatable; default all)")
     p.add_argument("--count", type=_count, default=0, help="stop after N messages (0 = never)")
-    p.add_argument("--timeout", type=_positive, default=None, help="stop after S seconds without a message")
+    from camerapose.runtime.wire.client import TIMEOUT_RANGE
+
+    p.add_argument("--timeout", type=number(*TIMEOUT_RANGE), default=None, metavar="S",
+                   help="stop after S seconds without a message, {:g} to {:g} (a week); default: never"
+                   .format(*TIMEOUT_RANGE))
     p.add_argument("--server-key", help="the publisher's Z85 CURVE public key (if it uses CURVE)")
 
 
@@ -328,16 +320,73 @@ def run_subscribe(a: argparse.Namespace) -> int:
     from camerapose.runtime.wire.schema import to_json
 
     n = 0
+    out = _WholeLines(sys.stdout)
     try:
         for msg in subscribe(a.endpoint, a.stream, timeout=a.timeout, server_key=a.server_key):
             line = json.dumps(to_json(msg), separators=(",", ":")) if a.json else summary_line(msg)
-            print(line, flush=True)
+            out.write(line)
             n += 1
             if a.count and n >= a.count:
                 break
     except BrokenPipeError:  # `| head`
         sys.stderr.close()
     return 0  # Ctrl-C: camerapose.cli reports it and exits 130
+
+
+class _WholeLines:
+    """subscribe's output, one whole line at a time, straight to stdout's descriptor (no buffer that
+    could hold half a line). A line that cannot be written (a full disk, `> /dev/full`) is one
+    InputError line naming where stdout goes and the errno (ENOSPC); a regular file is cut back to
+    its last whole line first, and stdout is pointed at /dev/null so that nothing fails at exit."""
+
+    def __init__(self, out: Any) -> None:
+        import os
+        import stat
+
+        self.out, self.fd, self.end = out, None, None
+        with contextlib.suppress(OSError, ValueError):  # no descriptor: pytest's capture, a StringIO
+            self.fd = out.fileno()
+            out.flush()
+            if stat.S_ISREG(os.fstat(self.fd).st_mode):
+                self.end = os.lseek(self.fd, 0, os.SEEK_CUR)  # where the last whole line ends
+
+    def write(self, line: str) -> None:
+        import os
+
+        if self.fd is None:
+            print(line, file=self.out, flush=True)
+            return
+        data = memoryview((line + "\n").encode(self.out.encoding or "utf-8", "backslashreplace"))
+        try:
+            while data:
+                wrote = os.write(self.fd, data)
+                if not wrote:
+                    raise OSError(0, "the write wrote nothing")
+                data = data[wrote:]
+            if self.end is not None:
+                self.end = os.lseek(self.fd, 0, os.SEEK_CUR)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise self._failed(err) from None
+
+    def _failed(self, err: OSError) -> Exception:
+        import os
+
+        from camerapose.core.errors import write_failed
+
+        name = "stdout"
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                name = f"stdout ({os.readlink(f'/proc/self/fd/{self.fd}')})"
+            if self.end is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, self.end)
+            with contextlib.suppress(OSError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, self.fd)
+                os.close(null)
+        return write_failed(name, err)
 
 
 def configure_record(p: argparse.ArgumentParser) -> None:
@@ -378,7 +427,7 @@ def run_record(a: argparse.Namespace) -> int:
 
 
 def configure_replay(p: argparse.ArgumentParser) -> None:
-    from camerapose.runtime.wire.record import MAX_GAP_S
+    from camerapose.runtime.wire.record import MAX_GAP_S, SPEED_RANGE
 
     p.description = (
         "Re-publish a recording with its original timing (a pause longer than "
@@ -389,14 +438,15 @@ def configure_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--publish", default=_default_endpoint(), metavar="ENDPOINT",
                    help="where to re-publish (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
-    p.add_argument("--speed", type=_positive, default=1.0, help="playback speed (2 = twice as fast)")
+    p.add_argument("--speed", type=number(*SPEED_RANGE), default=1.0,
+                   help="playback speed, {:g} to {:g} (2 = twice as fast; default 1)".format(*SPEED_RANGE))
     p.add_argument("--loop", action="store_true", help="start again at the end")
     p.add_argument(
         "--wait-subscriber",
         type=float,
         default=0.0,
         metavar="S",
-        help="wait up to S seconds for a subscriber before starting",
+        help="wait up to S seconds for a subscriber before starting, 0 to 86400 (default 0)",
     )
 
 

@@ -25,8 +25,8 @@ from camerapose.core.errors import InputError
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.wire.publisher import PublishConfig
 
-from .lift import LiftConfig
-from .sources.base import CaptureConfig, SourceSpec
+from .lift_engine import LiftConfig
+from .sources.base import CaptureConfig, SourceSpec, check_stream_name, os_reason, path_problem
 
 DEFAULTS_TOML = Path(__file__).with_name("runtime.toml")
 
@@ -49,6 +49,9 @@ class SupervisorConfig:
         check_ranges("supervisor", self, heartbeat_s=(0.01, 60), heartbeat_timeout_s=(0.02, 3600),
                      start_timeout_s=(0.1, 86400), max_restarts=(0, 1000), stats_every_s=(0, 86400),
                      stop_timeout_s=(0, 600))
+        if 0 < self.stats_every_s < 0.1:  # a log line on every tick
+            raise InputError(f"supervisor.stats_every_s must be 0 (off) or in [0.1, 86400], "
+                             f"got {self.stats_every_s!r}")
         if self.heartbeat_timeout_s < 2 * self.heartbeat_s:  # else stages die between two heartbeats
             raise InputError(f"supervisor.heartbeat_timeout_s ({self.heartbeat_timeout_s:g}) must be at "
                              f"least twice heartbeat_s ({self.heartbeat_s:g})")
@@ -76,6 +79,14 @@ class OutputConfig:
 def check_save_path(path: str) -> None:
     """InputError (one line) unless `path` ends in a SAVE_FORMATS extension and its folder exists
     and is writable: found when the config is read, not after a whole run."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:  # to be made (its folder is checked below)
+        pass
+    except OSError as err:  # a name too long, a symlink loop...
+        raise InputError(f"output.save {path!r}: {os_reason(err)}") from None
+    except ValueError:
+        raise InputError(f"output.save {path!r}: not a path (it holds a NUL character)") from None
     if Path(path).suffix.lower() not in SAVE_FORMATS:
         raise InputError(f"output.save {path!r}: the extension picks the format; use one of "
                          f"{', '.join(SAVE_FORMATS)}")
@@ -105,15 +116,21 @@ class RuntimeConfig:
         if len(set(names)) != len(names):
             raise InputError(f"stream names must be unique, got {names}")
         for n in names:
-            if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", n):
-                raise InputError(f"stream name {n!r}: use letters, digits, _ and - (at most 64)")
+            check_stream_name(n)
+
+
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # scheme://: a URL, never NAME=URI
 
 
 def parse_source(text: str, position: int) -> SourceSpec:
-    """'NAME=URI' or 'URI' (named by its position: "0", "1"...)."""
-    m = re.fullmatch(r"([A-Za-z0-9_\-]{1,64})=(.+)", text)
-    if m and not text.lower().startswith(("rtsp", "http", "udp", "tcp", "rtmp")):
-        return SourceSpec(m.group(2), m.group(1))
+    """'NAME=URI' or 'URI' (named by its position: "0", "1"...). A URL (`scheme://...`) is never
+    split at its '='; otherwise what stands before the first '=' is the name unless it holds a '/'
+    (`./a=b.mp4` is a file), and a name that breaks the rule (STREAM_NAME_RULE) is an InputError."""
+    if not URL_START.match(text):
+        name, sep, uri = text.partition("=")
+        if sep and "/" not in name and "\\" not in name:
+            check_stream_name(name)
+            return SourceSpec(uri, name)
     return SourceSpec(text, str(position))
 
 
@@ -194,8 +211,8 @@ def check_inputs(cfg: RuntimeConfig, open_files: bool = True,
     from .sources import open_source
 
     for s in cfg.sources:
-        if s.kind == "file" and not Path(s.uri).is_file():
-            raise InputError(f"{s.uri}: no such file (or folder)")
+        if s.kind == "file" and (problem := path_problem(s.uri)) is not None:
+            raise InputError(f"{s.uri}: {problem}")
         if open_files and s.kind in ("file", "folder"):
             source = open_source(s, cfg.capture)
             source.close()

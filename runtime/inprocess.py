@@ -18,10 +18,13 @@ thread and takes the newest frame each time, as `run` does.
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from camerapose.core.config import Layer, nest
 from camerapose.core.errors import CameraPoseError, InputError
@@ -53,8 +56,14 @@ def estimate(source: str | int | Path, every_frame: bool = False,
 
 def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[str, Any]) -> RuntimeConfig:
     """estimate's arguments -> the RuntimeConfig they make, through the one config loader."""
-    if isinstance(source, bool) or not isinstance(source, str | int | Path):
+    if isinstance(source, bool | np.bool_) or not isinstance(source, str | Path | numbers.Integral):
         raise InputError(f"estimate: source must be a path, URL or webcam index, got {source!r}")
+    if isinstance(source, numbers.Integral):  # numpy integers too; SourceSpec checks the upper bound
+        source = int(source)
+        if source < 0:
+            raise InputError(f"estimate: a webcam index is 0 or more, got {source}")
+    if not isinstance(every_frame, bool | np.bool_):  # "no" is truthy: it would turn offline mode on
+        raise InputError(f"estimate: every_frame must be True or False, got {every_frame!r}")
     layers: list[Layer] = []
     for key, value in settings.items():
         if key.split(".")[0] == "sources":
@@ -71,7 +80,7 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
     the loop ends, breaks or raises (generator close)."""
     from camerapose.runtime.detect.registry import create_detector
     from camerapose.runtime.files.save import open_writer
-    from camerapose.runtime.lift import Lifter
+    from camerapose.runtime.lift_engine import LiftEngine
     from camerapose.runtime.sources import open_source
     from camerapose.runtime.sources.live import LiveReader
 
@@ -86,7 +95,7 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
             opened.append(live)
         detector = create_detector(cfg.detector)
         opened.append(detector)
-        lifter = Lifter(cfg.lift)
+        lifter = LiftEngine(cfg.lift)
         opened.append(lifter)
         saver = open_writer(cfg.output.save) if cfg.output.save else None
         if saver is not None:

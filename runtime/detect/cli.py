@@ -5,12 +5,12 @@
     camerapose detect clip.mp4 --config my.toml --set detector.max_persons=2   # [detector] tables
 
 With --json, stdout gets one JSON object per frame:
-    {"frame": i, "t": seconds, "image_size": [w, h], "persons": [{"id": int, "keypoints": [[x, y] x 17],
-     "confidence": [17 floats], "box": [x0, y0, x1, y1], "score": float,
-     "world": [[x, y, z] x 17]}]}
-(H36M-17 joint order, pixels). "world" is the BlazePose backend's own 3D pose (metres, pelvis at 0,
-x right, y down, z away from the camera); other backends leave it out. Without --json, a
-one-paragraph summary.
+    {"frame": i, "t": seconds, "image_size": [w, h], "persons": [{"id": int, "kp2d": [[x, y] x 17],
+     "conf": [17 floats], "box": [x0, y0, x1, y1], "score": float,
+     "kp3d_teacher": [[x, y, z] x 17]}]}
+(H36M-17 joint order, pixels; the keys are the stream's, docs/schema.md). "kp3d_teacher" is the
+BlazePose backend's own 3D pose (metres, pelvis at 0, x right, y down, z away from the camera);
+other backends leave it out. Without --json, a one-paragraph summary.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.draw.annotate import draw_persons
 from camerapose.runtime.draw.video import VideoWriter, open_video
+from camerapose.runtime.sources.base import path_problem
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ def config_from_args(args: argparse.Namespace) -> DetectorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.video.is_file():
-        raise InputError(f"{args.video}: no such video file")
+    problem = path_problem(args.video, missing="no such video file")
+    if problem is not None or args.video.is_dir():
+        raise InputError(f"{args.video}: {problem or 'is a folder, not a video file'}")
     if args.max_frames is not None and args.max_frames < 0:
         raise InputError("--max-frames must be >= 0")
     cfg = config_from_args(args)

@@ -56,7 +56,10 @@ class Observation:
 
 
 @dataclass
-class Track:
+class TrackState:
+    """What the tracker keeps of one person it follows (a track id's state; `files.tracks.Track` is a
+    finished track read back from a recording)."""
+
     id: int
     keypoints: np.ndarray  # (J, 2) last raw observation
     velocity: np.ndarray  # (J, 2) pixels / s
@@ -96,10 +99,10 @@ class Tracker:
 
     def __init__(self, cfg: TrackerConfig = TrackerConfig()) -> None:
         self.cfg = cfg
-        self.tracks: list[Track] = []
+        self.tracks: list[TrackState] = []
         self._next_id = 1
 
-    def similarity(self, tracks: list[Track], obs: list[Observation], t: float) -> np.ndarray:
+    def similarity(self, tracks: list[TrackState], obs: list[Observation], t: float) -> np.ndarray:
         """(T, O) similarity of every live track (predicted to t) with every observation."""
         sim = np.zeros((len(tracks), len(obs)))
         for i, tr in enumerate(tracks):
@@ -121,7 +124,7 @@ class Tracker:
         -> per observation, in input order: (track id, smoothed keypoints (J, 2) float32).
         """
         sim = self.similarity(self.tracks, obs, t)
-        assigned: dict[int, Track] = {}
+        assigned: dict[int, TrackState] = {}
         used: set[int] = set()
         # Greedy: best pair first; ties broken by order, so results are deterministic.
         for flat in np.argsort(-sim, axis=None, kind="stable"):
@@ -136,8 +139,9 @@ class Tracker:
         for j, o in enumerate(obs):
             tr = assigned.get(j)
             if tr is None:
-                tr = Track(self._next_id, o.keypoints.copy(), np.zeros_like(o.keypoints, dtype=np.float64),
-                           o.box.copy(), t, OneEuroFilter(self.cfg.one_euro))
+                still = np.zeros_like(o.keypoints, dtype=np.float64)
+                tr = TrackState(self._next_id, o.keypoints.copy(), still, o.box.copy(), t,
+                                OneEuroFilter(self.cfg.one_euro))
                 self._next_id += 1
                 self.tracks.append(tr)
             else:

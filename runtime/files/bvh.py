@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from camerapose.core.errors import InputError
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import BONES, NUM_JOINTS, PARENTS, Joint, with_bone_lengths
 from camerapose.runtime.files.kinematics import aim, euler_from_matrix, frame_from_axes, unit, unwrap_degrees
 from camerapose.runtime.files.tracks import JOINT_NAMES
+from camerapose.runtime.files.writers import write_file
 
 # The T-pose: each joint's direction from its parent (unit, y up, facing +z, so the person's right is -x).
 _X, _Y = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
@@ -204,7 +204,4 @@ def _hierarchy(lines: list[str], i: int, offs: np.ndarray, depth: int) -> None:
 def write_bvh(path: Path, positions: np.ndarray, lengths: np.ndarray, frame_time: float) -> None:
     """Write `bvh_text` to path (see there for the arrays)."""
     text = bvh_text(positions, lengths, frame_time)
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror})") from None
+    write_file(path, text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camerapose.cli import Command
+from camerapose.cli import Command, number
 from camerapose.runtime.files.convert import DEFAULT_FPS, FORMATS
 
 
@@ -27,9 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fit the floor under the feet and write y-up metres with the floor at 0 "
                              "(default: the camera's axes)")
     parser.add_argument("--stream", default=None, metavar="NAME", help="only this stream (default: all)")
-    parser.add_argument("--fps", type=float, default=None,
-                        help="frame rate of BVH / TRC / C3D output (default: from the timestamps, else "
-                             f"{DEFAULT_FPS:g}; give the video's rate for recordings of --every-frame runs)")
+    from camerapose.runtime.sources.base import FPS_RANGE
+
+    parser.add_argument("--fps", type=number(*FPS_RANGE), default=None,
+                        help="frame rate of BVH / TRC / C3D output, {:g} to {:g} (default: from the "
+                             "timestamps, else {:g}; give the video's rate for recordings of --every-frame "
+                             "runs)".format(*FPS_RANGE, DEFAULT_FPS))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from camerapose.runtime.files import ground
 from camerapose.runtime.files.kinematics import median_bone_lengths
 from camerapose.runtime.files.messages import read_messages
 from camerapose.runtime.files.save import open_writer
-from camerapose.runtime.files.tracks import Track, fill_gaps, frame_time, group_tracks
+from camerapose.runtime.files.tracks import Track, check_gaps, fill_gaps, frame_time, group_tracks
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ def convert(
 
         require_ezc3d()
     tracks = load_tracks(src, stream)
+    if fmt in MOTION_FORMATS:  # every frame of each range: refuse huge gaps before writing anything
+        for track in tracks:
+            check_gaps(track)
     out_dir = src.parent if out_dir is None else out_dir
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,12 @@ joints in H36M-17 order with the names of tracks.JOINT_NAMES (docs/files.md)."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from camerapose.runtime.files.tracks import JOINT_NAMES
-from camerapose.runtime.files.writers import MessageWriter, open_text
+from camerapose.runtime.files.writers import MessageWriter, WholeWrites
 
 HEADER: tuple[str, ...] = (
     "stream", "frame", "t", "id", "score", "fx", "fy", "cx", "cy",
@@ -26,9 +27,22 @@ class CsvWriter(MessageWriter):
 
     def __init__(self, path: str | Path, axes: str = "camera") -> None:
         super().__init__(path, axes)
-        self.file = open_text(self.path)
-        self.csv = csv.writer(self.file)
+        self.file = WholeWrites(self.path)
+        self.rows_text = io.StringIO(newline="")  # one message's rows, then written as one piece
+        self.csv = csv.writer(self.rows_text)
         self.csv.writerow(HEADER)
+        self._put()
+
+    def write(self, msg: dict[str, Any]) -> None:
+        super().write(msg)
+        self._put()
+
+    def _put(self) -> None:
+        text = self.rows_text.getvalue()
+        self.rows_text.seek(0)
+        self.rows_text.truncate()
+        if text:
+            self.file.write(text)
 
     def write_person(self, msg: dict[str, Any], p: dict[str, Any]) -> None:
         cam = p["camera"]

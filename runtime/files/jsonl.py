@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from camerapose.runtime.files.writers import MessageWriter, open_text
+from camerapose.runtime.files.writers import MessageWriter, WholeWrites
 from camerapose.runtime.wire.schema import to_json
 
 
@@ -19,7 +19,7 @@ class JsonlWriter(MessageWriter):
 
     def __init__(self, path: str | Path, axes: str = "camera") -> None:
         super().__init__(path, axes)
-        self.file = open_text(self.path)
+        self.file = WholeWrites(self.path)
 
     def write(self, msg: dict[str, Any]) -> None:
         line = to_json(msg)

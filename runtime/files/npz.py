@@ -7,12 +7,13 @@ pixels, conf (N, 17), camera (N, 4) fx, fy, cx, cy pixels; joint_names (17,) and
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from camerapose.core.errors import InputError
+from camerapose.core.errors import InputError, write_failed
 from camerapose.core.skeleton import NUM_JOINTS
 from camerapose.runtime.files.tracks import JOINT_NAMES
 from camerapose.runtime.files.writers import MessageWriter
@@ -61,5 +62,8 @@ class NpzWriter(MessageWriter):
                     joint_names=np.array(JOINT_NAMES),
                     axes=np.array(self.axes),
                 )
-        except OSError as err:
-            raise InputError(f"{self.path}: cannot write ({err.strerror})") from None
+        except OSError as err:  # a full disk: no half zip file left behind
+            if self.path.is_file():  # never a device such as /dev/full
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+            raise write_failed(self.path, err) from None

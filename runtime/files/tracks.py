@@ -1,7 +1,9 @@
 """Pose messages grouped into tracks: one track per (stream, person id), its frames in order.
 
 A track keeps only the frames where the person was seen; `fill_gaps` gives the per-frame arrays over
-the track's whole frame range that the BVH, TRC and C3D writers need.
+the track's whole frame range that the BVH, TRC and C3D writers need. Those arrays grow with the
+range, not with the messages, so a track may miss at most MAX_MISSING_FRAMES frames of its range
+(`check_gaps`): frame numbers 0, 1 and 1000000000 are refused, not allocated.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from camerapose.core.errors import InputError
 from camerapose.core.skeleton import Joint
 
 log = logging.getLogger(__name__)
+
+# The most frames a track's range may hold beyond the frames it was seen in (docs/files.md, "Tracks,
+# frames and gaps"): 100000 is 55 minutes at 30 fps. BVH, TRC and C3D hold every frame of the range,
+# BVH about 7 kB each while it is solved, so a track stays under about 0.7 GB plus its seen frames.
+MAX_MISSING_FRAMES = 100_000
 
 # "RHIP" -> "RHip", "PELVIS" -> "Pelvis": the joint names written into files (markers, BVH joints,
 # CSV columns). Sided joints start with their side letter, and no unsided joint starts with L or R.
@@ -100,11 +108,31 @@ def frame_time(frames: np.ndarray, t: np.ndarray) -> float | None:
     return value if np.isfinite(value) and value > 0 else None
 
 
+def missing_frames(frames: np.ndarray) -> int:
+    """Frames of the range first..last of `frames` (T,) increasing ints that are not in it."""
+    return int(frames[-1]) - int(frames[0]) + 1 - len(frames)  # Python ints: no int64 wrap-around
+
+
+def check_gaps(track: Track) -> None:
+    """One InputError line when filling the track's gaps would pass MAX_MISSING_FRAMES."""
+    missing = missing_frames(track.frames)
+    if missing > MAX_MISSING_FRAMES:
+        raise InputError(
+            f"stream {track.stream!r} id {track.id}: seen in {len(track.frames)} frames from "
+            f"{track.frames[0]} to {track.frames[-1]}, {missing} missing; BVH, TRC and C3D fill at most "
+            f"{MAX_MISSING_FRAMES} missing frames per track (docs/files.md); --to csv, jsonl or npz keep "
+            "only the frames seen"
+        )
+
+
 def fill_gaps(frames: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values at the seen frames -> every frame of the range, gaps linearly interpolated.
 
     frames (T,) increasing ints, values (T, ...) -> (all frames (F,), values (F, ...), seen (F,) bool)
-    with F = frames[-1] - frames[0] + 1."""
+    with F = frames[-1] - frames[0] + 1. ValueError past MAX_MISSING_FRAMES missing frames
+    (`check_gaps` says so as one line first)."""
+    if missing_frames(frames) > MAX_MISSING_FRAMES:
+        raise ValueError(f"{missing_frames(frames)} missing frames to fill, more than {MAX_MISSING_FRAMES}")
     every = np.arange(frames[0], frames[-1] + 1)
     seen = np.isin(every, frames)
     flat = values.reshape(len(frames), -1)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from camerapose.core.errors import InputError
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import NUM_JOINTS
 from camerapose.runtime.files.tracks import JOINT_NAMES
+from camerapose.runtime.files.writers import write_file
 
 
 def trc_text(
@@ -47,7 +47,4 @@ def write_trc(
 ) -> None:
     """Write `trc_text` to path (see there for the arrays)."""
     text = trc_text(path.name, frames, positions, seen, frame_time)
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror})") from None
+    write_file(path, text)

@@ -3,11 +3,14 @@ once per decoded message, `close()`. save.py picks one by format."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any
 
-from camerapose.core.errors import InputError
+from camerapose.core.errors import InputError, write_failed
 
 # What the 3D coordinates of a written file mean (docs/files.md, "Axes").
 AXES = ("camera", "world")
@@ -42,9 +45,50 @@ class MessageWriter:
         self.close()
 
 
-def open_text(path: Path) -> TextIO:
-    """A text file opened for writing, or one InputError line saying why not."""
+class WholeWrites:
+    """A file written in whole pieces (one per message): each goes to the OS at once, unbuffered, so
+    the file always ends with a whole message, even after a kill. A write that fails (a full disk)
+    cuts a regular file back to its last whole piece and raises one InputError line naming the path
+    and the errno (ENOSPC); what was written before stays as it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.size = path, 0
+        try:
+            self.file = open(path, "wb", buffering=0)
+        except OSError as err:
+            raise InputError(f"{path}: cannot write ({err.strerror})") from None
+
+    def write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        done = 0
+        try:
+            while done < len(data):
+                n = self.file.write(data[done:])
+                if not n:
+                    raise OSError(0, "the write wrote nothing")
+                done += n
+        except OSError as err:
+            self._cut()
+            raise write_failed(self.path, err) from None
+        self.size += len(data)
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):  # the error being reported says enough
+            fd = self.file.fileno()
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.ftruncate(fd, self.size)
+
+    def close(self) -> None:
+        self.file.close()  # nothing is buffered: closing cannot fail on a full disk
+
+
+def write_file(path: Path, text: str) -> None:
+    """A whole file at once (BVH, TRC); on failure (a full disk) one InputError line naming the path
+    and the errno, and no half file left behind."""
     try:
-        return open(path, "w", encoding="utf-8", newline="")
+        path.write_text(text, encoding="utf-8")
     except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror})") from None
+        if path.is_file():  # never a device such as /dev/full
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise write_failed(path, err) from None

@@ -15,6 +15,10 @@ error (missing file, absent camera, dead URL after retries) is an InputError.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,48 @@ from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+FPS_RANGE = (0.01, 1000.0)  # frames per second a human could mean: one frame in 100 s to 1000 a second
+MAX_CAMERA_INDEX = 9999  # webcam indices 0..9999 (OpenCV's own backend offsets stay below 10000)
+STREAM_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+STREAM_NAME_RULE = "1 to 64 letters, digits, _ or - (no '.', '=', spaces or newlines)"
+
+
+def check_stream_name(name: str) -> None:
+    """InputError naming the rule unless `name` is a stream name (it becomes the topic pose.NAME)."""
+    if not STREAM_NAME.fullmatch(name):
+        shown = name if len(name) <= 80 else name[:80] + "..."
+        raise InputError(f"stream name {shown!r}: a name is {STREAM_NAME_RULE}")
+
+
+def path_problem(path: str | Path, missing: str = "no such file or folder") -> str | None:
+    """Why `path` is no file or folder that can be read, in a few words (`missing` when nothing is
+    there), or None when it is one. Never raises: a name over 255 bytes, a symlink loop, a device or
+    a FIFO each get their own words."""
+    try:
+        st = os.stat(path)
+    except ValueError:  # a NUL character (from Python callers; a shell cannot pass one)
+        return "not a path (it holds a NUL character)"
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            return f"{missing} (a broken symbolic link)" if os.path.islink(path) else missing
+        return os_reason(err)
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    kinds = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+    what = next((words for test, words in kinds if test(st.st_mode)), "a special file")
+    return f"is {what}, not a file or folder"
+
+
+def os_reason(err: OSError) -> str:
+    """An OSError about a path, in words that say what to change."""
+    words = {
+        errno.ENAMETOOLONG: "file name too long (at most 255 bytes a name, 4095 a path)",
+        errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EACCES: "permission denied",
+    }
+    return words.get(err.errno or 0) or (err.strerror or str(err)).lower()
 
 
 @dataclass(frozen=True)
@@ -47,7 +93,7 @@ class CaptureConfig:
         if self.mode not in ("live", "offline"):
             raise InputError(f"capture.mode must be 'live' or 'offline', got {self.mode!r}")
         check_ranges("capture", self, retries=(0, 1000), backoff_s=(0, 3600), backoff_max_s=(0, 3600),
-                     fps=(0.01, 1000), ring_slots=(2, 256), width=(0, 16384), height=(0, 16384))
+                     fps=FPS_RANGE, ring_slots=(2, 256), width=(0, 16384), height=(0, 16384))
 
 
 @dataclass(frozen=True)
@@ -60,16 +106,24 @@ class SourceSpec:
     def __post_init__(self) -> None:
         if not self.uri.strip():  # "" would read the current folder as an image folder
             raise InputError(f"stream {self.name}: empty source; give a webcam index, file, folder or URL")
+        if _is_index(self.uri) and (len(self.uri) > 5 or int(self.uri) > MAX_CAMERA_INDEX):
+            shown = self.uri if len(self.uri) <= 20 else self.uri[:20] + "..."
+            raise InputError(f"camera {shown}: a webcam index is 0 to {MAX_CAMERA_INDEX} "
+                             "(a file named with digits: write it as ./NAME)")
 
     @property
     def kind(self) -> str:
-        """One of "webcam" (a digit string), "url" (a known scheme), "folder" (a directory), "file"."""
+        """One of "webcam" (ASCII digits), "url" (a known scheme), "folder" (a directory), "file"."""
         u = self.uri
-        if u.isdigit():
+        if _is_index(u):
             return "webcam"
         if u.lower().startswith(URL_SCHEMES):
             return "url"
-        return "folder" if Path(u).is_dir() else "file"
+        return "folder" if os.path.isdir(u) else "file"  # False, not an OSError, for a name too long
+
+
+def _is_index(uri: str) -> bool:
+    return uri.isascii() and uri.isdigit()
 
 
 @dataclass

@@ -6,7 +6,7 @@ import cv2
 
 from camerapose.core.errors import InputError
 
-from .capture import CaptureSource
+from .opencv import CaptureSource
 
 
 class CameraSource(CaptureSource):

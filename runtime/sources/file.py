@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import os
 
 import cv2
 import numpy as np
 
 from camerapose.core.errors import InputError
 
-from .base import CaptureConfig, SourceSpec
-from .capture import CaptureSource, read_image
+from .base import CaptureConfig, SourceSpec, path_problem
+from .opencv import CaptureSource, read_image
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ class FileSource(CaptureSource):
 
     def _open(self) -> cv2.VideoCapture:
         uri = self.spec.uri
-        if not Path(uri).is_file():
-            raise InputError(f"{uri}: no such file")
+        problem = path_problem(uri, missing="no such file")
+        if problem is not None or os.path.isdir(uri):
+            raise InputError(f"{uri}: {problem or 'is a folder, not a video file'}")
         cap = cv2.VideoCapture(uri)
         if not cap.isOpened():
             raise InputError(f"{uri}: not a readable video (unknown format or truncated)")

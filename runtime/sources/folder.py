@@ -10,7 +10,7 @@ import cv2
 
 from camerapose.core.errors import InputError
 
-from .base import CaptureConfig, Frame, Source, SourceSpec
+from .base import CaptureConfig, Frame, Source, SourceSpec, os_reason
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,10 @@ class FolderSource(Source):
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
         super().__init__(spec, cfg)
-        self.files = sorted(p for p in Path(spec.uri).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            self.files = sorted(p for p in Path(spec.uri).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        except OSError as err:  # unreadable (permissions), gone since
+            raise InputError(f"{spec.uri}: cannot list the folder ({os_reason(err)})") from None
         if not self.files:
             raise InputError(f"{spec.uri}: no image files ({', '.join(IMAGE_SUFFIXES)})")
         self.size = self._first_size()

@@ -10,7 +10,7 @@ import numpy as np
 
 from camerapose.core.errors import InputError
 
-from .capture import CaptureSource, read_image
+from .opencv import CaptureSource, read_image
 
 log = logging.getLogger(__name__)
 

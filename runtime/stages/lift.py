@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from camerapose.core.lift_steps import LiftItem, Pose3D
-from camerapose.runtime.lift import Lifter
+from camerapose.runtime.lift_engine import LiftEngine
 from camerapose.runtime.protocol import (
     BATCH,
     INFER,
@@ -84,7 +84,7 @@ class LiftStage(Stage):
     published frame as if it had never stopped."""
 
     def run(self) -> None:
-        lifter = Lifter(self.cfg.lift)
+        lifter = LiftEngine(self.cfg.lift)
         rings = RingReader(self.run_id)
         saved = OfflineState(self.run_dir, "lift", rings, lifter) if self.offline else None
         self.tell(ControlKind.READY, backend=lifter.runner.backend)

@@ -102,7 +102,7 @@ class PublishStage(Stage):
                     tick = publish_one(m, time.monotonic())
                     published = tick.out[0]
                     pub.send(m.stream, published.payload, HANDOFF_S if self.offline else 0.0)
-                    if saver is not None:
+                    if saver is not None:  # a full disk: InputError -> fatal, the run stops (no restarts)
                         saver.write(schema.decode(published.payload))
                     last[m.stream] = m.frame
                     if ring is not None:

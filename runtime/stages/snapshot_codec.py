@@ -24,14 +24,14 @@ from camerapose.core.lift_steps import BoneLengths, PerTrack, PostConfig, Stream
 from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.runtime.detect.base import OnnxModelConfig
 from camerapose.runtime.detect.blazepose import StreamState as BlazePoseStreamState
-from camerapose.runtime.detect.tracker import Track, Tracker, TrackerConfig
-from camerapose.runtime.lift import LiftConfig
+from camerapose.runtime.detect.tracker import Tracker, TrackerConfig, TrackState
+from camerapose.runtime.lift_engine import LiftConfig
 
 ARRAY, TUPLE, DEQUE, DICT, OBJECT = 1, 2, 3, 4, 5
 # The classes a snapshot may hold: state objects and the frozen configs they keep a reference to.
 ALLOWED: dict[str, type] = {
     f"{cls.__module__}.{cls.__qualname__}": cls
-    for cls in (OneEuroConfig, OneEuroFilter, Track, Tracker, TrackerConfig, OnnxModelConfig,
+    for cls in (OneEuroConfig, OneEuroFilter, TrackState, Tracker, TrackerConfig, OnnxModelConfig,
                 BlazePoseStreamState, BoneLengths, LiftConfig, PostConfig, PerTrack, StreamCamera,
                 TrackFilters)
 }

@@ -180,8 +180,9 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-async def serve(viewer: Viewer, host: str, port: int, allow_remote: bool = False) -> None:
-    """Serve until SIGINT or SIGTERM; prints the page's URL (with the real port when port is 0)."""
+async def serve(viewer: Viewer, host: str, port: int, allow_remote: bool = False) -> int:
+    """Serve until SIGINT or SIGTERM; prints the page's URL (with the real port when port is 0).
+    Returns the exit code: 130 after SIGINT (Ctrl-C), as every command; 0 after SIGTERM."""
     viewer.open()  # a refused endpoint is one line before anything is served
     runner = web.AppRunner(make_app(viewer, allow_remote), handle_signals=False, access_log=None)
     await runner.setup()
@@ -194,16 +195,17 @@ async def serve(viewer: Viewer, host: str, port: int, allow_remote: bool = False
     bound = runner.addresses[0][1]  # the real port when port is 0
     print(f"camerapose view: {url_of(host, bound)}  (poses from {viewer.endpoint})", flush=True)
     stop = asyncio.Event()
+    caught: list[int] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (caught.append(sig), stop.set()))
     try:
         await stop.wait()
     finally:
         await runner.cleanup()
+    return 130 if signal.SIGINT in caught else 0
 
 
 def run(endpoint: str, streams: list[str] | None, host: str, port: int, server_key: str | None,
         allow_remote: bool = False) -> int:
-    asyncio.run(serve(Viewer(endpoint, streams, server_key), host, port, allow_remote))
-    return 0
+    return asyncio.run(serve(Viewer(endpoint, streams, server_key), host, port, allow_remote))

@@ -9,23 +9,27 @@
 through), so the client compares each topic with the wanted ones and drops the others. Messages
 that are not valid schema-v1 payloads are skipped with a warning (`strict=True` raises SchemaError
 instead). `timeout` (seconds) ends the iteration when nothing of the wanted streams arrives for
-that long. A peer that sends a frame over MAX_MESSAGE_BYTES is disconnected by ZeroMQ before it
-is read, so no peer can make the client allocate more than that.
+that long (TIMEOUT_RANGE: 10 ms to a week; None waits forever). A peer that sends a frame over
+MAX_MESSAGE_BYTES is disconnected by ZeroMQ before it is read, so no peer can make the client
+allocate more than that.
 """
 
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zmq
 
+from camerapose.core.config import range_message
 from camerapose.core.errors import InputError
 from camerapose.runtime.wire.schema import MAX_MESSAGE_BYTES, SchemaError, decode, printable, topic
 
 log = logging.getLogger(__name__)
+TIMEOUT_RANGE = (0.01, 604800.0)  # seconds of silence that end a subscription: 10 ms to a week
 
 
 def subscribe(
@@ -39,8 +43,21 @@ def subscribe(
 ) -> Iterator[Any]:
     """Yield decoded messages (or, with raw=True, (topic, payload) bytes pairs) from `endpoint`.
 
-    The socket is connected at the call: a bad endpoint or server key raises InputError here."""
+    The socket is connected at the call: a bad endpoint, server key or timeout raises InputError here."""
+    timeout = check_timeout(timeout, "subscribe")
     return receive(connect(endpoint, streams, server_key, hwm), streams, timeout, strict, raw)
+
+
+def check_timeout(timeout: float | None, who: str) -> float | None:
+    """None, or `timeout` as float seconds in TIMEOUT_RANGE; else InputError naming `who`."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise InputError(f"{who}: timeout must be a number of seconds or None, got {timeout!r}")
+    lo, hi = TIMEOUT_RANGE
+    if not lo <= timeout <= hi:
+        raise InputError(f"{who}: timeout {range_message(lo, hi, timeout)} (seconds)")
+    return float(timeout)
 
 
 def connect(

@@ -9,22 +9,29 @@ last complete message. A replay shortens any pause longer than MAX_GAP_S to MAX_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import numbers
+import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import msgpack
 import zmq
 
-from camerapose.core.errors import InputError
-from camerapose.runtime.wire.client import connect, receive
+from camerapose.core.config import range_message
+from camerapose.core.errors import InputError, write_failed
+from camerapose.runtime.wire.client import check_timeout, connect, receive
 from camerapose.runtime.wire.publisher import PublishConfig, Publisher
 
 log = logging.getLogger(__name__)
 MAGIC = b"CPREC\x001\n"
 MAX_GAP_S = 60.0  # the longest pause a replay keeps (a stream silent for longer resumes after this)
+SPEED_RANGE = (0.01, 1000.0)  # replay speed: 100 times slower to 1000 times faster
 
 
 def record(
@@ -38,31 +45,54 @@ def record(
     """Write messages from `endpoint` to `path` until `limit` messages (0 = no limit), `timeout` s
     of silence, or Ctrl-C (KeyboardInterrupt). Returns the number of messages written.
 
-    A bad endpoint or key fails before the file is created; every message is flushed to the file as
-    it arrives, so a recorder that is killed loses none it had received."""
+    A bad endpoint or key fails before the file is created; every message goes to the file as it
+    arrives, so a recorder that is killed loses none it had received. A write that fails (a full
+    disk) cuts the file back to its last whole message, which replays, and raises one InputError
+    line naming the path and the errno (ENOSPC)."""
+    timeout = check_timeout(timeout, "record")
     sock = connect(endpoint, streams, server_key)
     try:
-        f = open(path, "wb")
+        f = open(path, "wb", buffering=0)  # each message straight to the OS: nothing half in a buffer
     except OSError as err:
         sock.close(0)
         raise InputError(f"{path}: cannot write the recording ({err.strerror})") from None
     n = 0
     t0 = None
     with f:
-        f.write(MAGIC)
         try:
+            size = _write_whole(f, path, MAGIC, 0)  # the file's length: its whole records
             for topic, payload in receive(sock, streams, timeout=timeout, raw=True):
                 now = time.monotonic()
                 t0 = now if t0 is None else t0
-                f.write(msgpack.packb([now - t0, topic, payload], use_bin_type=True))
-                f.flush()
+                item = msgpack.packb([now - t0, topic, payload], use_bin_type=True)
+                size = _write_whole(f, path, item, size)
                 n += 1
                 if limit and n >= limit:
                     break
         except KeyboardInterrupt:
             pass
+        except InputError as err:  # a full disk
+            raise InputError(f"{err}; the recording keeps the {n} messages before it") from None
     log.info("recorded %d messages to %s", n, path)
     return n
+
+
+def _write_whole(f: BinaryIO, path: str | Path, data: bytes, size: int) -> int:
+    """All of `data` to the unbuffered file `f`, `size` bytes long -> its new length; if that fails
+    (a full disk), cut a regular file back to `size` and raise the one InputError line."""
+    view, done = memoryview(data), 0
+    try:
+        while done < len(data):
+            wrote = f.write(view[done:])
+            if not wrote:
+                raise OSError(0, "the write wrote nothing")
+            done += wrote
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                os.ftruncate(f.fileno(), size)
+        raise write_failed(path, err) from None
+    return size + len(data)
 
 
 def read_recording(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
@@ -106,8 +136,9 @@ def replay(
 ) -> int:
     """Re-publish a recording on cfg.endpoint with its original timing (scaled by 1/speed; pauses
     longer than MAX_GAP_S shortened to it). The whole file is checked before anything is sent."""
-    if not speed > 0:
-        raise InputError("replay speed must be > 0")
+    lo, hi = SPEED_RANGE
+    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not lo <= speed <= hi:
+        raise InputError(f"replay speed {range_message(lo, hi, speed)}")
     for _ in read_recording(path):  # fail early on a bad file, before binding
         pass
     pub = Publisher(cfg, ctx)

@@ -37,7 +37,7 @@ def free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.assets
 def test_quick_report_has_stages_processes_and_plots(tmp_path, demo_video, written, stats_keys):
-    from camerapose.runtime.lift import DEFAULT_MODEL
+    from camerapose.runtime.lift_engine import DEFAULT_MODEL
 
     if not Path(DEFAULT_MODEL).is_file():
         pytest.skip("the default pose model has not been exported yet")

@@ -28,7 +28,7 @@ from camerapose.runtime.config import (
 )
 from camerapose.runtime.detect.base import DetectorConfig, OnnxModelConfig
 from camerapose.runtime.detect.tracker import TrackerConfig
-from camerapose.runtime.lift import LiftConfig
+from camerapose.runtime.lift_engine import LiftConfig
 from camerapose.runtime.sources.base import CaptureConfig
 from camerapose.runtime.wire.publisher import PublishConfig
 

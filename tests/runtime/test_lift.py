@@ -9,7 +9,7 @@ import pytest
 
 from camerapose.core.camera import Camera, project, solve_translation
 from camerapose.core.errors import InputError
-from camerapose.runtime.lift import LiftConfig, Lifter, LiftItem, preprocess
+from camerapose.runtime.lift_engine import LiftConfig, LiftEngine, LiftItem, preprocess
 
 
 def item(stream: str, pid: int, kp: np.ndarray, size=(1280, 720), t: float = 0.0) -> LiftItem:
@@ -26,7 +26,7 @@ def test_preprocess_normalises_each_person_by_its_own_frame_size() -> None:
 
 def test_one_batched_call_gives_absolute_3d_and_pixel_cameras(tiny_model: Path, rng) -> None:
     # each person's own predicted camera (camera_window=0), as the model outputs it
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, camera_window=0))
+    lifter = LiftEngine(LiftConfig(model=str(tiny_model), smooth=False, camera_window=0))
     try:
         items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(3)] + [
             item("b", 1, rng.random((17, 2)) * [640, 480], (640, 480))
@@ -54,7 +54,7 @@ def test_given_intrinsics_recover_the_true_root_translation(rng) -> None:
 
 
 def test_given_intrinsics_are_reported_as_given(tiny_model: Path, rng) -> None:
-    lifter = Lifter(
+    lifter = LiftEngine(
         LiftConfig(model=str(tiny_model), smooth=False, intrinsics=(1000.0, 1000.0, 640.0, 360.0))
     )
     try:
@@ -66,7 +66,7 @@ def test_given_intrinsics_are_reported_as_given(tiny_model: Path, rng) -> None:
 
 
 def test_smoothing_is_per_track(tiny_model: Path) -> None:
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=True))
+    lifter = LiftEngine(LiftConfig(model=str(tiny_model), smooth=True))
     base = np.tile([[640.0, 360.0]], (17, 1))
     base[5] = [700, 500]
     try:
@@ -84,12 +84,12 @@ def test_bad_intrinsics_and_missing_model_are_input_errors(tmp_path: Path) -> No
     with pytest.raises(InputError, match="intrinsics"):
         LiftConfig(intrinsics=(0.0, 1.0, 2.0, 3.0))
     with pytest.raises(InputError, match="missing"):
-        Lifter(LiftConfig(model=str(tmp_path / "nope.onnx")))
+        LiftEngine(LiftConfig(model=str(tmp_path / "nope.onnx")))
 
 
 def test_more_persons_than_the_engine_batch_are_split_not_refused(tiny_model: Path, rng) -> None:
     # no per-track state (smoothing, bone lengths): the second call must see what the first saw
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0, camera_window=0))
+    lifter = LiftEngine(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0, camera_window=0))
     items = [item("a", i, rng.random((17, 2)) * [1280, 720]) for i in range(5)]
     try:
         whole = lifter.lift(items)
@@ -141,7 +141,7 @@ def test_a_new_track_starts_from_its_first_frames_symmetric_lengths():
 
 
 def test_a_stream_reports_one_steady_camera_and_solves_t_with_it(tiny_model: Path, rng) -> None:
-    lifter = Lifter(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0))
+    lifter = LiftEngine(LiftConfig(model=str(tiny_model), smooth=False, bone_window=0))
     try:
         poses = [lifter.lift([item("a", i, rng.random((17, 2)) * [400, 600] + [400, 50])])[0]
                  for i in range(5)]
@@ -156,7 +156,7 @@ def test_a_stream_reports_one_steady_camera_and_solves_t_with_it(tiny_model: Pat
 
 def test_each_stream_forgets_its_tracks_on_its_own_clock(tiny_model: Path, rng) -> None:
     # offline, each stream's clock is its video's time: a long video must not age a short one's tracks
-    lifter = Lifter(LiftConfig(model=str(tiny_model), track_timeout_s=2.0))
+    lifter = LiftEngine(LiftConfig(model=str(tiny_model), track_timeout_s=2.0))
     kp = rng.random((17, 2)) * [1280, 720]
     try:
         lifter.lift([item("short", 1, kp, t=0.0), item("long", 1, kp, t=0.0)])
@@ -174,14 +174,14 @@ def test_a_streams_saved_state_goes_on_exactly_as_the_lifter_that_saved_it(tiny_
     cfg = LiftConfig(model=str(tiny_model))
     frames = [[item("a", pid, rng.random((17, 2)) * [1280, 720], t=f / 30) for pid in (1, 2)]
               for f in range(8)]
-    first, second = Lifter(cfg), Lifter(cfg)
+    first, second = LiftEngine(cfg), LiftEngine(cfg)
     try:
         whole = [first.lift(f) for f in frames]
         for f in frames[:4]:
             second.lift(f)
         saved = pickle.dumps(second.stream_state("a"))  # what the lift stage keeps per frame
         second.close()
-        second = Lifter(cfg)  # the restarted stage
+        second = LiftEngine(cfg)  # the restarted stage
         second.restore_stream("a", pickle.loads(saved))
         rest = [second.lift(f) for f in frames[4:]]
     finally:

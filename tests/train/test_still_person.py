@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from camerapose.core.camera import denormalize_screen
-from camerapose.runtime.lift import DEFAULT_MODEL, LiftConfig, Lifter, LiftItem
+from camerapose.runtime.lift_engine import DEFAULT_MODEL, LiftConfig, LiftEngine, LiftItem
 from camerapose.train.data import render
 from camerapose.train.data.synthetic import sample_poses
 
@@ -21,7 +21,7 @@ def test_a_still_person_does_not_drift_in_depth(seed):
     w, h = (float(v) for v in poses.image_size[0])
     uv = denormalize_screen(poses.kp2d[0].astype(np.float64), w, h)  # (17, 2) pixels
     box = np.ptp(uv, axis=0).max()
-    lifter = Lifter(LiftConfig(model=DEFAULT_MODEL, backend="onnxruntime"))
+    lifter = LiftEngine(LiftConfig(model=DEFAULT_MODEL, backend="onnxruntime"))
     depth = []
     try:
         for i in range(90):  # 3 s at 30 fps, 1 % of the person's size of jitter per joint and frame

@@ -2,7 +2,7 @@
 the steps every pose goes through after the model (`core.lift_steps`: fusion with the detector's
 3D, root solve, steady camera, per-track smoothing and bone lengths).
 
-    lifter = Lifter(LiftConfig(model="engines/models/pose_default.onnx"))
+    lifter = LiftEngine(LiftConfig(model="engines/models/pose_default.onnx"))
     poses = lifter.lift([LiftItem(stream, frame, t, (w, h), id, person2d, conf, det3d), ...])
 
 preprocess  pixels -> the normalisation the weights declare (ONNX metadata "normalization"; only
@@ -59,7 +59,7 @@ def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
     return {"kp2d": np.ascontiguousarray(kp_n, dtype=np.float32), "conf": np.ascontiguousarray(conf)}
 
 
-class Lifter:
+class LiftEngine:
     """Owns the pose runner; `lift` = preprocess -> one runner call -> `LiftSteps` (fusion, root
     solve, steady camera, per-track smoothing and bone lengths)."""
 

@@ -25,24 +25,50 @@ def _default_endpoint() -> str:
 
 # -- run -----------------------------------------------------------------------------------------
 # Flags that set one config key each (argparse dest -> key); `--set KEY=VALUE` reaches every key.
-RUN_FLAGS = {
-    "loop": "capture.loop",
-    "retries": "capture.retries",
-    "model": "lift.model",
-    "backend": "lift.backend",
-    "max_persons": "detector.max_persons",
-    "detect_every": "detector.detect_every",
-    "publish": "publish.endpoint",
-    "hwm": "publish.hwm",
-    "allow_remote": "publish.allow_remote",
-    "curve_secret_key": "publish.curve_secret_key",
-    "wait_subscriber": "publish.wait_subscriber_s",
-    "teacher_3d": "publish.teacher_3d",
-    "annotate": "output.annotate",
-    "save": "output.save",
-    "show": "output.show",
-    "stats_every": "supervisor.stats_every_s",
-    "max_restarts": "supervisor.max_restarts",
+# The flags that set one config key each: dest -> (key, help group, argparse keywords). "{default}"
+# in a help text is the key's default (runtime/runtime.toml); `--set KEY=VALUE` reaches every key.
+RUN_FLAGS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "loop": ("capture.loop", "input", {"action": "store_true", "help": "restart files at their end"}),
+    "retries": ("capture.retries", "input", {
+        "type": int, "help": "URL sources: reconnect attempts (default {default}, backoff doubling)"}),
+    "model": ("lift.model", "models", {"help": "pose ONNX (default {default})"}),
+    "backend": ("lift.backend", "models", {
+        "choices": ("auto", "tensorrt", "torch", "onnxruntime"),
+        "help": "lift backend (default {default}; auto: tensorrt > torch-cuda > onnxruntime)"}),
+    "max_persons": ("detector.max_persons", "models", {
+        "type": int, "help": "most persons per frame (default {default})"}),
+    "detect_every": ("detector.detect_every", "models", {
+        "type": int, "help": "run the person detector every N frames (default {default})"}),
+    "publish": ("publish.endpoint", "output", {
+        "metavar": "ENDPOINT", "help": "ZeroMQ PUB bind (default {default}; ipc://PATH ok)"}),
+    "hwm": ("publish.hwm", "output", {
+        "type": int, "help": "messages queued per subscriber before it loses some (default {default})"}),
+    "allow_remote": ("publish.allow_remote", "output", {
+        "action": "store_true",
+        "help": "allow binding a non-loopback address (exposes the stream to the network)"}),
+    "curve_secret_key": ("publish.curve_secret_key", "output", {
+        "metavar": "FILE", "help": "Z85 CURVE secret key file (with --allow-remote)"}),
+    "wait_subscriber": ("publish.wait_subscriber_s", "output", {
+        "type": float, "metavar": "S",
+        "help": "hold the sources until a subscriber connects, up to S seconds, 0 to 86400 (default "
+                "{default:g}: don't)"}),
+    "teacher_3d": ("publish.teacher_3d", "output", {
+        "action": "store_true",
+        "help": "also publish, per person, kp3d_teacher: the BlazePose detector's own 3D pose (world "
+                "landmarks; metres, pelvis at 0, camera orientation; kp3d fuses it already). Default off"}),
+    "annotate": ("output.annotate", "output", {
+        "metavar": "OUT.mp4", "help": "write the video with 2D skeletons, ids and a 3D view"}),
+    "save": ("output.save", "output", {
+        "metavar": "PATH", "help": "also write every published message to PATH: .jsonl (as `subscribe "
+                                   "--json` prints them), .npz or .csv (docs/files.md)"}),
+    "show": ("output.show", "output", {
+        "action": "store_true", "help": "show the annotated view in a window"}),
+    "stats_every": ("supervisor.stats_every_s", "output", {
+        "type": float, "metavar": "S",
+        "help": "log fps, drops, persons, p50/p95 per stage every S seconds, 0.1 to 86400 (default "
+                "{default:g}; 0 = off)"}),
+    "max_restarts": ("supervisor.max_restarts", "output", {
+        "type": int, "help": "restarts per stage before giving up (default {default})"}),
 }
 
 
@@ -50,9 +76,6 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     from camerapose.core.config import default_of
 
     from .config import RuntimeConfig
-
-    def default(key: str) -> object:
-        return default_of(RuntimeConfig, key)
 
     p.description = (
         "Stream, for every person in every frame, a 3D skeleton (metres, camera frame) and that person's "
@@ -65,14 +88,15 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "is in runtime/runtime.toml with its default and meaning; set it with --set section.key=value "
         "(e.g. --set lift.smooth=false); --print-config shows the result."
     )
-    g = p.add_argument_group("input")
+    groups = {name: p.add_argument_group(name) for name in ("input", "models", "output")}
+    g = groups["input"]
     g.add_argument(
         "--source",
         action="append",
         metavar="[NAME=]URI",
         help="webcam index (0), video file, image folder or rtsp/http URL; repeat for several "
         "streams (topic pose.NAME; default names 0, 1, ...). Default: [sources] uri, i.e. "
-        + ", ".join(s.uri for s in default("sources")),
+        + ", ".join(s.uri for s in default_of(RuntimeConfig, "sources")),
     )
     g.add_argument("--config", metavar="TOML", help="a TOML file with any options of runtime/runtime.toml")
     g.add_argument(
@@ -92,20 +116,7 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         help="offline mode: process every frame in order, as fast as possible, none dropped "
         "(default: live mode, newest frame wins, files paced at their fps)",
     )
-    g.add_argument("--loop", action="store_true", default=None, help="restart files at their end")
-    g.add_argument(
-        "--retries",
-        type=int,
-        help=f"URL sources: reconnect attempts (default {default('capture.retries')}, backoff doubling)",
-    )
-    g = p.add_argument_group("models")
-    g.add_argument("--model", help=f"pose ONNX (default {default('lift.model')})")
-    g.add_argument(
-        "--backend",
-        choices=("auto", "tensorrt", "torch", "onnxruntime"),
-        help=f"lift backend (default {default('lift.backend')}; auto: tensorrt > torch-cuda > onnxruntime)",
-    )
-    g.add_argument(
+    groups["models"].add_argument(
         "--intrinsics",
         metavar="FX,FY,CX,CY|FILE[:CAMERA]",
         help="the real camera's intrinsics in pixels: used instead of the predicted camera "
@@ -114,59 +125,14 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "name if it holds several. They are pixels of the calibrated image size: a video or folder "
         "of another size is refused",
     )
-    g.add_argument(
-        "--max-persons", type=int, help=f"most persons per frame (default {default('detector.max_persons')})"
-    )
-    g.add_argument(
-        "--detect-every",
-        type=int,
-        help=f"run the person detector every N frames (default {default('detector.detect_every')})",
-    )
-    g.add_argument("--no-smooth", action="store_true", default=None, help="no One-Euro smoothing of the 3D")
-    g = p.add_argument_group("output")
-    g.add_argument(
-        "--publish",
-        metavar="ENDPOINT",
-        help=f"ZeroMQ PUB bind (default {default('publish.endpoint')}; ipc://PATH ok)",
-    )
-    g.add_argument(
-        "--hwm",
-        type=int,
-        help=f"messages queued per subscriber before it loses some (default {default('publish.hwm')})",
-    )
-    g.add_argument(
-        "--allow-remote",
-        action="store_true",
-        default=None,
-        help="allow binding a non-loopback address (exposes the stream to the network)",
-    )
-    g.add_argument(
-        "--curve-secret-key", metavar="FILE", help="Z85 CURVE secret key file (with --allow-remote)"
-    )
-    g.add_argument(
-        "--wait-subscriber",
-        type=float,
-        metavar="S",
-        help="hold the sources until a subscriber connects, up to S seconds, 0 to 86400 "
-        f"(default {default('publish.wait_subscriber_s'):g}: don't)",
-    )
-    g.add_argument(
-        "--teacher-3d",
-        action="store_true",
-        default=None,
-        help="also publish, per person, kp3d_teacher: the BlazePose detector's own 3D pose "
-        "(world landmarks; metres, pelvis at 0, camera orientation). Default off",
-    )
-    g.add_argument(
-        "--annotate", metavar="OUT.mp4", help="write the video with 2D skeletons, ids and a 3D view"
-    )
-    g.add_argument(
-        "--save",
-        metavar="PATH",
-        help="also write every published message to PATH: .jsonl (as `subscribe --json` prints them), "
-        ".npz or .csv (docs/files.md)",
-    )
-    g.add_argument("--show", action="store_true", default=None, help="show the annotated view in a window")
+    groups["models"].add_argument("--no-smooth", action="store_true", default=None,
+                                  help="no One-Euro smoothing of the 3D")
+    for dest, (key, group, kw) in RUN_FLAGS.items():
+        kw = {**kw, "help": kw["help"].format(default=default_of(RuntimeConfig, key))}
+        if kw.get("action") == "store_true":
+            kw["default"] = None  # absent: the config decides
+        groups[group].add_argument("--" + dest.replace("_", "-"), dest=dest, **kw)
+    g = groups["output"]
     g.add_argument(
         "--view",
         nargs="?",
@@ -174,18 +140,6 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="also serve the live 3D viewer (`camerapose view`, needs the view extra) on HOST:PORT "
         "(default 127.0.0.1:8765) and print its URL",
-    )
-    g.add_argument(
-        "--stats-every",
-        type=float,
-        metavar="S",
-        help="log fps, drops, persons, p50/p95 per stage every S seconds, 0.1 to 86400 "
-        f"(default {default('supervisor.stats_every_s'):g}; 0 = off)",
-    )
-    g.add_argument(
-        "--max-restarts",
-        type=int,
-        help=f"restarts per stage before giving up (default {default('supervisor.max_restarts')})",
     )
     g.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
 
@@ -203,7 +157,7 @@ def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
         out.append((f"--intrinsics {a.intrinsics}", nest("lift.intrinsics", _intrinsics_value(a.intrinsics))))
     if a.no_smooth:
         out.append(("--no-smooth", nest("lift.smooth", False)))
-    for dest, key in RUN_FLAGS.items():
+    for dest, (key, _, _) in RUN_FLAGS.items():
         value = getattr(a, dest)
         if value is not None:
             flag = "--" + dest.replace("_", "-")

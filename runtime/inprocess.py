@@ -30,10 +30,7 @@ from camerapose.core.config import Layer, nest
 from camerapose.core.errors import CameraPoseError, InputError
 from camerapose.runtime.config import RuntimeConfig, check_inputs, keeps_detector_3d, load_config
 from camerapose.runtime.protocol import Detections, FrameNotice, Poses, pack, unpack
-from camerapose.runtime.stages.base import clock
-from camerapose.runtime.stages.detect import detections
-from camerapose.runtime.stages.lift import lift_items, pose_messages
-from camerapose.runtime.stages.publish import publish_one
+from camerapose.runtime.ticks import clock, detections, lift_items, pose_messages, publish_one
 from camerapose.runtime.wire import schema
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """What every stage process shares: its sockets, heartbeats and stop flag (`Stage`), the frame
-rings it reads (`RingReader`), `Tick`, what one pure per-tick function returns, and, for offline
-mode, `Snapshots`, a stage's state saved after each frame, and `clock`, the time filters run on."""
+rings it reads (`RingReader`), and, for offline mode, `Snapshots` and `OfflineState`, a stage's
+state saved after each frame. The per-tick functions the stages loop around are in
+`runtime/ticks.py`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import os
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +27,11 @@ from camerapose.runtime.protocol import (
     pack,
     unpack,
 )
+from camerapose.runtime.ticks import Tick
 
 log = logging.getLogger("camerapose.runtime.stage")
 FATAL_EXIT = 3
 POLL_MS = 50
-
-
-def elapsed_ms(a: float, b: float) -> float:
-    return round((b - a) * 1e3, 3)
-
-
-def clock(msg: Any, offline: bool) -> float:
-    """The time (s) filters and timeouts see for a frame message: its time in the video in offline
-    mode (`t_media`: a run gives the same result however fast it ran), else when it was captured."""
-    return msg.t_media if offline else msg.t_capture
-
-
-@dataclass
-class Tick:
-    """What one step of a stage produced: messages to send (in order) and what to count."""
-
-    out: list[Any] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # increments
-    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
 class Stage:
@@ -237,7 +220,6 @@ class Snapshots:
         kept = self.kept[stream]
         while kept and kept[0] < frame:
             self.path(stream, kept.popleft()).unlink(missing_ok=True)
-
 
 
 class OfflineState:

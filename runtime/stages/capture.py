@@ -12,7 +12,8 @@ import time
 from camerapose.runtime import graph
 from camerapose.runtime.frame_ring import FrameRing
 from camerapose.runtime.protocol import ControlKind, Count, EndOfInput, FrameNotice
-from camerapose.runtime.stages.base import POLL_MS, Stage, elapsed_ms, log
+from camerapose.runtime.stages.base import POLL_MS, Stage, log
+from camerapose.runtime.ticks import elapsed_ms
 
 
 class CaptureStage(Stage):

@@ -11,86 +11,17 @@ from camerapose.runtime.frame_ring import FrameRing
 from camerapose.runtime.protocol import (
     ControlKind,
     Count,
-    DetectedPerson,
-    Detections,
     EndOfInput,
     FrameNotice,
-    Timing,
 )
 from camerapose.runtime.stages.base import (
     POLL_MS,
     OfflineState,
     RingReader,
     Stage,
-    Tick,
-    clock,
-    elapsed_ms,
     log,
 )
-
-
-def take_batch(
-    pending: list[FrameNotice | EndOfInput], offline: bool
-) -> tuple[list[FrameNotice | EndOfInput], list[FrameNotice | EndOfInput], int]:
-    """One detect tick's share of the waiting notices -> (batch, still waiting, frames dropped).
-
-    Live: the newest frame of each stream (the older ones are dropped and counted), then every end
-    of input; nothing keeps waiting. Offline: the first notice of each stream, in order; the rest
-    wait for the next ticks, none dropped."""
-    if not offline:
-        newest: dict[str, FrameNotice] = {}
-        ends, dropped = [], 0
-        for m in pending:
-            if isinstance(m, EndOfInput):
-                ends.append(m)
-                continue
-            dropped += m.stream in newest  # a newer frame of that stream is waiting
-            newest[m.stream] = m
-        return [*newest.values(), *ends], [], dropped
-    seen: set[str] = set()
-    batch, rest = [], []
-    for m in pending:
-        (rest if m.stream in seen else batch).append(m)
-        seen.add(m.stream)
-    return batch, rest, 0
-
-
-def detections(
-    notices: list[FrameNotice],
-    persons: list[list[Any] | None],
-    t0: float,
-    t1: float,
-    dropped: int,
-    keep_3d: bool,
-    skipped: dict[str, int] | None = None,
-) -> Tick:
-    """The detector's result for one batch -> one Detections per frame (t_sent stamped when sent).
-
-    persons: per frame, the Person2D list (detector.detect's result; sent sorted by id), or None
-    where the detector refused the frame: it gets no Detections and is counted corrupt, and the
-    next frame of its stream carries the refused frame's `prev` on (a frame skipped on purpose, not
-    a lost one); `skipped`: stream -> that `prev` while it waits for the next frame (updated here).
-    t0, t1: monotonic s around the detector; dropped: the stage's drops so far; keep_3d: keep the
-    detector's own 3D (`config.keeps_detector_3d`: the lift stage fuses it, or it is published)."""
-    skipped = {} if skipped is None else skipped
-    tick = Tick()
-    for m, people in zip(notices, persons, strict=True):
-        if people is None:
-            skipped.setdefault(m.stream, m.prev)
-            tick.counts[Count.CORRUPT] += 1
-            continue
-        waited = elapsed_ms(m.t_sent, t0)
-        timings = {Timing.CAPTURE: m.read_ms, Timing.WAIT_DETECT: waited, Timing.DETECT: elapsed_ms(t0, t1)}
-        found = tuple(
-            DetectedPerson(p.id, p.score, p.box, p.kp2d, p.conf, p.det3d if keep_3d else None)
-            for p in sorted(people, key=lambda p: p.id)
-        )
-        tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found,
-                                   t_media=m.t_media, prev=skipped.pop(m.stream, m.prev)))
-        tick.counts[Count.FRAMES] += 1
-        tick.counts[Count.PERSONS] += len(people)
-        tick.samples[Timing.DETECT].append(elapsed_ms(t0, t1) / len(notices))
-    return tick
+from camerapose.runtime.ticks import clock, detections, take_batch
 
 
 class DetectStage(Stage):

@@ -4,75 +4,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from camerapose.core.lift_steps import LiftItem, Pose3D
 from camerapose.runtime.lift_engine import LiftEngine
 from camerapose.runtime.protocol import (
-    BATCH,
-    INFER,
     ControlKind,
-    Count,
-    DetectedPerson,
-    Detections,
     EndOfInput,
-    Poses,
-    Timing,
 )
 from camerapose.runtime.stages.base import (
     OfflineState,
     RingReader,
     Stage,
-    Tick,
-    clock,
-    elapsed_ms,
 )
-from camerapose.runtime.wire import schema
-
-
-def lift_items(msgs: list[Detections | EndOfInput], offline: bool = False) -> list[LiftItem]:
-    """Every person of every frame of one lift tick, in order: the lifter's one batch; each on its
-    frame's time in the video offline, else on its capture time (`clock`)."""
-    return [
-        LiftItem(m.stream, m.frame, clock(m, offline), m.size, p.id, p.kp2d, p.conf, p.det3d)
-        for m in msgs
-        if isinstance(m, Detections)
-        for p in m.persons
-    ]
-
-
-def pose_messages(
-    msgs: list[Detections | EndOfInput], poses: list[Pose3D], t0: float, t1: float, infer_ms: float,
-    teacher_3d: bool = False,
-) -> Tick:
-    """The lifter's poses (one per `lift_items(msgs)` item) -> one Poses per frame, ends passed on.
-
-    t0, t1: monotonic s around the tick's lift; infer_ms: the pose model's share of it; teacher_3d:
-    also publish each person's detector 3D (`kp3d_teacher`)."""
-    if len(poses) != sum(len(m.persons) for m in msgs if isinstance(m, Detections)):
-        raise ValueError(f"{len(poses)} poses for the persons of {len(msgs)} messages")
-    tick = Tick()
-    left = iter(poses)
-    for m in msgs:
-        if isinstance(m, EndOfInput):
-            tick.out.append(m)
-            continue
-        persons = tuple(_wire_person(p, next(left), teacher_3d) for p in m.persons)
-        timings = {**m.timings, Timing.WAIT_LIFT: elapsed_ms(m.t_sent, t0), Timing.LIFT: elapsed_ms(t0, t1)}
-        tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons,
-                              t_media=m.t_media, prev=m.prev))
-        tick.counts[Count.FRAMES] += 1
-    if poses:
-        tick.samples[INFER].append(round(infer_ms, 3))
-        tick.samples[BATCH].append(len(poses))
-    return tick
-
-
-def _wire_person(p: DetectedPerson, pose: Pose3D, teacher_3d: bool) -> dict[str, Any]:
-    """A detected person and its lifted pose -> its map in the public message."""
-    cam = (pose.fx, pose.fy, pose.cx, pose.cy, pose.t, pose.source)
-    return schema.person(p.id, p.score, p.box, p.kp2d, p.conf, pose.kp3d, *cam,
-                         teacher=p.det3d if teacher_3d else None)
+from camerapose.runtime.ticks import lift_items, pose_messages
 
 
 class LiftStage(Stage):

@@ -6,44 +6,13 @@ import time
 
 from camerapose.runtime import graph
 from camerapose.runtime.files.writers import MessageWriter
-from camerapose.runtime.protocol import ControlKind, Count, EndOfInput, Poses, Published, Timing
-from camerapose.runtime.stages.base import RingReader, Stage, Tick, elapsed_ms, log
+from camerapose.runtime.protocol import ControlKind, Count, EndOfInput, Poses
+from camerapose.runtime.stages.base import RingReader, Stage, log
+from camerapose.runtime.ticks import in_order, publish_one
 from camerapose.runtime.wire import schema
 
 # Offline: how long a frame may wait for ZeroMQ to take it before it is marked published anyway.
 HANDOFF_S = 0.2
-
-
-def publish_one(m: Poses, now: float) -> Tick:
-    """One frame's Poses, published at `now` (monotonic s) -> Tick with its Published payload.
-
-    Adds the last two timings (wait_publish, total = glass-to-publish) and samples every timing:
-    the supervisor's latency figures come from here."""
-    timings = {
-        **m.timings,
-        Timing.WAIT_PUBLISH: elapsed_ms(m.t_sent, now),
-        Timing.TOTAL: elapsed_ms(m.t_capture, now),
-    }
-    tick = Tick([Published(schema.pack(m.wire(now, timings)))])
-    tick.counts[Count.FRAMES] += 1
-    tick.counts[Count.PERSONS] += len(m.persons)
-    for k, v in timings.items():
-        tick.samples[k].append(v)
-    return tick
-
-
-def in_order(last: int, msg: Poses | EndOfInput) -> tuple[bool, tuple[int, int] | None]:
-    """Offline: what to do with a stream's next message, `last` being its last published frame ->
-    (publish it, the frames lost before it as (first, last) or None).
-
-    A frame at or before `last` was published already: never again. A frame (or the end) whose
-    stream's previous frame, as the capture sent it, comes after `last` means that frames
-    last+1..that one were sent but never got here: lost (the frames between a message's `prev`
-    and its own index are ones the source or the detector skipped as unreadable, not lost)."""
-    before = msg.last if isinstance(msg, EndOfInput) else msg.prev
-    if isinstance(msg, Poses) and msg.frame <= last:
-        return False, None
-    return isinstance(msg, Poses), ((last + 1, before) if before > last else None)
 
 
 def _open_save(path: str) -> MessageWriter | None:

@@ -18,12 +18,14 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-
-import zmq
+from typing import TYPE_CHECKING
 
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
 from camerapose.runtime.wire.schema import MAX_SUBSCRIPTION_BYTES, topic
+
+if TYPE_CHECKING:
+    import zmq
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 IN_USE = "address already in use (another runtime?)"
@@ -109,6 +111,8 @@ class Publisher:
     """Bound XPUB socket. `send(stream, payload)`; `poll_subscriptions()` -> new subscriptions seen."""
 
     def __init__(self, cfg: PublishConfig, ctx: zmq.Context | None = None) -> None:
+        import zmq  # here, not at the top: the config above is read where no socket is made
+
         check_endpoint(cfg.endpoint, cfg.allow_remote)
         if ipc_in_use(cfg.endpoint):
             raise InputError(f"cannot publish on {cfg.endpoint}: {IN_USE}")
@@ -143,6 +147,8 @@ class Publisher:
         )
 
     def send(self, stream: str, payload: bytes, handoff_s: float = 0.0) -> None:
+        import zmq
+
         """Queue one message for every subscriber (never blocks on them).
 
         handoff_s > 0: also wait, at most that long, until ZeroMQ's I/O thread has taken the message
@@ -161,6 +167,8 @@ class Publisher:
         self.sent += 1
 
     def poll_subscriptions(self) -> int:
+        import zmq
+
         """Read what peers sent (non-blocking); returns the number of new subscriptions."""
         new = 0
         while True:

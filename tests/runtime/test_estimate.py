@@ -88,3 +88,13 @@ def test_leaving_the_loop_early_leaves_no_process_thread_or_segment(demo_video: 
     assert not set(procs.children(os.getpid())) - kids
     assert not _segments() - segments
     assert not [t for t in threading.enumerate() if t.name.startswith("capture-")]  # LiveReader stopped
+
+
+def test_estimate_runs_the_stages_functions_without_loading_zeromq() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, camerapose, camerapose.runtime.inprocess, camerapose.runtime.config; "
+            "print('zmq' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the per-frame functions live apart from the stage processes

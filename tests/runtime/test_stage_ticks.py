@@ -28,11 +28,8 @@ from camerapose.runtime.protocol import (
     FrameNotice,
     Poses,
 )
-from camerapose.runtime.stages.base import OfflineState, RingReader, Snapshots, clock
+from camerapose.runtime.stages.base import OfflineState, RingReader, Snapshots
 from camerapose.runtime.stages.capture import resume_point
-from camerapose.runtime.stages.detect import detections, take_batch
-from camerapose.runtime.stages.lift import lift_items, pose_messages
-from camerapose.runtime.stages.publish import in_order, publish_one
 from camerapose.runtime.supervisor import (
     Child,
     Health,
@@ -43,6 +40,15 @@ from camerapose.runtime.supervisor import (
     lost_line,
     stats_line,
     summary_line,
+)
+from camerapose.runtime.ticks import (
+    clock,
+    detections,
+    in_order,
+    lift_items,
+    pose_messages,
+    publish_one,
+    take_batch,
 )
 from camerapose.runtime.wire import schema
 

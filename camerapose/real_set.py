@@ -77,28 +77,20 @@ class ViewTracks:
 
 
 def detect_video(path: Path) -> ViewTracks:
-    """Run the runtime's default detector offline on every frame of a video. -> its tracks."""
-    import cv2
-
+    """Run the runtime's default detector offline on every frame of a video, read as `run` reads
+    it (the sources package). -> its tracks."""
     from camerapose.runtime.detect.base import DetectorConfig
     from camerapose.runtime.detect.registry import create_detector
+    from camerapose.runtime.sources import open_source
+    from camerapose.runtime.sources.base import CaptureConfig, SourceSpec
 
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     out = ViewTracks()
-    try:
-        with create_detector(DetectorConfig()) as det:
-            n = 0
-            while True:
-                ok, image = cap.read()
-                if not ok:
-                    break
-                out.size = (image.shape[1], image.shape[0])
-                for p in det.detect([image], [n / fps])[0]:
-                    out.add(n, int(p.id), p.kp2d, p.conf, p.det3d)
-                n += 1
-    finally:
-        cap.release()
+    with open_source(SourceSpec(str(path)), CaptureConfig(mode="offline")) as source, \
+            create_detector(DetectorConfig()) as det:
+        while (frame := source.read()) is not None:
+            out.size = (frame.image.shape[1], frame.image.shape[0])
+            for p in det.detect([frame.image], [frame.t_media])[0]:
+                out.add(frame.index, int(p.id), p.kp2d, p.conf, p.det3d)
     return out
 
 

@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from camerapose.cli import Command
@@ -33,7 +32,8 @@ from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.draw.annotate import draw_persons
 from camerapose.runtime.draw.video import VideoWriter, open_video
-from camerapose.runtime.sources.base import path_problem
+from camerapose.runtime.sources import open_source
+from camerapose.runtime.sources.base import CaptureConfig, SourceSpec, path_problem
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 0:
         raise InputError("--max-frames must be >= 0")
     cfg = config_from_args(args)
-    cap = cv2.VideoCapture(str(args.video))
-    if not cap.isOpened():
-        raise InputError(f"{args.video}: cannot decode this file as a video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    source = open_source(SourceSpec(str(args.video)), CaptureConfig(mode="offline"))  # as `run` reads it
+    total = source.frame_count or None
     if args.max_frames is not None:
         total = min(total or args.max_frames, args.max_frames)
     writer = None
@@ -115,26 +112,26 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=total, unit="frame", disable=None, file=sys.stderr)
         with create_detector(cfg) as det, bar:
             while args.max_frames is None or n < args.max_frames:
-                ok, frame = cap.read()
-                if not ok:
+                got = source.read()
+                if got is None:
                     break
-                t = n / fps
+                frame, t = got.image, got.t_media
                 start = time.perf_counter()
                 found = det.detect([frame], [t])[0]
                 spent += time.perf_counter() - start
                 if args.json:
                     size = [frame.shape[1], frame.shape[0]]
-                    print(json.dumps({"frame": n, "t": round(t, 6), "image_size": size,
+                    print(json.dumps({"frame": got.index, "t": round(t, 6), "image_size": size,
                                       "persons": [p.to_json() for p in found]}), flush=False)
                 if args.annotate is not None:
-                    writer = writer or _writer(args.annotate, fps, frame.shape[1], frame.shape[0])
+                    writer = writer or _writer(args.annotate, source.fps, frame.shape[1], frame.shape[0])
                     writer.write(draw_persons(frame, found))
                 ids.update(p.id for p in found)
                 persons += len(found)
                 n += 1
                 bar.update()
     finally:
-        cap.release()
+        source.close()
         if writer is not None:
             writer.release()
         sys.stdout.flush()

@@ -42,7 +42,8 @@ def test_annotate_writes_a_video_with_every_frame(
     assert ok and frame.shape == (994, 1768, 3)
 
 
-@pytest.mark.parametrize(("content", "match"), [(None, "no such video"), (b"not a video" * 10, "decode")])
+@pytest.mark.parametrize(("content", "match"),
+                         [(None, "no such video"), (b"not a video" * 10, "not a readable video")])
 def test_bad_videos_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, match: str
 ) -> None:

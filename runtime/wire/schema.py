@@ -36,6 +36,7 @@ MAX_MESSAGE_BYTES = 4 << 20
 # The publisher's ZMQ_MAXMSGSIZE: all a subscriber ever sends is a subscription, b"\x01" + topic.
 MAX_SUBSCRIPTION_BYTES = 4 << 10
 
+MAX_INT = 2**53  # the largest frame index / track id: what a double (JavaScript, JSON readers) keeps exact
 TOP_KEYS = ("schema", "stream", "frame", "t_capture", "t_publish", "image_size", "timings", "persons")
 PERSON_KEYS = ("id", "score", "kp2d", "conf", "kp3d", "camera")
 CAMERA_KEYS = ("fx", "fy", "cx", "cy", "t")
@@ -152,6 +153,8 @@ def _num(obj: dict, key: str, where: str, kind: type = float) -> Any:
     )
     if not ok or (kind is float and not math.isfinite(v)):
         raise SchemaError(f"{where}.{key}: expected a finite {kind.__name__}, got {type(v).__name__}")
+    if kind is int and not 0 <= v <= MAX_INT:  # a frame index or a track id: never negative, and
+        raise SchemaError(f"{where}.{key}: expected an integer in [0, 2^53], got {v}")  # exact as a double
     return kind(v)
 
 

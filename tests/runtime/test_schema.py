@@ -83,6 +83,8 @@ def test_every_truncation_of_a_valid_payload_is_a_schema_error(rng: np.random.Ge
         (lambda m: m["persons"][0]["kp2d"].update(data=b"\0" * 10), "bytes"),
         (lambda m: m["persons"][0]["camera"].pop("fx"), "camera"),
         (lambda m: m.update(persons=[{}] * 300), "at most"),
+        (lambda m: m.update(frame=2**63), r"frame: expected an integer in \[0, 2\^53\]"),  # crashed convert
+        (lambda m: m["persons"][0].update(id=-1), "id: expected an integer"),
     ],
 )
 def test_hostile_fields_are_rejected_with_a_clear_reason(rng: np.random.Generator, mutate, why: str) -> None:

@@ -42,6 +42,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 import camerapose  # noqa: E402
 from camerapose.core.errors import CameraPoseError  # noqa: E402
@@ -73,9 +74,17 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error form: one line on stderr, exit 2 (argparse's own prints
+    the usage first, a second line), pointing at --help for the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help shows the usage)\n")
+
+
 def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<10} {help_}" for name, (_, help_) in REGISTRY.items()]
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="camerapose",
         description="Live monocular 3D human pose with per-person camera estimation.",
         epilog="commands:\n" + "\n".join(lines) + "\n\n`camerapose COMMAND --help` explains one.",
@@ -169,7 +178,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except CameraPoseError as err:
         print(f"camerapose {name}: error: {err}", file=sys.stderr)
         return err.exit_code
-    sub = argparse.ArgumentParser(prog=f"camerapose {name}", description=REGISTRY[name][1])
+    sub = Parser(prog=f"camerapose {name}", description=REGISTRY[name][1])
     _add_common(sub)
     command.configure(sub)
     args = sub.parse_args([*argv[:pos], *argv[pos + 1:]])

@@ -71,3 +71,11 @@ def test_run_print_config_shows_a_set_value(capsys):
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["lift"]["smooth"] is False and cfg["detector"]["max_persons"] == 2
     assert cfg["lift"]["one_euro"]["min_cutoff"] == 1.5  # untouched keys keep their defaults
+
+
+def test_a_bad_flag_value_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--hwm", "many"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--hwm: invalid int value: 'many'" in err[0] and "--help" in err[0]

@@ -48,6 +48,9 @@ def subscribe(
     return receive(connect(endpoint, streams, server_key, hwm), streams, timeout, strict, raw)
 
 
+HWM_RANGE = (1, 1_000_000)  # messages a subscriber queues: as the publisher's publish.hwm
+
+
 def check_timeout(timeout: float | None, who: str) -> float | None:
     """None, or `timeout` as float seconds in TIMEOUT_RANGE; else InputError naming `who`."""
     if timeout is None:
@@ -70,10 +73,12 @@ def connect(
     """A SUB socket connected to `endpoint` and subscribed to the topics of `streams` (all when
     None), from `ctx` (default the process's shared context; a `zmq.asyncio.Context` gives an asyncio
     socket). InputError if ZeroMQ cannot parse the endpoint or the key is not a CURVE public key."""
+    if isinstance(hwm, bool) or not isinstance(hwm, numbers.Integral) or not 1 <= hwm <= HWM_RANGE[1]:
+        raise InputError(f"subscribe: hwm (messages queued) {range_message(*HWM_RANGE, hwm)}")
     sock = (ctx or zmq.Context.instance()).socket(zmq.SUB)
     try:
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, hwm)
+        sock.setsockopt(zmq.RCVHWM, int(hwm))
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         if server_key:
             _set_server_key(sock, server_key)

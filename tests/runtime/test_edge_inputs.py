@@ -109,6 +109,14 @@ def test_subscribe_refuses_a_timeout_no_human_means_at_the_call(timeout) -> None
         subscribe("tcp://127.0.0.1:9", timeout=timeout)
 
 
+@pytest.mark.parametrize("hwm", [0, -5, 10**9, 2.5, True, "100"])
+def test_subscribe_refuses_a_queue_length_no_human_means_at_the_call(hwm) -> None:
+    from camerapose.runtime.wire.client import subscribe
+
+    with pytest.raises(InputError, match=r"^subscribe: hwm \(messages queued\) must be in \[1, 1000000\]"):
+        subscribe("tcp://127.0.0.1:9", hwm=hwm)
+
+
 def test_subscribe_takes_numpy_numbers_for_its_timeout() -> None:
     from camerapose.runtime.wire.client import subscribe
 

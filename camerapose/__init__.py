@@ -9,17 +9,18 @@ cache (`assets`). The work lives in the subpackages:
 - `camerapose.runtime`  sources, detector, tracker, lift stage, publisher, supervisor
 - `camerapose.benchmarks` latency, throughput and accuracy benchmarks
 
-`camerapose.estimate` (pose messages of a video or camera, in this process) and
-`camerapose.subscribe` (the messages of a running `camerapose run`) load the runtime only when
-first used, so `import camerapose` stays light (docs/python.md).
+`camerapose.estimate` (pose messages of a video or camera, in this process, as `Result`s),
+`camerapose.track` (all of them at once, as `Results`) and `camerapose.subscribe` (the messages of
+a running `camerapose run`) load the runtime only when first used, so `import camerapose` stays
+light (docs/python.md).
 """
 
-__all__ = ["__version__", "estimate", "subscribe"]
+__all__ = ["Results", "__version__", "estimate", "subscribe", "track"]
 
 
 def __getattr__(name: str) -> object:
-    """`__version__`, `estimate` and `subscribe`, looked up on first use (importlib.metadata alone
-    takes 20 ms: the `camerapose` command takes over Ctrl-C sooner without it)."""
+    """`__version__`, `estimate`, `track`, `Results` and `subscribe`, looked up on first use
+    (importlib.metadata alone takes 20 ms: the `camerapose` command takes over Ctrl-C sooner without it)."""
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -29,10 +30,14 @@ def __getattr__(name: str) -> object:
             found = "0.0.0+unknown"
         globals()["__version__"] = found
         return found
-    if name == "estimate":
-        from camerapose.runtime.inprocess import estimate
+    if name in ("estimate", "track"):
+        from camerapose.runtime import inprocess
 
-        return estimate
+        return getattr(inprocess, name)
+    if name in ("Results", "Result", "Person"):
+        from camerapose.runtime import results
+
+        return getattr(results, name)
     if name == "subscribe":
         from camerapose.runtime.wire.client import subscribe
 

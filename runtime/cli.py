@@ -91,6 +91,13 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     groups = {name: p.add_argument_group(name) for name in ("input", "models", "output")}
     g = groups["input"]
     g.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="[NAME=]URI, as --source: `run clip.mp4` is `run --source clip.mp4`; give several for several "
+        "streams; with --source too, all are sources (these first)",
+    )
+    g.add_argument(
         "--source",
         action="append",
         metavar="[NAME=]URI",
@@ -149,8 +156,8 @@ def _overrides(a: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     from camerapose.core.config import nest
 
     out = []
-    if a.source:
-        out.append(("--source", nest("sources.uri", a.source)))
+    if a.sources or a.source:
+        out.append(("SOURCE / --source", nest("sources.uri", [*a.sources, *(a.source or [])])))
     if a.every_frame:
         out.append(("--every-frame", nest("capture.mode", "offline")))
     if a.intrinsics:
@@ -345,11 +352,12 @@ class _WholeLines:
 
 def configure_record(p: argparse.ArgumentParser) -> None:
     p.description = (
-        "Write a running pose stream to a .cprec file (docs/schema.md), each message as it arrives. "
+        "Write a running pose stream to a .cprec file (docs/schema.md), or to an MCAP file for Foxglove "
+        "and the mcap tools when the name ends in .mcap (docs/files.md), each message as it arrives. "
         "Ctrl-C, SIGTERM, --count or --timeout end it; all of them keep every message received and "
         "print the count (exit 130 after Ctrl-C, else 0)."
     )
-    p.add_argument("file", help="output file (.cprec)")
+    p.add_argument("file", help="output file: .cprec, or .mcap (needs the files extra)")
     _add_sub_args(p)
 
 

@@ -57,7 +57,7 @@ class SupervisorConfig:
                              f"least twice heartbeat_s ({self.heartbeat_s:g})")
 
 
-SAVE_FORMATS = (".jsonl", ".npz", ".csv")
+SAVE_FORMATS = (".jsonl", ".npz", ".csv", ".mcap")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from camerapose.core.config import Layer, nest
 from camerapose.core.errors import CameraPoseError, InputError
 from camerapose.runtime.config import RuntimeConfig, check_inputs, keeps_detector_3d, load_config
 from camerapose.runtime.protocol import Detections, FrameNotice, Poses, pack, unpack
+from camerapose.runtime.results import Result, Results
 from camerapose.runtime.ticks import clock, detections, lift_items, pose_messages, publish_one
 from camerapose.runtime.wire import schema
 
@@ -38,8 +39,9 @@ LIVE_WAIT_S = 0.05  # live mode: how long one wait for a new frame lasts
 
 
 def estimate(source: str | int | Path, every_frame: bool = False,
-             **settings: Any) -> Iterator[dict[str, Any]]:
-    """Yield one decoded pose message (schema v1, numpy float32 arrays) per frame of `source`.
+             **settings: Any) -> Iterator[Result]:
+    """Yield one decoded pose message (schema v1, numpy float32 arrays) per frame of `source`, as a
+    Result (runtime/results.py: the message dict, with attributes and `plot`).
 
     source: a webcam index, video file, image folder or URL, optionally "NAME=URI" (the stream
     name; default "0"). every_frame: offline mode, every frame in order (else live mode, newest
@@ -48,7 +50,16 @@ def estimate(source: str | int | Path, every_frame: bool = False,
     raise InputError here, at the call; leaving the loop early closes the source and the models."""
     cfg = estimate_config(source, every_frame, settings)
     check_inputs(cfg, open_files=False)  # the source opens at the first message
+    if cfg.output.annotate and not Path(cfg.output.annotate).parent.is_dir():
+        raise InputError(f"{cfg.output.annotate}: folder {Path(cfg.output.annotate).parent} does not exist")
     return _messages(cfg)
+
+
+def track(source: str | int | Path, every_frame: bool = True, **settings: Any) -> Results:
+    """Run `estimate` to the end of `source` -> its Results (runtime/results.py): a list of the
+    per-frame Results, with `.tracks()` and `.save(path)`. every_frame defaults to True here (every
+    frame of a file, in order); the settings are estimate's."""
+    return Results(estimate(source, every_frame, **settings))
 
 
 def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[str, Any]) -> RuntimeConfig:
@@ -69,7 +80,26 @@ def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[
     layers.append(("estimate(source)", {"sources": {"uri": [str(source)]}}))
     if every_frame:
         layers.append(("estimate(every_frame=True)", nest("capture.mode", "offline")))
-    return load_config(flags=layers)
+    cfg = load_config(flags=layers)  # unknown keys and bad values first, by the one loader
+    for key, value in settings.items():
+        for dotted in _dotted(key, value):
+            if not dotted.startswith(USED) and dotted not in USED:
+                used = ", ".join(k + "*" if k.endswith(".") else k for k in USED)
+                raise InputError(f"estimate({key}=...): {dotted!r} has no effect here (it is `run`'s); "
+                                 f"estimate uses: {used}")
+    return cfg
+
+
+# The options estimate uses (sections or keys; docs/python.md); any other is an InputError at the call.
+USED = ("capture.", "detector.", "lift.", "publish.teacher_3d", "output.annotate", "output.save",
+        "output.view3d")
+
+
+def _dotted(key: str, value: Any) -> list[str]:
+    """A setting as the dotted keys it sets: "lift", {"smooth": False} -> ["lift.smooth"]."""
+    if isinstance(value, dict) and value:
+        return [d for k, v in value.items() for d in _dotted(f"{key}.{k}", v)]
+    return [key]
 
 
 def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
@@ -97,11 +127,15 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
         saver = open_writer(cfg.output.save) if cfg.output.save else None
         if saver is not None:
             opened.append(saver)
+        annotator = _annotator(cfg, source.fps) if cfg.output.annotate else None
+        if annotator is not None:
+            opened.append(annotator)
         prev, skipped = -1, {}  # the previous frame read; frames the detector refused (detections)
         while (frame := _next_frame(source, live)) is not None:
             notice = FrameNotice(spec.name, frame.index, 0, frame.t_capture, frame.t_wall,
                                  size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
-                                 t_sent=time.monotonic(), t_media=frame.t_media, prev=prev)
+                                 t_sent=time.monotonic(), t_media=frame.t_media, prev=prev,
+                                 fps=source.fps)
             prev = frame.index
             msg = _one_frame(notice, frame.image, detector, lifter, offline, cfg,
                              live.dropped if live is not None else 0, skipped)
@@ -109,10 +143,23 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
                 continue
             if saver is not None:
                 saver.write(msg)
-            yield msg
+            if annotator is not None:
+                annotator.add(msg, frame.image)
+            yield Result(msg)
     finally:
         for thing in reversed(opened):
             thing.close()
+
+
+def _annotator(cfg: RuntimeConfig, fps: float) -> Any:
+    """output.annotate's writer: the annotate stage's drawing (runtime/draw/video.py), at the
+    source's frame rate (30 where it has none)."""
+    from camerapose.runtime.draw.video import Annotator
+
+    annotator = Annotator(cfg.output.annotate, False, cfg.output.view3d)
+    if isinstance(fps, int | float) and 0 < fps < 1000:
+        annotator.fps = float(fps)
+    return annotator
 
 
 def _next_frame(source: Any, live: Any) -> Any:

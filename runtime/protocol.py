@@ -4,9 +4,10 @@
     each of those channels also carries EndOfInput(stream) after a finite stream's last frame
     every stage --Control--> supervisor (ControlKind: ready, heartbeat, fatal, end of input, ...)
 
-Every per-frame message carries two things besides wall-clock times: `t_media`, the frame's time
+Every per-frame message carries three things besides wall-clock times: `t_media`, the frame's time
 in the source itself (index / fps), which drives every filter and timeout in offline mode so that
-a run does not depend on how fast it ran; and `prev`, the index of the stream's previous frame the
+a run does not depend on how fast it ran; `fps`, the source's frame rate (both are published: the
+public message's `t_media` and `fps`); and `prev`, the index of the stream's previous frame the
 capture sent, so the publish stage can tell a gap it must report (a lost frame) from frames the
 source skipped as unreadable. EndOfInput carries the index of the stream's last frame (`last`).
 
@@ -176,6 +177,7 @@ class FrameNotice:
     t_sent: float = 0.0  # monotonic s, stamped when sent
     t_media: float = 0.0  # s in the source's own time: frame index / fps
     prev: int = -1  # the index of the stream's previous frame the capture sent (-1: none)
+    fps: float = 0.0  # the source's frame rate (Source.fps); 0: unknown, not published
 
     def to_msg(self) -> dict[str, Any]:
         return {
@@ -189,6 +191,7 @@ class FrameNotice:
             "t_sent": self.t_sent,
             "t_media": self.t_media,
             "prev": self.prev,
+            "fps": self.fps,
         }
 
     @classmethod
@@ -205,6 +208,7 @@ class FrameNotice:
             _get(m, "t_sent", float, w),
             _get(m, "t_media", float, w),
             _get(m, "prev", int, w),
+            _get(m, "fps", float, w),
         )
 
 
@@ -247,7 +251,7 @@ def _frame_header(msg: Detections | Poses) -> dict[str, Any]:
     """The fields every per-frame message after detect carries, as a map."""
     return {"stream": msg.stream, "frame": msg.frame, "t_capture": msg.t_capture, "t_wall": msg.t_wall,
             "size": list(msg.size), "timings": msg.timings, "dropped": msg.dropped,
-            "t_sent": msg.t_sent, "t_media": msg.t_media, "prev": msg.prev}
+            "t_sent": msg.t_sent, "t_media": msg.t_media, "prev": msg.prev, "fps": msg.fps}
 
 
 def _read_frame_header(m: dict[str, Any], w: str) -> dict[str, Any]:
@@ -256,7 +260,8 @@ def _read_frame_header(m: dict[str, Any], w: str) -> dict[str, Any]:
             "t_capture": _get(m, "t_capture", float, w), "t_wall": _get(m, "t_wall", float, w),
             "size": _size(m, "size", w), "timings": _numbers(m, "timings", w),
             "dropped": _get(m, "dropped", int, w), "t_sent": _get(m, "t_sent", float, w),
-            "t_media": _get(m, "t_media", float, w), "prev": _get(m, "prev", int, w)}
+            "t_media": _get(m, "t_media", float, w), "prev": _get(m, "prev", int, w),
+            "fps": _get(m, "fps", float, w)}
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,7 @@ class Detections:
     t_sent: float = 0.0
     t_media: float = 0.0  # FrameNotice's
     prev: int = -1  # FrameNotice's, or an earlier one's when the detector refused the frames between
+    fps: float = 0.0  # FrameNotice's
 
     def to_msg(self) -> dict[str, Any]:
         return {**_frame_header(self), "persons": [p.to_msg() for p in self.persons]}
@@ -303,6 +309,7 @@ class Poses:
     t_sent: float = 0.0
     t_media: float = 0.0
     prev: int = -1  # Detections'
+    fps: float = 0.0  # Detections'
 
     def to_msg(self) -> dict[str, Any]:
         return {**_frame_header(self), "persons": list(self.persons)}
@@ -317,7 +324,9 @@ class Poses:
         return cls(persons=tuple(persons), **_read_frame_header(m, w))
 
     def wire(self, t_publish: float, timings: dict[str, float]) -> dict[str, Any]:
-        """The public pose message (schema v1 map, arrays encoded), its keys in the documented order."""
+        """The public pose message (schema v1 map, arrays encoded), its keys in the documented order;
+        `t_media` and `fps` only where the source's rate is known (fps > 0)."""
+        media = {"t_media": self.t_media, "fps": self.fps} if self.fps > 0 else {}
         return {
             "schema": schema.SCHEMA_VERSION,
             "stream": self.stream,
@@ -325,6 +334,7 @@ class Poses:
             "t_capture": self.t_capture,
             "t_wall": self.t_wall,
             "t_publish": t_publish,
+            **media,
             "image_size": list(self.size),
             "timings": timings,
             "dropped": self.dropped,

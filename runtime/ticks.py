@@ -102,7 +102,7 @@ def detections(
             for p in sorted(people, key=lambda p: p.id)
         )
         tick.out.append(Detections(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, dropped, found,
-                                   t_media=m.t_media, prev=skipped.pop(m.stream, m.prev)))
+                                   t_media=m.t_media, prev=skipped.pop(m.stream, m.prev), fps=m.fps))
         tick.counts[Count.FRAMES] += 1
         tick.counts[Count.PERSONS] += len(people)
         tick.samples[Timing.DETECT].append(elapsed_ms(t0, t1) / len(notices))
@@ -139,7 +139,7 @@ def pose_messages(
         persons = tuple(_wire_person(p, next(left), teacher_3d) for p in m.persons)
         timings = {**m.timings, Timing.WAIT_LIFT: elapsed_ms(m.t_sent, t0), Timing.LIFT: elapsed_ms(t0, t1)}
         tick.out.append(Poses(m.stream, m.frame, m.t_capture, m.t_wall, m.size, timings, m.dropped, persons,
-                              t_media=m.t_media, prev=m.prev))
+                              t_media=m.t_media, prev=m.prev, fps=m.fps))
         tick.counts[Count.FRAMES] += 1
     if poses:
         tick.samples[INFER].append(round(infer_ms, 3))

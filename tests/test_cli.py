@@ -79,3 +79,16 @@ def test_a_bad_flag_value_is_one_line_and_exit_2(capsys):
     assert done.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--hwm: invalid int value: 'many'" in err[0] and "--help" in err[0]
+
+
+def test_run_takes_positional_sources_and_source_flags_together(capsys):
+    assert main(["run", "a.mp4", "b.mp4", "--source", "left=c.mp4", "--print-config"]) == 0
+    sources = json.loads(capsys.readouterr().out)["sources"]
+    assert sources == [{"uri": "a.mp4", "name": "0"}, {"uri": "b.mp4", "name": "1"},
+                       {"uri": "c.mp4", "name": "left"}]
+
+
+def test_run_help_documents_the_positional_source(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "SOURCE" in capsys.readouterr().out

@@ -61,7 +61,8 @@ async function main() {
     }));
     if (args.json) {
       console.log(JSON.stringify({ topic: topic.toString(), stream: msg.stream, frame: msg.frame,
-        t_capture: msg.t_capture, t_publish: msg.t_publish, image_size: msg.image_size,
+        t_capture: msg.t_capture, t_publish: msg.t_publish, t_media: msg.t_media, fps: msg.fps,
+        image_size: msg.image_size, // t_media, fps: absent from older runtimes' messages (omitted)
         timings: msg.timings, persons }));
     } else {
       const who = persons.map((p) => `id ${p.id} pelvis z ${p.kp3d[0][2].toFixed(2)} m fx ${p.camera.fx.toFixed(0)}`);

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from camerapose.cli import Command, number
 from camerapose.runtime.files.convert import DEFAULT_FPS, FORMATS
+from camerapose.runtime.files.markers import DEFAULT_MARKERS, MARKER_SETS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,15 +31,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from camerapose.runtime.sources.base import FPS_RANGE
 
     parser.add_argument("--fps", type=number(*FPS_RANGE), default=None,
-                        help="frame rate of BVH / TRC / C3D output, {:g} to {:g} (default: from the "
-                             "timestamps, else {:g}; give the video's rate for recordings of --every-frame "
-                             "runs)".format(*FPS_RANGE, DEFAULT_FPS))
+                        help="frame rate of BVH / TRC / C3D output, {:g} to {:g} (default: the source's "
+                             "rate the messages carry; for older recordings without it, estimated from the "
+                             "timestamps, else {:g})".format(*FPS_RANGE, DEFAULT_FPS))
+    parser.add_argument("--markers", default=DEFAULT_MARKERS, choices=sorted(MARKER_SETS),
+                        help="TRC / C3D marker names: h36m (ours, 17) or pose2sim (Pose2Sim's OpenSim "
+                             "marker set, 16; docs/files.md, TRC)")
 
 
 def run(args: argparse.Namespace) -> int:
     from camerapose.runtime.files.convert import convert
 
-    convert(args.input, args.fmt.lower(), args.out, args.world, args.stream, args.fps)
+    convert(args.input, args.fmt.lower(), args.out, args.world, args.stream, args.fps, args.markers)
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from camerapose.core.errors import InputError
 from camerapose.runtime.files import ground
 from camerapose.runtime.files.kinematics import median_bone_lengths
+from camerapose.runtime.files.markers import DEFAULT_MARKERS, marker_set
 from camerapose.runtime.files.messages import read_messages
 from camerapose.runtime.files.save import open_writer
 from camerapose.runtime.files.tracks import Track, check_gaps, fill_gaps, frame_time, group_tracks
@@ -29,7 +30,8 @@ MOTION_FORMATS = ("bvh", "trc", "c3d")  # a frame for every frame of the track's
 MESSAGE_FORMATS = ("csv", "jsonl", "npz")  # a row per frame seen, the camera frame unless --world
 FORMATS = MOTION_FORMATS + MESSAGE_FORMATS
 DEFAULT_FPS = 30.0
-GAPS = {"bvh": "interpolated", "trc": "empty cells", "c3d": "interpolated, residual -1"}
+GAPS = {"bvh": "interpolated", "trc": "NaN", "c3d": "interpolated, residual -1"}
+MARKER_FORMATS = ("trc", "c3d")  # --markers picks their marker set (runtime/files/markers.py)
 
 Axes = tuple[np.ndarray, np.ndarray]  # (rot (3, 3), origin (3,)): X -> rot @ (X - origin)
 
@@ -41,10 +43,14 @@ def convert(
     world: bool = False,
     stream: str | None = None,
     fps: float | None = None,
+    markers: str = DEFAULT_MARKERS,
 ) -> list[Path]:
     """Write one `fmt` file per track of `src` into `out_dir` (default: beside `src`); the paths written."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+    marker_set(markers)
+    if markers != DEFAULT_MARKERS and fmt not in MARKER_FORMATS:
+        raise InputError(f"--markers {markers} is for {' and '.join(MARKER_FORMATS)} files, not {fmt}")
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise InputError(f"--fps must be a positive number, got {fps}")
     if fmt == "c3d":
@@ -65,7 +71,7 @@ def convert(
     written = []
     for track in tracks:
         path = out_dir / output_name(src, track, fmt)
-        note = write_track(track, fmt, path, axes[track.stream], "world" if world else "camera", fps)
+        note = write_track(track, fmt, path, axes[track.stream], "world" if world else "camera", fps, markers)
         log.info("wrote %s: %s", path, note)
         written.append(path)
     return written
@@ -117,15 +123,25 @@ def stream_axes(stream: str, tracks: list[Track], fmt: str, world: bool) -> Axes
     return (ground.Y_UP if fmt in MOTION_FORMATS else np.eye(3)), np.zeros(3)
 
 
-def track_frame_time(track: Track, fps: float | None) -> float:
-    """Seconds per frame: 1 / fps if given, else from the track's timestamps, else 1 / DEFAULT_FPS."""
+def track_frame_time(track: Track, fps: float | None) -> tuple[float, str]:
+    """Seconds per frame, and where it came from (for the log): 1 / fps if given (--fps), else the
+    source's rate the messages state, else (recordings made before messages carried one) estimated
+    from the track's timestamps, else 1 / DEFAULT_FPS."""
     if fps is not None:
-        return 1.0 / fps
-    return frame_time(track.frames, track.t) or 1.0 / DEFAULT_FPS
+        return 1.0 / fps, "--fps"
+    if track.fps is not None:
+        return 1.0 / track.fps, "the source's rate"
+    dt = frame_time(track.frames, track.t)
+    if dt is not None:
+        return dt, "estimated from the capture times: the messages carry no fps (recorded before they did)"
+    return 1.0 / DEFAULT_FPS, "the default: the messages carry no fps"
 
 
-def write_track(track: Track, fmt: str, path: Path, axes: Axes, axes_name: str, fps: float | None) -> str:
-    """Write one track; a short note on what was written (for the log line)."""
+def write_track(
+    track: Track, fmt: str, path: Path, axes: Axes, axes_name: str, fps: float | None,
+    markers: str = DEFAULT_MARKERS,
+) -> str:
+    """Write one track (TRC and C3D: the joints of marker set `markers`); a note for the log line."""
     rot, origin = axes
     if fmt in MESSAGE_FORMATS:
         with open_writer(path, fmt, axes_name) as w:
@@ -134,7 +150,7 @@ def write_track(track: Track, fmt: str, path: Path, axes: Axes, axes_name: str, 
         return f"{len(track.messages)} rows"
     positions = ground.apply_axes(track.kp3d, rot, origin)
     frames, filled, seen = fill_gaps(track.frames, positions)
-    dt = track_frame_time(track, fps)
+    dt, why = track_frame_time(track, fps)
     if fmt == "bvh":
         from camerapose.runtime.files.bvh import write_bvh
 
@@ -142,12 +158,12 @@ def write_track(track: Track, fmt: str, path: Path, axes: Axes, axes_name: str, 
     elif fmt == "trc":
         from camerapose.runtime.files.trc import write_trc
 
-        write_trc(path, frames, filled, seen, dt)
+        write_trc(path, frames, filled, seen, dt, markers)
     else:
         from camerapose.runtime.files.c3d import write_c3d
 
-        write_c3d(path, int(frames[0]), filled, seen, dt)
-    note = f"{len(frames)} frames at {1 / dt:.4g} fps"
+        write_c3d(path, int(frames[0]), filled, seen, dt, markers)
+    note = f"{len(frames)} frames at {1 / dt:.6g} fps ({why})"
     gaps = int((~seen).sum())
     return note + (f", {gaps} missing ({GAPS[fmt]})" if gaps else "")
 

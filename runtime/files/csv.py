@@ -1,6 +1,7 @@
 """CSV: one row per person per message (a track's file: one row per frame it was seen in).
 
-Columns: stream, frame, t (seconds, t_capture), id, score, fx, fy, cx, cy (pixels), then per joint
+Columns: stream, frame, t (seconds: t_media, the frame's time in the source; t_capture for messages
+without it), id, score, fx, fy, cx, cy (pixels), then per joint
 `<Joint>_x, _y, _z` (metres, the file's axes), then `<Joint>_u, _v` (pixels), then `<Joint>_conf`,
 joints in H36M-17 order with the names of tracks.JOINT_NAMES (docs/files.md)."""
 
@@ -11,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from camerapose.runtime.files.messages import media_time
 from camerapose.runtime.files.tracks import JOINT_NAMES
 from camerapose.runtime.files.writers import MessageWriter, WholeWrites
 
@@ -46,7 +48,7 @@ class CsvWriter(MessageWriter):
 
     def write_person(self, msg: dict[str, Any], p: dict[str, Any]) -> None:
         cam = p["camera"]
-        head = [msg["stream"], msg["frame"], f"{msg['t_capture']:.6f}", p["id"], f"{p['score']:.4f}",
+        head = [msg["stream"], msg["frame"], f"{media_time(msg):.6f}", p["id"], f"{p['score']:.4f}",
                 *(f"{cam[k]:.3f}" for k in ("fx", "fy", "cx", "cy"))]
         self.csv.writerow([
             *head,

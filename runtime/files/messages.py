@@ -12,18 +12,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from camerapose.core.errors import InputError
+from camerapose.runtime.wire.json_map import wire_map
+from camerapose.runtime.wire.mcap_io import MAGIC as MCAP_MAGIC
 from camerapose.runtime.wire.record import MAGIC, read_recording
-from camerapose.runtime.wire.schema import (
-    OPTIONAL_PERSON_ARRAYS,
-    PERSON_ARRAYS,
-    SchemaError,
-    decode,
-    encode_array,
-    validate,
-)
+from camerapose.runtime.wire.schema import SchemaError, decode, validate
+
+
+def media_time(msg: dict[str, Any]) -> float:
+    """A message's time in seconds as files write it (`t`): `t_media`, the frame's time in the
+    source, when the message carries it; else (recorded before messages carried it) `t_capture`."""
+    return msg["t_media"] if "t_media" in msg else msg["t_capture"]
+
+
+def source_fps(messages: list[dict[str, Any]]) -> float | None:
+    """The source's frame rate as the messages state it (the first one with `fps`); None when none
+    does (recordings made before messages carried it)."""
+    return next((m["fps"] for m in messages if "fps" in m), None)
 
 
 def read_messages(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -35,7 +40,7 @@ def read_messages(path: str | Path) -> Iterator[dict[str, Any]]:
             head = f.read(len(MAGIC))
     except OSError as err:
         raise InputError(f"{path}: cannot open ({err.strerror})") from None
-    if head == MAGIC:
+    if head in (MAGIC, MCAP_MAGIC):
         yield from _recording(path)
     else:
         yield from _json_lines(path)
@@ -72,31 +77,4 @@ def from_json(obj: Any) -> dict[str, Any]:
 
     The lists are packed as wire arrays and checked by the wire decoder, so both inputs obey one
     set of rules."""
-    if not isinstance(obj, dict):
-        raise SchemaError("not a JSON object")
-    raw = dict(obj)
-    persons = raw.get("persons")
-    if isinstance(persons, list):
-        raw["persons"] = [_pack_person(p) for p in persons]
-    return validate(raw)
-
-
-def _pack_person(p: Any) -> Any:
-    if not isinstance(p, dict):
-        return p  # validate() names the problem
-    out = dict(p)
-    for key in (*PERSON_ARRAYS, *OPTIONAL_PERSON_ARRAYS):
-        if key in out:
-            out[key] = _pack_array(out[key], key)
-    cam = out.get("camera")
-    if isinstance(cam, dict) and "t" in cam:
-        out["camera"] = {**cam, "t": _pack_array(cam["t"], "camera.t")}
-    return out
-
-
-def _pack_array(value: Any, where: str) -> dict[str, Any]:
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise SchemaError(f"{where}: expected a list of numbers (or nested lists)") from None
-    return encode_array(a)
+    return validate(wire_map(obj))

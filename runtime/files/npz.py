@@ -2,8 +2,9 @@
 rows are held in memory until then: about 0.5 kB per person per frame).
 
 Arrays (N rows = persons over all messages): stream (N,) str, frame (N,) int64, t (N,) float64
-(t_capture), id (N,) int64, score (N,), kp3d (N, 17, 3) metres in the file's axes, kp2d (N, 17, 2)
-pixels, conf (N, 17), camera (N, 4) fx, fy, cx, cy pixels; joint_names (17,) and axes () str."""
+(seconds: t_media, the frame's time in the source; t_capture for messages without it), id (N,)
+int64, score (N,), kp3d (N, 17, 3) metres in the file's axes, kp2d (N, 17, 2) pixels, conf
+(N, 17), camera (N, 4) fx, fy, cx, cy pixels; joint_names (17,) and axes () str."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from camerapose.core.errors import InputError, write_failed
 from camerapose.core.skeleton import NUM_JOINTS
+from camerapose.runtime.files.messages import media_time
 from camerapose.runtime.files.tracks import JOINT_NAMES
 from camerapose.runtime.files.writers import MessageWriter
 
@@ -32,7 +34,7 @@ class NpzWriter(MessageWriter):
 
     def write_person(self, msg: dict[str, Any], p: dict[str, Any]) -> None:
         cam = p["camera"]
-        for key, value in (("stream", msg["stream"]), ("frame", msg["frame"]), ("t", msg["t_capture"]),
+        for key, value in (("stream", msg["stream"]), ("frame", msg["frame"]), ("t", media_time(msg)),
                            ("id", p["id"]), ("score", p["score"]), ("kp3d", p["kp3d"]), ("kp2d", p["kp2d"]),
                            ("conf", p["conf"]), ("camera", [cam[k] for k in ("fx", "fy", "cx", "cy")])):
             self.columns[key].append(value)

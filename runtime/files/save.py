@@ -14,14 +14,16 @@ from pathlib import Path
 from camerapose.core.errors import InputError
 from camerapose.runtime.files.csv import CsvWriter
 from camerapose.runtime.files.jsonl import JsonlWriter
+from camerapose.runtime.files.mcap_file import McapWriter
 from camerapose.runtime.files.npz import NpzWriter
 from camerapose.runtime.files.writers import MessageWriter
 
-WRITERS: dict[str, type[MessageWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter, "npz": NpzWriter}
+WRITERS: dict[str, type[MessageWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter, "npz": NpzWriter,
+                                            "mcap": McapWriter}
 
 
 def open_writer(path: str | Path, fmt: str | None = None, axes: str = "camera") -> MessageWriter:
-    """A message writer for `fmt` ("csv", "jsonl" or "npz"; default: the path's suffix).
+    """A message writer for `fmt` ("csv", "jsonl", "npz" or "mcap"; default: the path's suffix).
     `axes`: "camera" (as published) or "world" (the caller has moved kp3d and camera.t there)."""
     fmt = fmt or Path(path).suffix.lstrip(".").lower()
     if fmt not in WRITERS:

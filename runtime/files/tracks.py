@@ -17,6 +17,7 @@ import numpy as np
 
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import Joint
+from camerapose.runtime.files.messages import media_time, source_fps
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,11 @@ JOINT_NAMES: tuple[str, ...] = tuple(
 class Track:
     """One person of one stream, at the frames where it was seen (T of them, increasing).
 
-    frames (T,) int; t (T,) seconds (t_capture); kp3d (T, 17, 3) metres, camera frame (x right,
-    y down, z forward); kp2d (T, 17, 2) pixels; conf (T, 17); camera (T, 4) fx, fy, cx, cy pixels;
-    messages: the T decoded messages cut down to this person alone (what the message writers take)."""
+    frames (T,) int; t (T,) seconds (t_media, the frame's time in the source; t_capture in messages
+    without it); fps: the source's frame rate the messages state (None: they state none); kp3d
+    (T, 17, 3) metres, camera frame (x right, y down, z forward); kp2d (T, 17, 2) pixels; conf
+    (T, 17); camera (T, 4) fx, fy, cx, cy pixels; messages: the T decoded messages cut down to
+    this person alone (what the message writers take)."""
 
     stream: str
     id: int
@@ -49,6 +52,7 @@ class Track:
     conf: np.ndarray
     camera: np.ndarray
     messages: list[dict[str, Any]]
+    fps: float | None = None
 
     @property
     def span(self) -> int:
@@ -89,12 +93,13 @@ def _track(stream: str, pid: int, by_frame: dict[int, dict[str, Any]]) -> Track:
         stream=stream,
         id=pid,
         frames=np.array([m["frame"] for m in msgs], np.int64),
-        t=np.array([m["t_capture"] for m in msgs], np.float64),
+        t=np.array([media_time(m) for m in msgs], np.float64),
         kp3d=np.stack([p["kp3d"] for p in ps]).astype(np.float64),
         kp2d=np.stack([p["kp2d"] for p in ps]).astype(np.float64),
         conf=np.stack([p["conf"] for p in ps]).astype(np.float64),
         camera=np.array([[p["camera"][k] for k in ("fx", "fy", "cx", "cy")] for p in ps], np.float64),
         messages=msgs,
+        fps=source_fps(msgs),
     )
 
 

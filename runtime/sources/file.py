@@ -24,10 +24,7 @@ class FileSource(CaptureSource):
     seekable = True
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
-        super().__init__(spec, cfg)
-        rate = self._cap.get(cv2.CAP_PROP_FPS)
-        if rate and 1 <= rate <= 240:
-            self.fps = float(rate)
+        super().__init__(spec, cfg)  # fps: the file's own rate (opencv.reported_fps)
         self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
     def _open(self) -> cv2.VideoCapture:

@@ -26,15 +26,23 @@ def read_image(cap: cv2.VideoCapture) -> np.ndarray | None:
     return img if ok and img is not None else None
 
 
+def reported_fps(cap: cv2.VideoCapture, default: float) -> float:
+    """The capture's own frame rate when it states a plausible one (1-240), else `default`."""
+    rate = cap.get(cv2.CAP_PROP_FPS)
+    return float(rate) if rate and 1 <= rate <= 240 else default
+
+
 class CaptureSource(Source):
     """A source read through cv2.VideoCapture. The first frame is read on opening, so a device or
-    file that opens but gives nothing is an InputError at once, not a silent empty stream."""
+    file that opens but gives nothing is an InputError at once, not a silent empty stream. `fps` is
+    the rate the capture reports (a file's own, a camera's as opened) when plausible, else the config's."""
 
     what = "video"  # names the source in the "gives no frames" error
 
     def __init__(self, spec: SourceSpec, cfg: CaptureConfig) -> None:
         super().__init__(spec, cfg)
         self._cap = self._open()
+        self.fps = reported_fps(self._cap, cfg.fps)
         self._index = 0  # the index the next frame gets
         self._first: np.ndarray | None = self._read_first()
 

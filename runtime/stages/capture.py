@@ -81,6 +81,7 @@ class CaptureStage(Stage):
                     t_sent=t1,
                     t_media=frame.t_media,
                     prev=prev,
+                    fps=source.fps,
                 )
                 sent = self.send("frames", notice, drop_ok=not self.offline)
                 self.counters[Count.FRAMES if sent else Count.QUEUE_FULL] += 1

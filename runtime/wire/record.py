@@ -50,6 +50,8 @@ def record(
     disk) cuts the file back to its last whole message, which replays, and raises one InputError
     line naming the path and the errno (ENOSPC)."""
     timeout = check_timeout(timeout, "record")
+    if str(path).lower().endswith(".mcap"):
+        return _record_mcap(path, endpoint, streams, limit, timeout, server_key)
     sock = connect(endpoint, streams, server_key)
     try:
         f = open(path, "wb", buffering=0)  # each message straight to the OS: nothing half in a buffer
@@ -77,6 +79,34 @@ def record(
     return n
 
 
+def _record_mcap(path: str | Path, endpoint: str, streams: list[str] | None, limit: int,
+                 timeout: float | None, server_key: str | bytes | None) -> int:
+    """`record` into an MCAP file (`mcap_io`): the same messages, for Foxglove and the mcap tools."""
+    from camerapose.runtime.wire.mcap_io import McapRecorder
+
+    sock = connect(endpoint, streams, server_key)
+    try:
+        out = McapRecorder(path)
+    except InputError:
+        sock.close(0)
+        raise
+    n, t0 = 0, None
+    try:
+        for topic, payload in receive(sock, streams, timeout=timeout, raw=True):
+            now = time.monotonic()
+            t0 = now if t0 is None else t0
+            out.write(now - t0, topic, payload)
+            n += 1
+            if limit and n >= limit:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        out.close()
+    log.info("recorded %d messages to %s (MCAP)", n, path)
+    return n
+
+
 def _write_whole(f: BinaryIO, path: str | Path, data: bytes, size: int) -> int:
     """All of `data` to the unbuffered file `f`, `size` bytes long -> its new length; if that fails
     (a full disk), cut a regular file back to `size` and raise the one InputError line."""
@@ -96,8 +126,14 @@ def _write_whole(f: BinaryIO, path: str | Path, data: bytes, size: int) -> int:
 
 
 def read_recording(path: str | Path) -> Iterator[tuple[float, bytes, bytes]]:
-    """(t, topic, payload) for every complete message of a recording; InputError for a record that
-    is malformed or whose time is not finite, negative or earlier than the previous one's."""
+    """(t, topic, payload) for every complete message of a recording (`.cprec`, or MCAP written by
+    `record x.mcap`); InputError for a record that is malformed or whose time is not finite,
+    negative or earlier than the previous one's."""
+    from camerapose.runtime.wire.mcap_io import is_mcap, read_mcap
+
+    if is_mcap(path):
+        yield from read_mcap(path)
+        return
     try:
         f = open(path, "rb")
     except OSError as err:

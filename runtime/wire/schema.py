@@ -3,7 +3,8 @@
 One ZeroMQ message = two frames: the topic `pose.<stream>` (UTF-8) and a msgpack map:
 
     {"schema": 1, "stream": str, "frame": int, "t_capture": float, "t_publish": float,
-     "t_wall": float, "image_size": [w, h], "timings": {stage: ms}, "dropped": int,
+     "t_wall": float, "t_media": float, "fps": float,   # t_media, fps: optional (added in v1)
+     "image_size": [w, h], "timings": {stage: ms}, "dropped": int,
      "persons": [{"id": int, "score": float, "box": ARR(4), "kp2d": ARR(17, 2), "conf": ARR(17),
                   "kp3d": ARR(17, 3), "camera": {"fx", "fy", "cx", "cy": float, "t": ARR(3),
                   "source": "predicted" | "given"},
@@ -38,6 +39,9 @@ MAX_SUBSCRIPTION_BYTES = 4 << 10
 
 MAX_INT = 2**53  # the largest frame index / track id: what a double (JavaScript, JSON readers) keeps exact
 TOP_KEYS = ("schema", "stream", "frame", "t_capture", "t_publish", "image_size", "timings", "persons")
+# Optional top-level keys (added to v1; a message of an older runtime has none): the frame's time in
+# the source (index / fps, seconds) and the source's frame rate. Checked when present.
+OPTIONAL_TOP_NUMBERS = ("t_media", "fps")
 PERSON_KEYS = ("id", "score", "kp2d", "conf", "kp3d", "camera")
 CAMERA_KEYS = ("fx", "fy", "cx", "cy", "t")
 PERSON_ARRAYS = {"kp2d": (NUM_JOINTS, 2), "conf": (NUM_JOINTS,), "kp3d": (NUM_JOINTS, 3)}
@@ -196,6 +200,9 @@ def validate(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(persons, list) or len(persons) > MAX_PERSONS:
         raise SchemaError(f"message.persons: expected a list of at most {MAX_PERSONS}")
     msg = dict(obj)
+    msg.update({k: _num(obj, k, "message") for k in OPTIONAL_TOP_NUMBERS if k in obj})
+    if "fps" in obj and msg["fps"] <= 0:
+        raise SchemaError(f"message.fps: expected a positive frame rate, got {msg['fps']}")
     msg.update(
         frame=_num(obj, "frame", "message", int),
         t_capture=_num(obj, "t_capture", "message"),
@@ -218,14 +225,16 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def to_json(msg: dict[str, Any]) -> dict[str, Any]:
-    """A decoded message as plain JSON values (arrays -> nested lists, rounded), whatever extra keys
-    it carries: bytes -> hex, a msgpack extension value (a Timestamp, say; schema 1 has none) -> its
-    description as a string. `json.dumps` of the result never fails."""
+def to_json(msg: dict[str, Any], decimals: int | None = 5) -> dict[str, Any]:
+    """A decoded message as plain JSON values (arrays -> nested lists, rounded to `decimals`; None:
+    exact, float32 values as the doubles they are), whatever extra keys it carries: bytes -> hex, a
+    msgpack extension value (a Timestamp, say; schema 1 has none) -> its description as a string.
+    `json.dumps` of the result never fails."""
 
     def conv(v: Any) -> Any:
         if isinstance(v, np.ndarray):
-            return np.round(v.astype(np.float64), 5).tolist()
+            a = v.astype(np.float64)
+            return (a if decimals is None else np.round(a, decimals)).tolist()
         if isinstance(v, msgpack.ExtType | msgpack.Timestamp):
             return str(v)
         if isinstance(v, dict):

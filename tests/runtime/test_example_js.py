@@ -68,6 +68,7 @@ def test_js_subscriber_decodes_a_live_stream(
     msgs = [json.loads(line) for line in out.splitlines()]
     assert [m["frame"] for m in msgs] == [0, 1, 2, 3, 4]
     assert all(m["topic"] == "pose.0" and m["image_size"] == [1768, 994] for m in msgs)
+    assert [(m["fps"], m["t_media"]) for m in msgs] == [(30.0, f / 30) for f in range(5)]  # the video's clock
     persons = [p for m in msgs for p in m["persons"]]
     assert persons, "no person decoded"
     for p in persons:

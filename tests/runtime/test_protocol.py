@@ -69,7 +69,19 @@ def test_every_frame_message_carries_its_time_in_the_video_and_the_previous_fram
     assert (got.t_media, got.prev, got.t_sent) == (1.5, 2, 10.01)
     poses = Poses("cam", 4, 10.0, 1.7e9, (64, 48), {}, 0, (), 10.02, t_media=1.5, prev=2)
     assert trip("poses", poses) == poses
-    assert "t_media" not in poses.wire(10.05, {})  # internal: subscribers never see it
+    assert "t_media" not in poses.wire(10.05, {}) and "prev" not in poses.wire(10.05, {})  # rate unknown
+
+
+def test_the_source_frame_rate_travels_from_capture_to_the_public_message() -> None:
+    assert trip("frames", notice(t_media=0.16, fps=25.0)).fps == 25.0
+    det = Detections("cam", 4, 10.0, 1.7e9, (64, 48), {}, 0, (), 10.01, t_media=0.16, prev=3, fps=25.0)
+    assert trip("persons", det).fps == 25.0
+    poses = Poses("cam", 4, 10.0, 1.7e9, (64, 48), {}, 0, (), 10.02, t_media=0.16, prev=3, fps=25.0)
+    assert trip("poses", poses) == poses
+    wire = poses.wire(10.05, {})
+    assert list(wire)[5:8] == ["t_publish", "t_media", "fps"]  # the documented order
+    decoded = schema.decode(schema.pack(wire))
+    assert (decoded["t_media"], decoded["fps"]) == (0.16, 25.0)
 
 
 def test_detections_round_trip_keeps_arrays_and_the_optional_3d(rng: np.random.Generator) -> None:

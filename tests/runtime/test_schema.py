@@ -85,6 +85,12 @@ def test_every_truncation_of_a_valid_payload_is_a_schema_error(rng: np.random.Ge
         (lambda m: m.update(persons=[{}] * 300), "at most"),
         (lambda m: m.update(frame=2**63), r"frame: expected an integer in \[0, 2\^53\]"),  # crashed convert
         (lambda m: m["persons"][0].update(id=-1), "id: expected an integer"),
+        (lambda m: m.update(fps=0.0), "fps: expected a positive frame rate"),
+        (lambda m: m.update(fps=-30.0), "fps: expected a positive frame rate"),
+        (lambda m: m.update(fps=float("inf")), "fps: expected a finite float"),
+        (lambda m: m.update(fps="30"), "fps: expected a finite float"),
+        (lambda m: m.update(t_media=float("nan")), "t_media: expected a finite float"),
+        (lambda m: m.update(t_media=True), "t_media: expected a finite float"),
     ],
 )
 def test_hostile_fields_are_rejected_with_a_clear_reason(rng: np.random.Generator, mutate, why: str) -> None:
@@ -107,6 +113,13 @@ def test_unknown_extra_keys_are_kept_for_forward_compatibility(rng: np.random.Ge
     raw = make_message(rng)
     raw["future_field"] = {"x": 1}
     assert schema.decode(schema.pack(raw))["future_field"] == {"x": 1}
+
+
+def test_the_source_clock_is_optional_and_read_as_floats_when_present(rng: np.random.Generator) -> None:
+    old = make_message(rng)
+    assert "fps" not in schema.decode(schema.pack(old)) and "t_media" not in schema.decode(schema.pack(old))
+    got = schema.decode(schema.pack({**old, "t_media": 7, "fps": 30}))  # ints where a real is expected
+    assert (got["t_media"], got["fps"]) == (7.0, 30.0) and type(got["fps"]) is float
 
 
 # -- the optional kp3d_teacher field ---------------------------------------------------------------

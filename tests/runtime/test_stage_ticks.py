@@ -298,6 +298,13 @@ def test_detections_are_sorted_by_id_and_carry_the_media_time_and_prev_on() -> N
     assert [p["id"] for p in poses.persons] == [2, 5, 7] and (poses.t_media, poses.prev) == (4 / 30, 3)
 
 
+def test_the_published_message_carries_the_sources_rate_and_the_frames_time_in_it() -> None:
+    tick = detections([replace(note("a", 4), fps=29.97)], [[p2d(2)]], 10.0, 10.1, 0, keep_3d=False)
+    poses = pose_messages(tick.out, [pose3d()], 10.2, 10.3, 1.0).out[0]
+    msg = schema.decode(publish_one(poses, 10.4).out[0].payload)
+    assert (msg["fps"], msg["t_media"]) == (29.97, 4 / 30)  # note() sets t_media = frame / 30
+
+
 def test_a_frame_the_detector_refuses_is_skipped_not_lost_the_next_frame_carries_its_prev() -> None:
     skipped: dict[str, int] = {}
     tick = detections([note("a", 4), note("b", 9)], [None, []], 10.0, 10.1, 0, False, skipped)

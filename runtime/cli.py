@@ -61,6 +61,10 @@ RUN_FLAGS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "save": ("output.save", "output", {
         "metavar": "PATH", "help": "also write every published message to PATH: .jsonl (as `subscribe "
                                    "--json` prints them), .npz or .csv (docs/files.md)"}),
+    "rerun": ("output.rerun", "output", {
+        "metavar": "FILE.rrd",
+        "help": "also write a rerun recording: each frame, the 2D and 3D skeletons and the camera, on "
+                "the video's time (open it with `rerun FILE.rrd`; needs the rerun extra)"}),
     "show": ("output.show", "output", {
         "action": "store_true", "help": "show the annotated view in a window"}),
     "stats_every": ("supervisor.stats_every_s", "output", {

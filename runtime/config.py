@@ -64,16 +64,25 @@ SAVE_FORMATS = (".jsonl", ".npz", ".csv", ".mcap")
 class OutputConfig:
     """annotate: write an annotated video here ("" = none); show: open a window; view3d: draw the
     small 3D view in the annotated video / window; save: also write every published message to
-    this file, its format by extension (SAVE_FORMATS; "" = none)."""
+    this file, its format by extension (SAVE_FORMATS; "" = none); rerun: write a rerun recording
+    (.rrd) of the frames, 2D and 3D skeletons and cameras here ("" = none)."""
 
     annotate: str = ""
     show: bool = False
     view3d: bool = True
     save: str = ""
+    rerun: str = ""
 
     def __post_init__(self) -> None:
         if self.save:
             check_save_path(self.save)
+        if self.rerun and not self.rerun.lower().endswith(".rrd"):
+            raise InputError(f"output.rerun {self.rerun!r}: a rerun recording's name ends in .rrd")
+
+    @property
+    def draws(self) -> bool:
+        """Whether the run needs the frames after publishing (the annotate stage)."""
+        return bool(self.annotate or self.show or self.rerun)
 
 
 def check_save_path(path: str) -> None:

@@ -65,7 +65,7 @@ def channels(cfg: RuntimeConfig) -> dict[str, Channel]:
 
 def stages(cfg: RuntimeConfig) -> list[StageSpec]:
     """The stages of this run, downstream first (the order they are started in)."""
-    annotate = bool(cfg.output.annotate or cfg.output.show)
+    annotate = cfg.output.draws
     out = []
     if annotate:
         out.append(StageSpec("annotate", "annotate", ("annotate",), ()))
@@ -82,12 +82,12 @@ def last_frame_reader(cfg: RuntimeConfig) -> str:
     """The stage that releases ring slots in offline mode: annotate, the last one that reads frames,
     else publish, so that a frame stays in its ring until it is published (a restarted pipeline
     reads the frames it has not published yet again)."""
-    return "annotate" if (cfg.output.annotate or cfg.output.show) else "publish"
+    return "annotate" if cfg.output.draws else "publish"
 
 
 def final_stage(cfg: RuntimeConfig) -> str:
     """The stage that reports a stream's end to the supervisor once its last frame is out."""
-    return "annotate" if (cfg.output.annotate or cfg.output.show) else "publish"
+    return "annotate" if cfg.output.draws else "publish"
 
 
 def endpoint(run_dir: Path, channel: str) -> str:

@@ -92,7 +92,7 @@ def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[
 
 # The options estimate uses (sections or keys; docs/python.md); any other is an InputError at the call.
 USED = ("capture.", "detector.", "lift.", "publish.teacher_3d", "output.annotate", "output.save",
-        "output.view3d")
+        "output.view3d", "output.rerun")
 
 
 def _dotted(key: str, value: Any) -> list[str]:
@@ -127,7 +127,7 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
         saver = open_writer(cfg.output.save) if cfg.output.save else None
         if saver is not None:
             opened.append(saver)
-        annotator = _annotator(cfg, source.fps) if cfg.output.annotate else None
+        annotator = _annotator(cfg, source.fps) if cfg.output.annotate or cfg.output.rerun else None
         if annotator is not None:
             opened.append(annotator)
         prev, skipped = -1, {}  # the previous frame read; frames the detector refused (detections)
@@ -152,11 +152,11 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
 
 
 def _annotator(cfg: RuntimeConfig, fps: float) -> Any:
-    """output.annotate's writer: the annotate stage's drawing (runtime/draw/video.py), at the
-    source's frame rate (30 where it has none)."""
+    """output.annotate's and output.rerun's writer: the annotate stage's (runtime/draw/video.py), at
+    the source's frame rate (30 where it has none)."""
     from camerapose.runtime.draw.video import Annotator
 
-    annotator = Annotator(cfg.output.annotate, False, cfg.output.view3d)
+    annotator = Annotator(cfg.output.annotate, False, cfg.output.view3d, cfg.output.rerun)
     if isinstance(fps, int | float) and 0 < fps < 1000:
         annotator.fps = float(fps)
     return annotator

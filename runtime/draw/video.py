@@ -190,10 +190,16 @@ def render(msg: dict[str, Any], frame: np.ndarray, view3d: bool = True) -> np.nd
 
 
 class Annotator:
-    """Annotated frames to a video (first stream: PATH, others PATH-<stream>.mp4) and/or a window."""
+    """Annotated frames to a video (first stream: PATH, others PATH-<stream>.mp4) and/or a window,
+    and/or the frames with their skeletons to a rerun recording (`rerun`: a .rrd path)."""
 
-    def __init__(self, path: str, show: bool, view3d: bool) -> None:
+    def __init__(self, path: str, show: bool, view3d: bool, rerun: str = "") -> None:
         self.path, self.show, self.view3d = path, show, view3d
+        self.rerun = None
+        if rerun:
+            from camerapose.runtime.draw.rerun_log import RerunLog
+
+            self.rerun = RerunLog(rerun)
         self.writers: dict[str, VideoWriter] = {}
         self.fps = 30.0
         if show:
@@ -217,6 +223,10 @@ class Annotator:
         return self.writers[stream]
 
     def add(self, msg: dict[str, Any], frame: np.ndarray) -> None:
+        if self.rerun is not None:
+            self.rerun.add(msg, frame)
+        if not (self.path or self.show):
+            return
         img = render(msg, frame, self.view3d)
         if self.path:
             self._writer(msg["stream"], (img.shape[1], img.shape[0])).write(img)
@@ -228,5 +238,8 @@ class Annotator:
         for w in self.writers.values():
             w.release()
         self.writers.clear()
+        if self.rerun is not None:
+            self.rerun.close()
+            self.rerun = None
         if self.show:
             cv2.destroyAllWindows()

@@ -15,7 +15,7 @@ class AnnotateStage(Stage):
         from camerapose.runtime.draw.video import Annotator
 
         out = self.cfg.output
-        annot = Annotator(out.annotate, out.show, out.view3d)
+        annot = Annotator(out.annotate, out.show, out.view3d, out.rerun)
         rings = RingReader(self.run_id)
         releases = graph.last_frame_reader(self.cfg) == "annotate"
         if releases:

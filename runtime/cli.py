@@ -362,6 +362,8 @@ def configure_record(p: argparse.ArgumentParser) -> None:
         "print the count (exit 130 after Ctrl-C, else 0)."
     )
     p.add_argument("file", help="output file: .cprec, or .mcap (needs the files extra)")
+    p.add_argument("--format", choices=("cprec", "mcap"), default=None,
+                   help="the file's format (default: by its name: mcap for .mcap, else cprec)")
     _add_sub_args(p)
 
 
@@ -387,7 +389,7 @@ def run_record(a: argparse.Namespace) -> int:
     from camerapose.runtime.wire.record import record
 
     with _stop_signals() as caught:
-        n = record(a.file, a.endpoint, a.stream, a.count, a.timeout, a.server_key)
+        n = record(a.file, a.endpoint, a.stream, a.count, a.timeout, a.server_key, a.format)
     print(f"{n} messages -> {a.file}", flush=True)
     return 130 if signal.SIGINT in caught else 0
 

@@ -41,8 +41,10 @@ def record(
     limit: int = 0,
     timeout: float | None = None,
     server_key: str | bytes | None = None,
+    fmt: str | None = None,
 ) -> int:
-    """Write messages from `endpoint` to `path` until `limit` messages (0 = no limit), `timeout` s
+    """Write messages from `endpoint` to `path` (as `fmt`: "cprec" or "mcap"; default by the name:
+    MCAP for a name ending in .mcap) until `limit` messages (0 = no limit), `timeout` s
     of silence, or Ctrl-C (KeyboardInterrupt). Returns the number of messages written.
 
     A bad endpoint or key fails before the file is created; every message goes to the file as it
@@ -50,7 +52,9 @@ def record(
     disk) cuts the file back to its last whole message, which replays, and raises one InputError
     line naming the path and the errno (ENOSPC)."""
     timeout = check_timeout(timeout, "record")
-    if str(path).lower().endswith(".mcap"):
+    if fmt not in (None, "cprec", "mcap"):
+        raise InputError(f"record: format must be cprec or mcap, got {fmt!r}")
+    if fmt == "mcap" or (fmt is None and str(path).lower().endswith(".mcap")):
         return _record_mcap(path, endpoint, streams, limit, timeout, server_key)
     sock = connect(endpoint, streams, server_key)
     try:

@@ -73,6 +73,13 @@ def test_an_mcap_recording_reads_back_as_the_same_messages_and_times(tmp_path: P
         same_message(a, b)
 
 
+def test_record_refuses_a_format_it_does_not_write(tmp_path: Path) -> None:
+    from camerapose.runtime.wire.record import record
+
+    with pytest.raises(InputError, match="format must be cprec or mcap"):
+        record(tmp_path / "x.rec", "tcp://127.0.0.1:9", fmt="bag")
+
+
 def test_a_file_that_is_not_mcap_nor_cprec_is_one_input_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.mcap"
     bad.write_bytes(b"\x89MCAP0\r\n" + b"garbage" * 10)
@@ -81,7 +88,9 @@ def test_a_file_that_is_not_mcap_nor_cprec_is_one_input_error(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_record_to_mcap_then_replay_gives_a_subscriber_the_same_messages(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "fmt"), [("s.mcap", None), ("s.rec", "mcap")])  # by name, or --format
+def test_record_to_mcap_then_replay_gives_a_subscriber_the_same_messages(tmp_path: Path, name: str,
+                                                                          fmt: str | None) -> None:
     from camerapose.runtime.wire.client import subscribe
     from camerapose.runtime.wire.publisher import PublishConfig
     from camerapose.runtime.wire.record import record, replay
@@ -90,7 +99,7 @@ def test_record_to_mcap_then_replay_gives_a_subscriber_the_same_messages(tmp_pat
 
     items = list(read_recording(DEMO))[:20]
     src, dst = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    rec = threading.Thread(target=record, args=(tmp_path / "s.mcap", src, None, len(items), 10.0))
+    rec = threading.Thread(target=record, args=(tmp_path / name, src, None, len(items), 10.0, None, fmt))
     rec.start()
     from camerapose.runtime.wire.publisher import Publisher
 
@@ -107,7 +116,8 @@ def test_record_to_mcap_then_replay_gives_a_subscriber_the_same_messages(tmp_pat
     th = threading.Thread(target=lambda: got.extend(
         m for _, m in zip(range(len(items)), subscribe(dst, timeout=10), strict=False)))
     th.start()
-    replay(tmp_path / "s.mcap", PublishConfig(endpoint=dst, wait_subscriber_s=5))
+    assert (tmp_path / name).read_bytes()[:8] == b"\x89MCAP0\r\n"
+    replay(tmp_path / name, PublishConfig(endpoint=dst, wait_subscriber_s=5))
     th.join(15)
     assert len(got) == len(items)
     for a, (_, _, q) in zip(got, items, strict=True):

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from camerapose.core.errors import AssetError
-from camerapose.core.skeleton import BONES, NUM_JOINTS
+from camerapose.core.skeleton import NUM_JOINTS, bone_lengths
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def detect_video(path: Path) -> ViewTracks:
     return out
 
 
-def input_key(cache: Path) -> str:
+def input_key() -> str:
     """sha256 over the build's inputs (videos, calibration, detector models) and BUILD_VERSION."""
     from camerapose.assets import ASSETS
 
@@ -112,7 +113,7 @@ def is_current(cache: Path) -> bool:
         return False
     try:
         with np.load(path) as z:
-            return str(z["key"]) == input_key(cache)
+            return str(z["key"]) == input_key()
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, cut or corrupt
         return False
 
@@ -142,7 +143,7 @@ def build(cache: Path, progress: bool = True) -> Path:
     P = np.stack([projection_matrix(c) for c in cams])
     rows, qa = triangulate_views(P, cams, views)
     arrays = {k: np.asarray(v) for k, v in rows.items()}
-    arrays["key"] = np.asarray(input_key(cache))
+    arrays["key"] = np.asarray(input_key())
     arrays["views"] = np.asarray(VIEWS)
     arrays["qa"] = np.asarray(json.dumps(qa))
     dest = cache / OUTPUT
@@ -177,16 +178,16 @@ def triangulate_views(P: np.ndarray, cams: list, views: list[ViewTracks]) -> tup
     errors, kept, swaps, bone_cv = [], [], 0, {}
     for person, group in enumerate(g for g in groups if len(g) >= 2):
         by_view = {v: views[v].arrays(pid) for v, pid in group.items()}
-        frames = sorted(set().union(*(set(a[0].tolist()) for a in by_view.values())))
+        row_of = {v: {int(f): i for i, f in enumerate(a[0])} for v, a in by_view.items()}  # frame -> row
+        frames = sorted(set().union(*row_of.values()))
         found = []
         for f in frames:
             uv = np.zeros((V, NUM_JOINTS, 2))
             conf = np.zeros((V, NUM_JOINTS))
-            for v, (fr, kp, c, _) in by_view.items():
-                hit = np.flatnonzero(fr == f)
-                if hit.size:
-                    uv[v] = undistort_points(cams[v], kp[hit[0]])
-                    conf[v] = c[hit[0]]
+            for v, (_, kp, c, _) in by_view.items():
+                if (i := row_of[v].get(f)) is not None:
+                    uv[v] = undistort_points(cams[v], kp[i])
+                    conf[v] = c[i]
             uv, conf, swapped = repair_swaps(P, uv, conf, min_conf=MIN_CONF, max_error_px=MAX_ERROR_PX)
             swaps += int(swapped.any(-1).sum())
             found.append(triangulate_robust(P, uv, conf, min_conf=MIN_CONF, max_error_px=MAX_ERROR_PX))
@@ -195,12 +196,10 @@ def triangulate_views(P: np.ndarray, cams: list, views: list[ViewTracks]) -> tup
             ok = np.isfinite(X).all(-1)
             errors.extend(res.error[ok].tolist())
             kept.append(ok)
-            for v, (fr, kp, c, d3) in by_view.items():
-                hit = np.flatnonzero(fr == f)
-                if not hit.size:
+            for v, (_, kp, c, d3) in by_view.items():
+                if (i := row_of[v].get(f)) is None:
                     continue
                 cam = cams[v]
-                i = hit[0]
                 for key, value in (("view", v), ("frame", f), ("person", person), ("track", group[v]),
                                    ("kp2d", kp[i]), ("conf", c[i]), ("det3d", d3[i]),
                                    ("size", (cam.width, cam.height)),
@@ -218,27 +217,19 @@ def triangulate_views(P: np.ndarray, cams: list, views: list[ViewTracks]) -> tup
 def drop_jumps(world: np.ndarray, max_jump: float, half: int = 2) -> np.ndarray:
     """Joints farther than max_jump from the median of their (2 half + 1)-frame neighbourhood set to
     NaN. world (T, 17, 3) consecutive frames -> a copy (T, 17, 3)."""
-    T = len(world)
     out = world.copy()
-    for i in range(T):
-        near = world[max(0, i - half) : i + half + 1]
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN joints stay NaN
-                med = np.nanmedian(near, 0)
-        far = np.linalg.norm(world[i] - med, axis=-1) > max_jump
-        out[i, far] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a joint NaN in the whole window stays NaN
+        for i in range(len(world)):
+            med = np.nanmedian(world[max(0, i - half) : i + half + 1], 0)
+            out[i, np.linalg.norm(world[i] - med, axis=-1) > max_jump] = np.nan
     return out
 
 
 def _bone_cv(world: np.ndarray) -> float:
-    """Median over the long bones (thigh, shin, upper arm, forearm, spine: 10 cm+) of the bone
-    length's coefficient of variation over frames (%). (T,17,3)."""
-    parent = np.array([p for p, _ in BONES])
-    child = np.array([c for _, c in BONES])
-    length = np.linalg.norm(world[:, child] - world[:, parent], axis=-1)
+    """Median over the long bones (mean length over 20 cm: thigh, shin, upper arm, forearm, spine) of
+    the bone length's coefficient of variation over frames (%). (T,17,3)."""
+    length = bone_lengths(world)  # (T, 16), NaN where a joint is
     mean = np.nanmean(length, 0)
     cv = np.nanstd(length, 0) / mean
     return float(100.0 * np.nanmedian(cv[mean > 0.2]))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .metrics import p_mpjpe
 from .shapes import check_shape
-from .skeleton import BONES, NUM_JOINTS, Joint
+from .skeleton import NUM_JOINTS, Joint, bone_lengths
 
 J = NUM_JOINTS
 FUSIONS = ("detector-3d", "off")
@@ -31,9 +31,7 @@ SHARED_JOINTS = np.array([j for j in range(J) if j not in (Joint.NECK, Joint.HEA
 
 def pose_size(pose: np.ndarray) -> np.ndarray:
     """Sum of bone lengths (metres), a size measure that ignores where the root is. (..., 17, 3) -> (...)."""
-    parent = np.array([p for p, _ in BONES])
-    child = np.array([c for _, c in BONES])
-    return np.linalg.norm(pose[..., child, :] - pose[..., parent, :], axis=-1).sum(-1)
+    return bone_lengths(pose).sum(-1)
 
 
 def scaled_to(pose: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -171,25 +171,25 @@ def test_drop_jumps_keeps_nan_joints_nan_without_warnings():
 def test_input_key_changes_with_build_version_and_inputs(monkeypatch, tmp_path):
     from camerapose import assets
 
-    key = real_set.input_key(tmp_path)  # the asset table only: the cache may be empty
-    assert key == real_set.input_key(tmp_path) and len(key) == 64
+    key = real_set.input_key()  # the asset table only: no cache needed
+    assert key == real_set.input_key() and len(key) == 64
     monkeypatch.setattr(real_set, "BUILD_VERSION", real_set.BUILD_VERSION + 1)
-    bumped = real_set.input_key(tmp_path)
+    bumped = real_set.input_key()
     assert bumped != key
     name = real_set.VIDEO.format(view=real_set.VIEWS[2])
     monkeypatch.setitem(assets.ASSETS, name, dataclasses.replace(assets.ASSETS[name], sha256="0" * 64))
-    assert real_set.input_key(tmp_path) not in (key, bumped)
+    assert real_set.input_key() not in (key, bumped)
 
 
 def test_is_current_only_for_a_file_built_from_the_current_inputs(tmp_path):
     assert not real_set.is_current(tmp_path)
     dest = tmp_path / real_set.OUTPUT
     dest.parent.mkdir(parents=True)
-    np.savez(dest, key=np.asarray(real_set.input_key(tmp_path)))
+    np.savez(dest, key=np.asarray(real_set.input_key()))
     assert real_set.is_current(tmp_path)
     np.savez(dest, key=np.asarray("stale"))
     assert not real_set.is_current(tmp_path)
-    np.savez(dest, key=np.asarray(real_set.input_key(tmp_path)), filler=np.arange(1000.0))
+    np.savez(dest, key=np.asarray(real_set.input_key()), filler=np.arange(1000.0))
     whole = dest.read_bytes()
     for bad in (b"not an npz", b"", whole[: len(whole) // 2], whole[:-10]):  # garbage, empty, cut
         dest.write_bytes(bad)

@@ -29,7 +29,7 @@ import dataclasses
 import numpy as np
 
 from camerapose.core import metrics
-from camerapose.core.camera import denormalize_intrinsics
+from camerapose.core.camera import denormalize_intrinsics, solve_translation
 from camerapose.core.fusion import DETECTOR_3D_WEIGHTS, SHARED_JOINTS, fit_weights
 from camerapose.core.lift_steps import LiftItem, LiftSteps, PostConfig
 
@@ -72,19 +72,26 @@ def _item(real: RealSet, i: int) -> LiftItem:
                     real.poses.conf[i], d3 if np.isfinite(d3).all() else None)
 
 
-def cross_validated_weights(real: RealSet, lifter: np.ndarray) -> dict[int, np.ndarray]:
+def fittable(real: RealSet) -> np.ndarray:
+    """The rows a fusion can be fitted and scored on: a whole truth and a detector 3D. -> (N,) bool."""
+    return real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
+
+
+def _fit(real: RealSet, lifter: np.ndarray, rows: np.ndarray, kind: str) -> np.ndarray:
+    """`fit_weights` on the rows selected. lifter (N,17,3) -> (17, 3)."""
+    return fit_weights(lifter[rows], real.det3d[rows], real.poses.kp3d[rows].astype(np.float64), kind)
+
+
+def cross_validated_weights(real: RealSet, lifter: np.ndarray, kind: str = "plane+depth",
+                            ) -> dict[int, np.ndarray]:
     """Fusion weights per view, each fitted on the scored rows of the other views. lifter (N,17,3)."""
-    ok = real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
-    gt = real.poses.kp3d.astype(np.float64)
-    return {int(v): fit_weights(lifter[ok & (real.view != v)], real.det3d[ok & (real.view != v)],
-                                gt[ok & (real.view != v)]) for v in np.unique(real.view)}
+    ok = fittable(real)
+    return {int(v): _fit(real, lifter, ok & (real.view != v), kind) for v in np.unique(real.view)}
 
 
 def fit_all(real: RealSet, lifter: np.ndarray, kind: str = "plane+depth") -> np.ndarray:
     """Fusion weights fitted on every scored row (what the runtime ships). lifter (N,17,3) -> (17, 3)."""
-    lifter = lifter - lifter[:, :1]
-    ok = real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
-    return fit_weights(lifter[ok], real.det3d[ok], real.poses.kp3d[ok].astype(np.float64), kind)
+    return _fit(real, lifter, fittable(real), kind)
 
 
 def scores(real: RealSet, pred: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -161,9 +168,8 @@ def evaluate_real(out: dict[str, np.ndarray], real: RealSet,
 
 def _lifter_camera(real: RealSet, out: dict[str, np.ndarray]) -> dict[str, float]:
     """The model's own camera per person, as `camera_scores` for `real/lifter`, with t re-solved for
-    the true K (what `--intrinsics` does)."""
-    from camerapose.core.camera import solve_translation
-
+    the true K (what `--intrinsics` does). (`evaluate.camera_metrics` computes the same in the
+    normalised frame; evaluate imports this module, so it cannot be called from here.)"""
     W, H = real.size[:, :1], real.size[:, 1:]
     focal, _ = denormalize_intrinsics(out["focal"].astype(np.float64), out["center"].astype(np.float64), W, H)
     X = out["kp3d"].astype(np.float64)
@@ -182,7 +188,7 @@ def compare_fusions(real: RealSet, lifter: np.ndarray) -> dict[str, dict[str, fl
     from camerapose.core.fusion import KINDS, fuse
 
     lifter = lifter - lifter[:, :1]
-    ok = real.poses.has_3d & np.isfinite(real.det3d).all((1, 2))
+    ok = fittable(real)
     views = [int(v) for v in np.unique(real.view[ok])]
     det = np.nan_to_num(real.det3d)
 
@@ -193,11 +199,8 @@ def compare_fusions(real: RealSet, lifter: np.ndarray) -> dict[str, dict[str, fl
         "lifter": {real.views[v]: mm(lifter, ok & (real.view == v)) for v in views},
         "detector-3d": {real.views[v]: mm(det, ok & (real.view == v)) for v in views}}
     for kind in KINDS:
-        row = {}
-        for v in views:
-            train, test = ok & (real.view != v), ok & (real.view == v)
-            w = fit_weights(lifter[train], real.det3d[train], real.poses.kp3d[train].astype(np.float64), kind)
-            row[real.views[v]] = mm(fuse(lifter, det, w), test)
+        cv = cross_validated_weights(real, lifter, kind)
+        row = {real.views[v]: mm(fuse(lifter, det, cv[v]), ok & (real.view == v)) for v in views}
         row["in sample"] = mm(fuse(lifter, det, fit_all(real, lifter, kind)), ok)
         out[kind] = row
     for row in out.values():

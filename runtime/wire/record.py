@@ -54,43 +54,15 @@ def record(
     timeout = check_timeout(timeout, "record")
     if fmt not in (None, "cprec", "mcap"):
         raise InputError(f"record: format must be cprec or mcap, got {fmt!r}")
-    if fmt == "mcap" or (fmt is None and str(path).lower().endswith(".mcap")):
-        return _record_mcap(path, endpoint, streams, limit, timeout, server_key)
+    mcap = fmt == "mcap" or (fmt is None and str(path).lower().endswith(".mcap"))
     sock = connect(endpoint, streams, server_key)
     try:
-        f = open(path, "wb", buffering=0)  # each message straight to the OS: nothing half in a buffer
-    except OSError as err:
-        sock.close(0)
-        raise InputError(f"{path}: cannot write the recording ({err.strerror})") from None
-    n = 0
-    t0 = None
-    with f:
-        try:
-            size = _write_whole(f, path, MAGIC, 0)  # the file's length: its whole records
-            for topic, payload in receive(sock, streams, timeout=timeout, raw=True):
-                now = time.monotonic()
-                t0 = now if t0 is None else t0
-                item = msgpack.packb([now - t0, topic, payload], use_bin_type=True)
-                size = _write_whole(f, path, item, size)
-                n += 1
-                if limit and n >= limit:
-                    break
-        except KeyboardInterrupt:
-            pass
-        except InputError as err:  # a full disk
-            raise InputError(f"{err}; the recording keeps the {n} messages before it") from None
-    log.info("recorded %d messages to %s", n, path)
-    return n
+        if mcap:
+            from camerapose.runtime.wire.mcap_io import McapRecorder
 
-
-def _record_mcap(path: str | Path, endpoint: str, streams: list[str] | None, limit: int,
-                 timeout: float | None, server_key: str | bytes | None) -> int:
-    """`record` into an MCAP file (`mcap_io`): the same messages, for Foxglove and the mcap tools."""
-    from camerapose.runtime.wire.mcap_io import McapRecorder
-
-    sock = connect(endpoint, streams, server_key)
-    try:
-        out = McapRecorder(path)
+            out: _CprecFile | McapRecorder = McapRecorder(path)
+        else:
+            out = _CprecFile(path)
     except InputError:
         sock.close(0)
         raise
@@ -107,8 +79,39 @@ def _record_mcap(path: str | Path, endpoint: str, streams: list[str] | None, lim
         pass
     finally:
         out.close()
-    log.info("recorded %d messages to %s (MCAP)", n, path)
+    log.info("recorded %d messages to %s%s", n, path, " (MCAP)" if mcap else "")
     return n
+
+
+class _CprecFile:
+    """A `.cprec` being written: `write(t, topic, payload)` per message, then `close()`. Each record
+    goes to the OS unbuffered and whole: a full disk cuts the file back to its last whole record
+    (which replays) and raises one InputError line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path, self.n, self.size = path, 0, 0  # size: the file's length, its whole records
+        try:
+            self.f = open(path, "wb", buffering=0)  # each message to the OS at once: none half buffered
+        except OSError as err:
+            raise InputError(f"{path}: cannot write the recording ({err.strerror})") from None
+        try:
+            self._whole(MAGIC)
+        except InputError:
+            self.f.close()
+            raise
+
+    def write(self, t: float, topic: bytes, payload: bytes) -> None:
+        self._whole(msgpack.packb([t, topic, payload], use_bin_type=True))
+        self.n += 1
+
+    def _whole(self, data: bytes) -> None:
+        try:
+            self.size = _write_whole(self.f, self.path, data, self.size)
+        except InputError as err:  # a full disk
+            raise InputError(f"{err}; the recording keeps the {self.n} messages before it") from None
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def _write_whole(f: BinaryIO, path: str | Path, data: bytes, size: int) -> int:

@@ -50,8 +50,10 @@ def estimate(source: str | int | Path, every_frame: bool = False,
     raise InputError here, at the call; leaving the loop early closes the source and the models."""
     cfg = estimate_config(source, every_frame, settings)
     check_inputs(cfg, open_files=False)  # the source opens at the first message
-    if cfg.output.annotate and not Path(cfg.output.annotate).parent.is_dir():
-        raise InputError(f"{cfg.output.annotate}: folder {Path(cfg.output.annotate).parent} does not exist")
+    from camerapose.runtime.draw.video import check_folder
+
+    for path in (cfg.output.annotate, cfg.output.rerun):  # written from the first message on
+        check_folder(path)
     return _messages(cfg)
 
 

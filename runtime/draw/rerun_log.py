@@ -42,10 +42,8 @@ class RerunLog:
     `close()`."""
 
     def __init__(self, path: str | Path, jpeg_quality: int = 80) -> None:
-        rr = _rerun()
+        rr = _rerun()  # its folder is checked by the caller (`video.check_folder`)
         self.rr, self.path, self.quality = rr, Path(path), jpeg_quality
-        if not self.path.parent.is_dir():
-            raise InputError(f"{path}: folder {self.path.parent} does not exist")
         self.rec = rr.RecordingStream("camerapose")
         self.rec.save(str(self.path))
         self.streams: set[str] = set()

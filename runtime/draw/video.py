@@ -189,6 +189,12 @@ def render(msg: dict[str, Any], frame: np.ndarray, view3d: bool = True) -> np.nd
     return out
 
 
+def check_folder(path: str | Path) -> None:
+    """InputError (one line) unless the folder an output file is to be written in exists."""
+    if path and not Path(path).parent.exists():
+        raise InputError(f"{path}: folder {Path(path).parent} does not exist")
+
+
 class Annotator:
     """Annotated frames to a video (first stream: PATH, others PATH-<stream>.mp4) and/or a window,
     and/or the frames with their skeletons to a rerun recording (`rerun`: a .rrd path)."""
@@ -209,8 +215,8 @@ class Annotator:
                 raise InputError(
                     "--show needs an OpenCV build with a GUI (pip install opencv-python) and a display"
                 ) from None
-        if path and not Path(path).parent.exists():
-            raise InputError(f"{path}: folder {Path(path).parent} does not exist")
+        check_folder(path)
+        check_folder(rerun)
 
     def _writer(self, stream: str, size: tuple[int, int]) -> VideoWriter:
         if stream not in self.writers:

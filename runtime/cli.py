@@ -117,7 +117,7 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="set any option of runtime/runtime.toml, e.g. --set lift.smooth=false or "
-        "--set detector.tracker.max_misses=8 (repeatable; TOML values, a bare word is a string; "
+        "--set detector.track_memory_s=4 (repeatable; TOML values, a bare word is a string; "
         "overrides --config and the flags)",
     )
     g.add_argument(

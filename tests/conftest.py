@@ -165,3 +165,21 @@ def ring_camera(angle_deg: float, height: float, f: float, dist: tuple[float, ..
     R = np.stack([x, np.cross(z, x), z])
     w, h = size
     return Camera(f, f, w / 2 + offset[0], h / 2 + offset[1], w, h, dist, R, -R @ centre)
+
+
+def check_demo_ids(ids_per_frame: list[list[int]]) -> None:
+    """The demo's tracking promise (issue 23), on the ids of every frame 0-229: exactly two ids in
+    the whole stream; the man (the only person at frame 0) keeps his id throughout, and has a pose
+    on at least 10 of frames 170-188 (the backflip into the sun)."""
+    assert len(ids_per_frame) == 230
+    seen = {i for ids in ids_per_frame for i in ids}
+    assert len(seen) == 2, seen
+    (man,) = ids_per_frame[0]
+    flip = sum(man in ids_per_frame[f] for f in range(170, 189))
+    assert flip >= 10, flip
+
+
+@pytest.fixture(scope="session")
+def demo_ids_ok():
+    """`check_demo_ids`, for the tests that run the whole demo."""
+    return check_demo_ids

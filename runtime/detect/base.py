@@ -26,6 +26,7 @@ import numpy as np
 
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
+from camerapose.runtime.detect import identity
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,11 @@ class DetectorConfig:
       16:9 frame tiles show people 1.8x larger, for 4 detector calls instead of 1 (~10 ms more on
       2 cores, on detector frames only).
     min_pose_score: landmark model's pose flag below which a person is dropped;
+    track_memory_s: a person the tracker lost keeps their id this long (seconds of the stream's
+      time) for when they come back; min_track_frames: a new person is published once tracked
+      this many frames (a shorter track is never published; `tracker.py`);
+    lost_search: look for a lost person where their track predicts them, with the landmark model
+      at 8 rotations (BlazePose backend; see `blazepose.BlazePoseDetector._lost_search`);
     duplicate_iou: two poses whose boxes overlap more than this are one person.
     confidence: per-joint confidence: "heatmap" (heatmap peak near the joint, like the heatmap
       maxima RefineNet is trained on), "visibility" (the model's visibility sigmoid), or
@@ -119,6 +125,9 @@ class DetectorConfig:
     nms_iou: float = 0.3
     detector_tiles: str = "auto"
     min_pose_score: float = 0.5
+    track_memory_s: float = 2.0
+    min_track_frames: int = 5
+    lost_search: bool = True
     redetect_score: float = 0.7
     duplicate_iou: float = 0.5
     roi_enlarge: float = 1.25
@@ -136,7 +145,8 @@ class DetectorConfig:
             raise InputError(f"detector backend must be one of {BACKENDS}, got {self.backend!r}")
         check_ranges("detector", self, max_persons=(1, 100), detect_every=(1, 100_000),
                      min_detection_score=(0, 1), nms_iou=(0, 1), min_pose_score=(0, 1),
-                     redetect_score=(0, 1), duplicate_iou=(0, 1), roi_enlarge=(1, 4), threads=(1, 256),
+                     redetect_score=(0, 1), duplicate_iou=(0, 1), track_memory_s=(0, 3600),
+                     min_track_frames=(1, 10_000), roi_enlarge=(1, 4), threads=(1, 256),
                      min_frame_side=(1, 4096))
         if self.person_search not in ("async", "sync"):
             raise InputError(f"detector: person_search must be async|sync, got {self.person_search!r}")
@@ -242,7 +252,8 @@ class Detector(ABC):
 
     def tracker(self, stream: str) -> Tracker:
         if stream not in self._trackers:
-            self._trackers[stream] = Tracker(self.cfg.tracker)
+            self._trackers[stream] = Tracker(self.cfg.tracker, self.cfg.track_memory_s,
+                                             self.cfg.min_track_frames)
         return self._trackers[stream]
 
     def detect(self, frames: list[np.ndarray], timestamps: list[float],
@@ -274,8 +285,8 @@ class Detector(ABC):
                 usable.append((i, img))
             found = self._find([img for _, img in usable], [names[i] for i, _ in usable],
                                [float(timestamps[i]) for i, _ in usable], live) if usable else []
-            for (i, _), obs in zip(usable, found, strict=True):
-                results[i] = self._track(names[i], float(timestamps[i]), obs)
+            for (i, img), obs in zip(usable, found, strict=True):
+                results[i] = self._track(names[i], float(timestamps[i]), obs, img)
             pending = later
         return results
 
@@ -283,15 +294,21 @@ class Detector(ABC):
         self.tracker(stream).update([], t)
         self._forget(stream)
 
-    def _track(self, stream: str, t: float, obs: list[tuple[Observation, object]]) -> list[Person2D]:
-        """Ids + smoothing for one frame's observations; tells the backend each person's id."""
+    def _track(self, stream: str, t: float, obs: list[tuple[Observation, object]], frame: np.ndarray
+               ) -> list[Person2D]:
+        """Ids + smoothing for one frame's observations (BGR frame (H, W, 3)); tells the backend each
+        track's id. Tentative tracks (id < 0) are followed but not returned."""
+        for o, extra in obs:  # what tells people apart when motion cannot
+            o.appearance = identity.appearance(frame, o.keypoints, o.confidence)
+            o.proportions = identity.proportions(o.keypoints, self._det3d(extra))
         ids = self.tracker(stream).update([o for o, _ in obs], t)
         self._forget(stream)
         persons = []
         for (o, extra), (tid, kp) in zip(obs, ids, strict=True):
             self._remember(stream, tid, extra)
-            persons.append(Person2D(tid, kp.astype(np.float32), o.confidence.astype(np.float32),
-                                    o.box.astype(np.float32), float(o.score), self._det3d(extra)))
+            if tid > 0:
+                persons.append(Person2D(tid, kp.astype(np.float32), o.confidence.astype(np.float32),
+                                        o.box.astype(np.float32), float(o.score), self._det3d(extra)))
         return persons
 
     @abstractmethod

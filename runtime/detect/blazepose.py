@@ -27,7 +27,7 @@ from camerapose.runtime.detect import ssd
 from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
 from camerapose.runtime.detect.litert import TFLiteModel, sigmoid, to_rgb_float
 from camerapose.runtime.detect.person_search import PersonSearch
-from camerapose.runtime.detect.tracker import Observation
+from camerapose.runtime.detect.tracker import Observation, TrackState
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,21 @@ def world_h36m(world: np.ndarray) -> np.ndarray:
     return (w17 - w17[:, :1]).astype(np.float32)
 
 
+# A lost person is searched for (the landmark ring, and the person detector at once) while lost
+# for at most this long; after it, the person detector's usual cadence looks for them.
+LOST_SEARCH_S = 0.5
+RING_SCALE = 2.5  # a pose the ring finds is kept when its size is within this factor of the track's
+RING_MARGIN = 0.25  # ... and only where the ROI's centre is this share of its side inside the frame
+RING = 8  # rotations the landmark model tries on a lost person's predicted ROI (every 45 degrees)
+
+
 @dataclass
 class StreamState:
     frames: int = 0  # frames seen since the last detector run
     rois: dict[int, np.ndarray] | None = None  # track id -> next frame's ROI (5,)
     weakest: float = 1.0  # lowest pose score of the last frame
-    lost: bool = False  # a track went unseen in a recent frame and is not dropped yet
+    lost: bool = False  # a track went unseen in a recent frame (LOST_SEARCH_S)
+    kept: dict[int, np.ndarray] | None = None  # track id -> last ROI (5,) of a track not seen since
 
 
 class BlazePoseDetector(Detector):
@@ -191,11 +200,11 @@ class BlazePoseDetector(Detector):
     def _find(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float], live: bool
               ) -> list[list[tuple[Observation, object]]]:
         rois_per_frame, sources, searches = [], [], 0
-        for frame, s in zip(frames, streams, strict=True):
+        for frame, s, t in zip(frames, streams, timestamps, strict=True):
             st = self._stream(s)
             # Look for a lost person while their track lives: the landmark model gave up on them
             # (e.g. mid-jump), the detector may still see them, and in time to keep their id.
-            st.lost = any(tr.misses > 0 for tr in self.tracker(s).tracks)
+            st.lost = any(t - tr.t <= LOST_SEARCH_S for tr in self.tracker(s).lost(t))
             # Waited for when someone is missing: on the demo, live on 2 cores, a lost person's
             # search in the background kept both people on 68 % of frames, waited for 80 % (as
             # before), and the tail stayed short (a lost frame has one crop fewer to run).
@@ -211,9 +220,66 @@ class BlazePoseDetector(Detector):
         obs = self._landmarks(frames, rois_per_frame, sources)
         for s, o in zip(streams, obs, strict=True):
             self._stream(s).weakest = min((ob.score for ob, _ in o), default=0.0)
+        crops = self._lost_search(frames, streams, timestamps, rois_per_frame, sources, obs) \
+            if self.cfg.lost_search else 0
         self.last_stats = {"detector_frames": float(searches),
-                           "rois": float(sum(len(r) for r in rois_per_frame))}
+                           "rois": float(sum(len(r) for r in rois_per_frame)), "search_crops": float(crops)}
         return obs
+
+    def _lost_search(self, frames: list[np.ndarray], streams: list[str], timestamps: list[float],
+                     rois: list[np.ndarray], sources: list[list[int | None]],
+                     obs: list[list[tuple[Observation, object]]]) -> int:
+        """Find the persons the landmark model just lost, or lost within LOST_SEARCH_S: upside down,
+        blurred, in glare. Each one's ROI is moved and turned as their track predicts, and the
+        landmark model runs on it at RING rotations (a flip turns a body faster than the ROI
+        follows: on the demo's backflip the tracked ROI loses the man on 6 frames of 20, the ring
+        finds him on all 20; the person detector on the same region turned by 0/90/180/270 degrees
+        found him on 15). The best pose of each, if it passes `min_pose_score` and is not a person
+        already found, joins `obs` (in place) with its track's id as the hint. -> crops run."""
+        ring_rois, ring_ids = [], []
+        for frame, s, t, r, src, o in zip(frames, streams, timestamps, rois, sources, obs, strict=True):
+            seen = {ob.hint for ob, _ in o}
+            tracker, st = self.tracker(s), self._stream(s)
+            targets = {tid: r[k] for k, tid in enumerate(src)
+                       if tid is not None and tid > 0 and tid not in seen}
+            for tr in tracker.lost(t):
+                if t - tr.t <= LOST_SEARCH_S and tr.id not in targets and st.kept and tr.id in st.kept:
+                    targets[tr.id] = st.kept[tr.id]
+            tracks = {tr.id: tr for tr in tracker.tracks}
+            room = self.cfg.max_persons - len(o)
+            rs, ids = [], []
+            for tid, roi in list(targets.items())[:max(room, 0)]:
+                pred = predicted_roi(roi, tracks[tid], t, self.cfg.tracker.coast_s) if tid in tracks else roi
+                h, w = frame.shape[:2]
+                m = RING_MARGIN * pred[2]
+                if not (m <= pred[0] < w - m and m <= pred[1] < h - m):
+                    # Leaving the view: there the ring fits whole skeletons onto a hand or a head
+                    # at the edge (the demo's walker, frames 200-227); the person detector finds
+                    # them if they come back.
+                    continue
+                rs.append(roi_ring(pred, RING))
+                ids += [tid] * RING
+            ring_rois.append(np.concatenate(rs) if rs else np.zeros((0, 5), np.float32))
+            ring_ids.append(ids)
+        total = sum(len(r) for r in ring_rois)
+        if total == 0:
+            return 0
+        found = self._landmarks(frames, ring_rois, ring_ids)
+        for s, o, f in zip(streams, obs, found, strict=True):
+            taken: set[int | None] = set()
+            sizes = {tr.id: box_extent(tr.box) for tr in self.tracker(s).tracks}
+            for ob, extra in f:  # best first (`_observations`)
+                if ob.hint in taken or (o and (ssd.iou(ob.box, np.stack([p.box for p, _ in o]))
+                                               > self.cfg.duplicate_iou).any()):
+                    continue
+                # A body does not shrink or grow 2.5x from one sighting to the next: that is the
+                # model fitting a whole skeleton onto a hand or a head at the frame's edge.
+                grown = box_extent(ob.box) / sizes.get(ob.hint, box_extent(ob.box))
+                if not 1 / RING_SCALE <= grown <= RING_SCALE:
+                    continue
+                taken.add(ob.hint)
+                o.append((ob, extra))
+        return total
 
     def _landmarks(self, frames: list[np.ndarray], rois: list[np.ndarray], sources: list[list[int | None]]
                    ) -> list[list[tuple[Observation, object]]]:
@@ -265,12 +331,42 @@ class BlazePoseDetector(Detector):
         st = self._stream(stream)
         st.rois = st.rois or {}
         st.rois[track_id] = np.asarray(extra.roi if isinstance(extra, _Found) else extra, np.float32)
+        if st.kept:
+            st.kept.pop(track_id, None)
 
     def _det3d(self, extra: object) -> np.ndarray | None:
         return extra.det3d if isinstance(extra, _Found) else None
 
     def _forget(self, stream: str) -> None:
-        self._stream(stream).rois = {}
+        """The last frame's ROIs become the kept ROIs of tracks the tracker still keeps (a person seen
+        this frame is moved back by `_remember`)."""
+        st = self._stream(stream)
+        live = {tr.id for tr in self.tracker(stream).tracks}
+        kept = {**(st.kept or {}), **(st.rois or {})}
+        st.kept = {tid: roi for tid, roi in kept.items() if tid in live}
+        st.rois = {}
+
+
+def predicted_roi(roi: np.ndarray, track: TrackState, t: float, coast_s: float) -> np.ndarray:
+    """A ROI (5,) of `track`'s last pose moved and turned as the track predicts at time t."""
+    kp, _, angle = track.predict(t, coast_s)
+    out = np.asarray(roi, np.float32).copy()
+    out[:2] += (kp[0] - track.keypoints[0]).astype(np.float32)  # the pelvis' motion
+    out[4] = roi_mod.normalize_angle(out[4] + angle - track.angle)
+    return out
+
+
+def box_extent(box: np.ndarray) -> float:
+    """The longer side of an x0, y0, x1, y1 box (a turning body keeps it; a body cut by the frame's
+    edge keeps it too, where its area collapses)."""
+    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
+
+
+def roi_ring(roi: np.ndarray, n: int) -> np.ndarray:
+    """The ROI (5,) at n rotations, its own first, then every 360/n degrees. -> (n, 5) float32."""
+    out = np.repeat(np.asarray(roi, np.float32)[None], n, 0)
+    out[:, 4] = roi_mod.normalize_angle(out[:, 4] + 2 * np.pi * np.arange(n) / n)
+    return out
 
 
 def merge_rois(tracked: dict[int, np.ndarray], detected: np.ndarray, max_persons: int,

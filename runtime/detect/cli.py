@@ -69,7 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "([detector], [detector.tracker], [detector.tracker.one_euro], [detector.onnx])")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="set any detector option, e.g. --set detector.max_persons=2 or "
-                             "--set detector.tracker.max_misses=8 (repeatable; TOML values, a bare word "
+                             "--set detector.track_memory_s=4 (repeatable; TOML values, a bare word "
                              "is a string; overrides --config and the flags)")
     parser.add_argument("--backend", choices=["blazepose", "onnx"], default=None,
                         help=f"2D backend (default {default('detector.backend')})")

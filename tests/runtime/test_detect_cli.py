@@ -64,12 +64,12 @@ def _detect_args(*argv: str) -> argparse.Namespace:
 def test_config_file_uses_the_runtime_detector_tables(tmp_path: Path) -> None:
     path = tmp_path / "det.toml"
     path.write_text(
-        "[detector]\nmax_persons = 2\n[detector.tracker]\nmax_misses = 9\n"
+        "[detector]\nmax_persons = 2\n[detector.tracker]\nreach = 2.5\n"
         "[detector.tracker.one_euro]\nbeta = 3.0\n"
         "[detector.onnx]\nlayout = 'heatmap'\ninput_size = [192, 256]\n"
     )
     cfg = config_from_args(_detect_args("--config", str(path)))
-    assert cfg.max_persons == 2 and cfg.tracker.max_misses == 9 and cfg.tracker.one_euro.beta == 3.0
+    assert cfg.max_persons == 2 and cfg.tracker.reach == 2.5 and cfg.tracker.one_euro.beta == 3.0
     assert cfg.onnx.layout == "heatmap" and cfg.onnx.input_size == (192, 256)
     assert cfg.detect_every == DetectorConfig().detect_every
 

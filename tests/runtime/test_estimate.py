@@ -55,12 +55,14 @@ def test_a_missing_file_or_a_bad_source_is_an_input_error_at_the_call(tmp_path: 
 # -- real runs (slow) ---------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.assets
-def test_every_frame_of_the_demo_comes_once_in_order_with_both_people(demo_video: Path) -> None:
+def test_every_frame_of_the_demo_comes_once_in_order_with_both_people_and_two_ids(demo_video: Path,
+                                                                                  demo_ids_ok) -> None:
     msgs = list(camerapose.estimate(demo_video, every_frame=True))
     assert [m["frame"] for m in msgs] == list(range(230))
     assert all(m["stream"] == "0" and m["schema"] == 1 for m in msgs)
     seen = Counter(p["id"] for m in msgs for p in m["persons"])
     assert len([i for i, n in seen.items() if n >= 100]) >= 2, seen  # two people, each in many frames
+    demo_ids_ok([[p["id"] for p in m["persons"]] for m in msgs])  # ... and no third id, the man's kept
     p = msgs[100]["persons"][0]
     assert p["kp3d"].shape == (17, 3) and p["kp3d"].dtype.name == "float32"
 

@@ -79,17 +79,19 @@ def _payload(msg: dict) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.assets
-def test_run_every_frame_save_jsonl_writes_one_line_per_frame_of_the_demo(demo_video: Path,
-                                                                          tmp_path: Path) -> None:
+def test_run_every_frame_save_jsonl_writes_one_line_per_frame_of_the_demo(demo_video: Path, tmp_path: Path,
+                                                                          demo_ids_ok) -> None:
     out = tmp_path / "out.jsonl"
     _run_save(demo_video, out)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [m["frame"] for m in lines] == list(range(230))
     assert sum(len(m["persons"]) for m in lines) > 230  # two people most of the time
+    demo_ids_ok([[p["id"] for p in m["persons"]] for m in lines])
     assert [(m["fps"], m["t_media"]) for m in lines] == [(30.0, f / 30) for f in range(230)]  # video's clock
     assert main(["convert", str(out), "--to", "bvh", "--out", str(tmp_path / "bvh"), "-q"]) == 0
     bvhs = list((tmp_path / "bvh").glob("*.bvh"))
-    assert bvhs and all("Frame Time: 0.03333333" in f.read_text() for f in bvhs)  # 30 fps, not estimated
+    assert len(bvhs) == 2  # one per person: the man's flip does not split him in two
+    assert all("Frame Time: 0.03333333" in f.read_text() for f in bvhs)  # 30 fps, not estimated
 
 
 @pytest.mark.slow

@@ -15,12 +15,22 @@ from camerapose.runtime.stages import snapshot_codec as codec
 
 
 def _tracker() -> Tracker:
+    """A tracker with a confirmed track (colours and proportions known), a lost one and a tentative one."""
     tr = Tracker(TrackerConfig())
     rng = np.random.default_rng(0)
     for i in range(5):
         kp = (rng.random((17, 2)) * 100 + 200).astype(np.float32)
-        tr.update([Observation(kp, np.ones(17, np.float32), np.array([200, 200, 300, 300], np.float32), 0.9)],
-                  i / 30)
+        obs = [Observation(kp, np.ones(17, np.float32), np.array([200, 200, 300, 300], np.float32), 0.9,
+                           appearance=rng.random(64).astype(np.float32),
+                           proportions=rng.random(8).astype(np.float32))]
+        if i == 0:  # a second person, lost after the first frame
+            obs.append(Observation(kp + 500, np.ones(17, np.float32),
+                                   np.array([700, 700, 800, 800], np.float32), 0.9))
+        if i >= 3:  # a third, still tentative
+            obs.append(Observation(kp - 150, np.ones(17, np.float32),
+                                   np.array([50, 50, 150, 150], np.float32), 0.9))
+        tr.update(obs, i / 30)
+    assert {t.id for t in tr.tracks} == {1, 2, -1} and tr.tracks[1].misses > 0
     return tr
 
 

@@ -1,4 +1,4 @@
-"""Tracker: stable ids through crossings, a few missed frames survived, ids never reused."""
+"""Tracker: stable ids through crossings and gaps, re-identification, tentative tracks, ids never reused."""
 
 from __future__ import annotations
 
@@ -54,32 +54,96 @@ def test_two_persons_crossing_keep_their_ids() -> None:
     assert len(set(ids_a)) == 1 and len(set(ids_b)) == 1 and ids_a[0] != ids_b[0]
 
 
-def test_a_track_survives_a_few_missed_frames() -> None:
-    trk = raw(TrackerConfig(max_misses=3))
+def test_a_track_survives_missed_frames_within_its_memory() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), memory_s=0.5)
     first = trk.update([person(100)], 0.0)[0][0]
-    for i in range(1, 4):
+    for i in range(1, 12):  # 0.37 s unseen
         assert trk.update([], i / 30) == []
-    assert trk.update([person(100)], 4 / 30)[0][0] == first
+    assert trk.update([person(100)], 12 / 30)[0][0] == first
 
 
-def test_a_person_leaving_and_coming_back_gets_a_new_id_and_ids_are_never_reused() -> None:
-    trk = raw(TrackerConfig(max_misses=2))
+def test_a_person_gone_longer_than_the_memory_gets_a_new_id_and_ids_are_never_reused() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), memory_s=0.2, min_frames=1)
     seen = []
     t = 0.0
     for _ in range(3):
         seen.append(trk.update([person(100)], t)[0][0])
-        for _ in range(5):  # gone longer than max_misses
+        for _ in range(10):  # gone 0.33 s
             t += 1 / 30
             trk.update([], t)
         t += 1 / 30
     assert len(set(seen)) == 3 and seen == sorted(seen)
 
 
-def test_new_people_are_picked_up_beside_the_tracked_ones() -> None:
-    trk = raw()
+def test_a_new_person_is_published_only_once_tracked_min_frames() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), min_frames=5)
     a = trk.update([person(100)], 0.0)[0][0]
-    out = trk.update([person(102), person(600)], 1 / 30)
-    assert out[0][0] == a and out[1][0] != a
+    assert a == 1  # the stream's first people are confirmed at once
+    got = [trk.update([person(100), person(600)], i / 30)[1][0] for i in range(1, 7)]
+    assert all(g < 0 for g in got[:3]) and got[4:] == [2, 2]  # tentative (< 0), then the next id
+
+
+def test_a_short_spurious_track_never_takes_an_id() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), min_frames=5)
+    trk.update([person(100)], 0.0)
+    for i in range(1, 4):  # a false pose for 3 frames
+        assert trk.update([person(100), person(600)], i / 30)[1][0] < 0
+    for i in range(4, 10):
+        trk.update([person(100)], i / 30)
+    late = [trk.update([person(100), person(900)], i / 30)[1][0] for i in range(10, 16)]
+    assert late[-1] == 2  # the next real person gets 2: no id was spent on the false one
+
+
+def test_global_assignment_beats_greedy_matching() -> None:
+    trk = Tracker()
+    tracks = [object(), object()]
+    # Greedy would take (0, 0) = 0.9 and leave track 1 with 0.1 (no match); the best total pairs
+    # track 0 with observation 1 and track 1 with observation 0.
+    sim = np.array([[0.9, 0.8], [0.7, 0.1]])
+    got = trk._assign(tracks, [None, None], sim, 0.2)  # type: ignore[arg-type]
+    assert got == {1: tracks[0], 0: tracks[1]}
+
+
+def _dressed(x: float, colour: int, y: float = 100.0) -> Observation:
+    o = person(x, y)
+    o.appearance = np.zeros(64, np.float32)
+    o.appearance[[colour, 32 + colour]] = 1.0  # one hue bin for the torso, one for the legs
+    return o
+
+
+def test_a_lost_person_takes_back_their_id_by_their_colours_not_the_nearest_one() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), memory_s=2.0)
+    red = trk.update([_dressed(300, 3)], 0.0)[0][0]
+    for i in range(1, 30):  # gone for a second (behind something)
+        trk.update([], i / 30)
+    # two people come out: the nearer one wears other colours
+    out = trk.update([_dressed(310, 12), _dressed(420, 3)], 1.0)
+    assert out[1][0] == red and out[0][0] < 0
+
+
+def test_a_tentative_track_that_is_a_kept_person_gets_their_id_when_confirmed() -> None:
+    trk = Tracker(TrackerConfig(smooth=False, min_identity=0.5), memory_s=2.0, min_frames=3)
+    red = trk.update([_dressed(300, 3), _dressed(900, 8)], 0.0)[0][0]
+    for i in range(1, 20):
+        trk.update([_dressed(900, 8)], i / 30)
+    unknown = _dressed(400, 3)
+    unknown.appearance = None  # colours not seen well on the first frame back: too far to go by nearness
+    first = trk.update([_dressed(900, 8), unknown], 20 / 30)[1][0]
+    assert first < 0  # nothing to recognise yet: tentative
+    ids = [trk.update([_dressed(900, 8), _dressed(400, 3)], i / 30)[1][0] for i in range(21, 24)]
+    assert ids[-1] == red
+
+
+def test_the_body_rotation_is_predicted_from_its_spin() -> None:
+    trk = Tracker(TrackerConfig(smooth=False))
+    for i in range(5):  # turning 0.2 rad per frame about the pelvis
+        a = 0.2 * i
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        kp = _SHAPE @ rot.T + [300, 300]
+        trk.update([Observation(kp, np.ones(17), pose_box(kp), 0.9)], i / 30)
+    tr = trk.tracks[0]
+    _, _, angle = tr.predict(5 / 30)
+    assert abs(angle - tr.angle - 0.2) < 0.05 and abs(tr.angle - 0.8) < 1e-6
 
 
 def test_a_hint_keeps_the_id_across_a_big_jump() -> None:

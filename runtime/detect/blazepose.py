@@ -27,7 +27,7 @@ from camerapose.runtime.detect import ssd
 from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
 from camerapose.runtime.detect.litert import TFLiteModel, sigmoid, to_rgb_float
 from camerapose.runtime.detect.person_search import PersonSearch
-from camerapose.runtime.detect.tracker import Observation, TrackState
+from camerapose.runtime.detect.tracker import Observation, TrackState, box_extent
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ def world_h36m(world: np.ndarray) -> np.ndarray:
 # for at most this long; after it, the person detector's usual cadence looks for them.
 LOST_SEARCH_S = 0.5
 RING_SCALE = 2.5  # a pose the ring finds is kept when its size is within this factor of the track's
-RING_MARGIN = 0.25  # ... and only where the ROI's centre is this share of its side inside the frame
+RING_MARGIN = 0.25  # ... and only where the last ROI's centre is this share of its side inside the frame
+RING_OFFSET = 0.4  # ... and its hips within this share of the ROI's side from the ROI's centre
 RING = 8  # rotations the landmark model tries on a lost person's predicted ROI (every 45 degrees)
 
 
@@ -234,52 +235,70 @@ class BlazePoseDetector(Detector):
         landmark model runs on it at RING rotations (a flip turns a body faster than the ROI
         follows: on the demo's backflip the tracked ROI loses the man on 6 frames of 20, the ring
         finds him on all 20; the person detector on the same region turned by 0/90/180/270 degrees
-        found him on 15). The best pose of each, if it passes `min_pose_score` and is not a person
-        already found, joins `obs` (in place) with its track's id as the hint. -> crops run."""
-        ring_rois, ring_ids = [], []
-        for frame, s, t, r, src, o in zip(frames, streams, timestamps, rois, sources, obs, strict=True):
-            seen = {ob.hint for ob, _ in o}
-            tracker, st = self.tracker(s), self._stream(s)
-            targets = {tid: r[k] for k, tid in enumerate(src)
-                       if tid is not None and tid > 0 and tid not in seen}
-            for tr in tracker.lost(t):
-                if t - tr.t <= LOST_SEARCH_S and tr.id not in targets and st.kept and tr.id in st.kept:
-                    targets[tr.id] = st.kept[tr.id]
-            tracks = {tr.id: tr for tr in tracker.tracks}
-            room = self.cfg.max_persons - len(o)
-            rs, ids = [], []
-            for tid, roi in list(targets.items())[:max(room, 0)]:
-                pred = predicted_roi(roi, tracks[tid], t, self.cfg.tracker.coast_s) if tid in tracks else roi
-                h, w = frame.shape[:2]
-                m = RING_MARGIN * pred[2]
-                if not (m <= pred[0] < w - m and m <= pred[1] < h - m):
-                    # Leaving the view: there the ring fits whole skeletons onto a hand or a head
-                    # at the edge (the demo's walker, frames 200-227); the person detector finds
-                    # them if they come back.
-                    continue
-                rs.append(roi_ring(pred, RING))
-                ids += [tid] * RING
-            ring_rois.append(np.concatenate(rs) if rs else np.zeros((0, 5), np.float32))
-            ring_ids.append(ids)
+        found him on 15). The best pose of each that passes `min_pose_score` and `_plausible` joins
+        `obs` (in place) with its track's id as the hint. -> crops run."""
+        targets = [self._ring_targets(*args)
+                   for args in zip(frames, streams, timestamps, rois, sources, obs, strict=True)]
+        ring_rois = [np.concatenate([roi_ring(p, RING) for p in tg.values()]) if tg
+                     else np.zeros((0, 5), np.float32) for tg in targets]
         total = sum(len(r) for r in ring_rois)
         if total == 0:
             return 0
+        ring_ids: list[list[int | None]] = [[tid for tid in tg for _ in range(RING)] for tg in targets]
         found = self._landmarks(frames, ring_rois, ring_ids)
-        for s, o, f in zip(streams, obs, found, strict=True):
+        for frame, s, o, f, tg in zip(frames, streams, obs, found, targets, strict=True):
+            tracks = {tr.id: tr for tr in self.tracker(s).tracks}
             taken: set[int | None] = set()
-            sizes = {tr.id: box_extent(tr.box) for tr in self.tracker(s).tracks}
             for ob, extra in f:  # best first (`_observations`)
-                if ob.hint in taken or (o and (ssd.iou(ob.box, np.stack([p.box for p, _ in o]))
-                                               > self.cfg.duplicate_iou).any()):
-                    continue
-                # A body does not shrink or grow 2.5x from one sighting to the next: that is the
-                # model fitting a whole skeleton onto a hand or a head at the frame's edge.
-                grown = box_extent(ob.box) / sizes.get(ob.hint, box_extent(ob.box))
-                if not 1 / RING_SCALE <= grown <= RING_SCALE:
+                if ob.hint in taken or not self._plausible(ob, extra, tg[ob.hint], tracks[ob.hint], o,
+                                                           frame.shape[1], frame.shape[0]):
                     continue
                 taken.add(ob.hint)
                 o.append((ob, extra))
         return total
+
+    def _ring_targets(self, frame: np.ndarray, stream: str, t: float, rois: np.ndarray,
+                      sources: list[int | None], obs: list[tuple[Observation, object]]
+                      ) -> dict[int, np.ndarray]:
+        """Who to search for in this frame: track id -> predicted ROI (5,). The confirmed tracks
+        whose ROI gave no pose, then those lost within LOST_SEARCH_S, as many as max_persons leaves
+        room for, whose predicted ROI is well inside the frame."""
+        seen = {ob.hint for ob, _ in obs}
+        tracker, st = self.tracker(stream), self._stream(stream)
+        last = {tid: rois[k] for k, tid in enumerate(sources)
+                if tid is not None and tid > 0 and tid not in seen}
+        for tr in tracker.lost(t):
+            if t - tr.t <= LOST_SEARCH_S and tr.id not in last and st.kept and tr.id in st.kept:
+                last[tr.id] = st.kept[tr.id]
+        tracks = {tr.id: tr for tr in tracker.tracks}
+        h, w = frame.shape[:2]
+        out = {}
+        for tid, roi in list(last.items())[:max(self.cfg.max_persons - len(obs), 0)]:
+            if tid not in tracks:
+                continue
+            m = RING_MARGIN * roi[2]
+            # Leaving the view: there the ring fits whole skeletons onto a hand or a head at the
+            # edge (the demo's walker, frames 200-227); the person detector finds them if they return.
+            if m <= roi[0] < w - m and m <= roi[1] < h - m:
+                out[tid] = predicted_roi(roi, tracks[tid], t, self.cfg.tracker.coast_s)
+        return out
+
+    def _plausible(self, ob: Observation, extra: _Found, pred: np.ndarray, track: TrackState,
+                   found: list[tuple[Observation, object]], width: int, height: int) -> bool:
+        """Is a pose the ring found (with its next ROI in `extra`) the person of `track`, searched
+        at the predicted ROI pred (5,)? Not when it is a person already found this frame, when its
+        size is off the track's by RING_SCALE (a whole skeleton fitted onto a hand or a head), or
+        when its hips are off the frame (width x height) or far off the crop's centre (someone, or
+        something, else: the sun through a tree, live on the demo)."""
+        if found and (ssd.iou(ob.box, np.stack([p.box for p, _ in found])) > self.cfg.duplicate_iou).any():
+            return False
+        grown = box_extent(ob.box) / box_extent(track.box)
+        if not 1 / RING_SCALE <= grown <= RING_SCALE:
+            return False
+        x, y = extra.roi[:2]
+        if not (0 <= x < width and 0 <= y < height):  # hips off the frame: a live run's false pose
+            return False
+        return float(np.linalg.norm(extra.roi[:2] - pred[:2])) <= RING_OFFSET * float(pred[2])
 
     def _landmarks(self, frames: list[np.ndarray], rois: list[np.ndarray], sources: list[list[int | None]]
                    ) -> list[list[tuple[Observation, object]]]:
@@ -348,18 +367,15 @@ class BlazePoseDetector(Detector):
 
 
 def predicted_roi(roi: np.ndarray, track: TrackState, t: float, coast_s: float) -> np.ndarray:
-    """A ROI (5,) of `track`'s last pose moved and turned as the track predicts at time t."""
+    """A ROI (5,) of `track`'s last pose moved and turned as the track predicts at time t. The move
+    is at most half the ROI's side: a flip's erratic poses give velocities no body keeps up."""
     kp, _, angle = track.predict(t, coast_s)
     out = np.asarray(roi, np.float32).copy()
-    out[:2] += (kp[0] - track.keypoints[0]).astype(np.float32)  # the pelvis' motion
+    shift = kp[0] - track.keypoints[0]  # the pelvis' motion
+    shift *= min(1.0, 0.5 * float(roi[2]) / max(float(np.linalg.norm(shift)), 1e-9))
+    out[:2] += shift.astype(np.float32)
     out[4] = roi_mod.normalize_angle(out[4] + angle - track.angle)
     return out
-
-
-def box_extent(box: np.ndarray) -> float:
-    """The longer side of an x0, y0, x1, y1 box (a turning body keeps it; a body cut by the frame's
-    edge keeps it too, where its area collapses)."""
-    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
 
 
 def roi_ring(roi: np.ndarray, n: int) -> np.ndarray:

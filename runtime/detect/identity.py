@@ -35,7 +35,7 @@ _GROUPS: tuple[tuple[int, ...], ...] = ((0, 3), (1, 4), (2, 5), (6, 7), (8, 9), 
 PROPORTIONS_SIZE = len(_GROUPS)
 
 
-def appearance(frame: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, min_conf: float = 0.3
+def appearance(frame: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, min_conf: float = 0.5
                ) -> np.ndarray | None:
     """Colour histograms of a person's torso and legs. frame (H, W, 3) uint8 BGR, kp2d (17, 2) px,
     conf (17,). -> (64,) float32, each half (torso, legs) summing to 1, or None when a region is

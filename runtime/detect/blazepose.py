@@ -160,6 +160,7 @@ LOST_SEARCH_S = 0.5
 RING_SCALE = 2.5  # a pose the ring finds is kept when its size is within this factor of the track's
 RING_MARGIN = 0.25  # ... and only where the last ROI's centre is this share of its side inside the frame
 RING_OFFSET = 0.4  # ... and its hips within this share of the ROI's side from the ROI's centre
+RING_TURN = np.radians(100)  # ... and turned at most this far from the track's predicted rotation
 RING = 8  # rotations the landmark model tries on a lost person's predicted ROI (every 45 degrees)
 
 
@@ -289,14 +290,20 @@ class BlazePoseDetector(Detector):
         at the predicted ROI pred (5,)? Not when it is a person already found this frame, when its
         size is off the track's by RING_SCALE (a whole skeleton fitted onto a hand or a head), or
         when its hips are off the frame (width x height) or far off the crop's centre (someone, or
-        something, else: the sun through a tree, live on the demo)."""
-        if found and (ssd.iou(ob.box, np.stack([p.box for p, _ in found])) > self.cfg.duplicate_iou).any():
+        something, else: the sun through a tree, live on the demo), or when it is turned more than
+        RING_TURN from the predicted rotation."""
+        if found and same_person(ob.box, ob.keypoints[0], np.stack([p.box for p, _ in found]),
+                                 np.stack([p.keypoints[0] for p, _ in found]), self.cfg.duplicate_iou).any():
             return False
         grown = box_extent(ob.box) / box_extent(track.box)
         if not 1 / RING_SCALE <= grown <= RING_SCALE:
             return False
         x, y = extra.roi[:2]
         if not (0 <= x < width and 0 <= y < height):  # hips off the frame: a live run's false pose
+            return False
+        # A body turned over against its track's predicted rotation is the model reading an
+        # upright person upside down (Pose2Sim's cam03: a kicking man, then the woman behind him).
+        if abs(float(roi_mod.normalize_angle(extra.roi[4] - pred[4]))) > RING_TURN:
             return False
         return float(np.linalg.norm(extra.roi[:2] - pred[:2])) <= RING_OFFSET * float(pred[2])
 
@@ -340,7 +347,8 @@ class BlazePoseDetector(Detector):
         for j in np.lexsort((-score, ~tracked)):
             if score[j] < self.cfg.min_pose_score:
                 continue
-            if kept and (ssd.iou(boxes[j], boxes[kept]) > self.cfg.duplicate_iou).any():
+            if kept and same_person(boxes[j], kp17[j, 0], boxes[kept], kp17[kept, 0],
+                                    self.cfg.duplicate_iou).any():
                 continue  # two ROIs converged onto one person
             kept.append(int(j))
         return [(Observation(kp17[j], np.clip(conf17[j], 0, 1), boxes[j], float(score[j]), sources[j]),
@@ -376,6 +384,24 @@ def predicted_roi(roi: np.ndarray, track: TrackState, t: float, coast_s: float) 
     out[:2] += shift.astype(np.float32)
     out[4] = roi_mod.normalize_angle(out[4] + angle - track.angle)
     return out
+
+
+def same_person(box: np.ndarray, pelvis: np.ndarray, boxes: np.ndarray, pelvises: np.ndarray, max_iou: float
+                ) -> np.ndarray:
+    """Which of the poses (boxes (N, 4), pelvises (N, 2)) are the pose of box (4,) and pelvis (2,)
+    again: boxes overlapping more than max_iou, or one box inside the other (70 % of its area) with
+    the pelvises within 15 % of the larger box's longer side: a tracked ROI that drifted onto
+    someone else and shrank there (Pose2Sim's cam03, a kicking man's ROI sliding onto the woman
+    behind him), whose box IoU with theirs stays low. -> (N,) bool."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    box = np.asarray(box, np.float64)
+    lo, hi = np.maximum(boxes[:, :2], box[:2]), np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 1e-9, None), axis=-1)  # noqa: E731
+    inside = inter / np.minimum(area(boxes), area(box))
+    extent = np.maximum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), float(np.max(box[2:] - box[:2])))
+    near = np.linalg.norm(np.asarray(pelvises, np.float64).reshape(-1, 2) - pelvis, axis=1) < 0.15 * extent
+    return (ssd.iou(box, boxes) > max_iou) | ((inside >= 0.7) & near)
 
 
 def roi_ring(roi: np.ndarray, n: int) -> np.ndarray:

@@ -26,6 +26,16 @@ tracking and smoothing included) and of `Pose.process` on the same frame already
 (MediaPipe); decoding and building the 4-person frames are outside. Rows are grouped by how many
 persons each pipeline returned (the person detector does not always find everyone; the recall table
 says how often it did).
+
+The detector benchmark reports the tracking figures too: the tracking suite's (`tracking.py`) ID
+switches, IDF1, MOTA, frames covered and ids of the demo run offline with the default detector,
+against the demo's hand labels (not measured on another `--source`: it has no labels). And the cost
+of the lost-person search (`detector.lost_search`: the landmark model at several rotations where a
+lost person's track predicts them): two windows of the demo, frames 160-195 (the man's backflip, where
+he is lost and searched for) and 95-130 (nobody lost), each through two detectors, lost_search on
+and off (live mode, as the runtime runs a camera; each first follows every frame before its window
+untimed, quick mode included), interleaved frame by frame: per-frame p50/p95 and the mean number of
+extra landmark crops the search ran per frame (`last_stats["search_crops"]`).
 """
 
 from __future__ import annotations
@@ -54,6 +64,8 @@ HALF_FROM = 0.18  # 4-person frames: columns [0.18 w, 0.68 w) hold both demo peo
 TRACKING = "ours, tracking (detect every 10)"  # the default: person detector in the background, live
 TRACKING_SYNC = "ours, tracking, frame waits for the person detector (before)"
 EVERY_FRAME = "ours, detector every frame"
+# lost-person search cost: window -> timed frames (equally long: interleaved step by step)
+LOST_WINDOWS = {"someone lost (160-195)": range(160, 196), "nobody lost (95-130)": range(95, 131)}
 
 def decode(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     cap = cv2.VideoCapture(str(video))
@@ -181,8 +193,76 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
               for n in windows}
     meta = {"video": video, "windows": windows, "lead": lead, "quick": quick, "max_persons": max_persons,
             "mediapipe": mp_worker is not None,
-            "agreement": {k: latency_stats(v) for k, v in agreement.items() if v} if mp_worker else {}}
+            "agreement": {k: latency_stats(v) for k, v in agreement.items() if v} if mp_worker else {},
+            "tracking": _tracking_figures(video), "lost_search": _lost_search_cost(video)}
     return _report(results, samples, recall, batching, meta)
+
+
+def _is_demo(video: Path) -> bool:
+    from camerapose.assets import cache_dir
+
+    return video.resolve() == (cache_dir() / "demo.mp4").resolve()
+
+
+def _tracking_figures(video: Path) -> dict[str, Any] | str:
+    """The tracking suite's figures of the demo run offline, or why there are none."""
+    if not _is_demo(video):
+        return f"not measured: the tracking figures need the demo's hand labels; {video.name} has none"
+    from camerapose.benchmarks import tracking
+
+    try:
+        return tracking.public(tracking.demo_offline(video))
+    except CameraPoseError as err:
+        log.warning("tracking figures skipped: %s", err)
+        return f"not measured: {err}"
+
+
+def _lost_search_cost(video: Path) -> dict[str, dict[str, dict]] | str:
+    """Per-frame latency and search crops with lost_search on and off over LOST_WINDOWS, interleaved
+    frame by frame (module docstring); in quick mode too, each detector first follows every frame
+    before its window (with a short lead-in the man is not tracked yet when he flips, so nobody is
+    lost). -> window -> "on"/"off" -> latency_stats + search crops; or why it is not measured."""
+    from camerapose.runtime.detect.base import DetectorConfig
+    from camerapose.runtime.detect.registry import create_detector
+
+    if not _is_demo(video):
+        return f"not measured: its windows are the demo video's frames; {video.name} is another video"
+    keep = {i for r in LOST_WINDOWS.values() for i in r}
+    variants = [(w, on) for w in LOST_WINDOWS for on in (True, False)]
+    dets = {key: create_detector(DetectorConfig(lost_search=key[1])) for key in variants}
+    ms: dict[tuple[str, bool], list[float]] = {key: [] for key in variants}
+    crops: dict[tuple[str, bool], list[float]] = {key: [] for key in variants}
+    frames: dict[int, np.ndarray] = {}
+    try:
+        cap = cv2.VideoCapture(str(video))
+        for i in tqdm(range(max(keep) + 1), desc="lost search: lead-in", unit="frame", disable=None):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            for (w, _), det in dets.items():  # untimed: each follows the frames before its window
+                if i < LOST_WINDOWS[w].start:
+                    det.detect([frame], [i / 30.0], live=True)
+            if i in keep:
+                frames[i] = frame
+        cap.release()
+        if len(frames) < len(keep):
+            raise CameraPoseError(f"{video}: the lost-search windows need {max(keep) + 1} frames")
+        names = list(LOST_WINDOWS)
+        for step in tqdm(list(zip(*LOST_WINDOWS.values(), strict=True)), desc="lost search", unit="step",
+                         disable=None):
+            for (w, on), det in dets.items():
+                i = step[names.index(w)]
+                t0 = time.perf_counter()
+                det.detect([frames[i]], [i / 30.0], live=True)
+                ms[(w, on)].append((time.perf_counter() - t0) * 1e3)
+                crops[(w, on)].append(float(getattr(det, "last_stats", {}).get("search_crops", 0.0)))
+    finally:
+        for d in dets.values():
+            d.close()
+    return {w: {"on" if on else "off": {**latency_stats(ms[(w, on)]), "search_crops_mean": float(np.mean(c)),
+                                        "frames_with_search": int(sum(v > 0 for v in c))}
+                for (ww, on), c in crops.items() if ww == w}
+            for w in LOST_WINDOWS}
 
 
 def closest_pose_error(landmarks: np.ndarray, persons: list) -> float:
@@ -233,14 +313,52 @@ def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: di
     rep.add_table("Targets", ["measure", "measured", "target"], _targets(results, meta["mediapipe"]))
     rep.add_table("Landmark model alone (ms): one batched call vs a loop", ["call", "p50", "p95", "p99"],
                   [[k, v["p50"], v["p95"], v["p99"]] for k, v in batching.items()])
+    _add_tracking(rep, meta["tracking"])
+    _add_lost_search(rep, meta["lost_search"])
     rep.add_plot("detector_latency.png", _plot(samples))
     rep.data.update({"results": results, "recall": recall, "landmark_batching": batching,
+                     "tracking": meta["tracking"], "lost_search": meta["lost_search"],
                      "agreement_px": meta["agreement"],
                      "mediapipe": meta["mediapipe"], "quick": meta["quick"],
                      "max_persons": meta["max_persons"],
                      "windows": {n: [r.start, r.stop] for n, r in w.items()},
                      "four_person_frames": "middle half of the frame beside its mirror image"})
     return rep
+
+
+def _add_tracking(rep: Report, tracking: dict[str, Any] | str) -> None:
+    """The tracking suite's figures of the demo, offline (`camerapose bench --suite tracking` has the
+    live runs and more videos)."""
+    title = ("Tracking, demo video offline (default detector; hand labels tests/data/demo_tracks.json; "
+             "`--suite tracking` for live runs and the Pose2Sim views)")
+    if isinstance(tracking, str):
+        rep.add_text(f"### {title}\n\n{tracking}")
+        return
+    persons = "; ".join(f"{k} {100 * p['covered_frac']:.0f} % ({p['covered']}/{p['frames']})"
+                        for k, p in tracking["persons"].items())
+    c = tracking["checks"]
+    rep.add_table(title, ["ID switches", "fragmentations", "IDF1", "MOTA", "frames covered per person",
+                          "hypothesis ids", "spurious ids", "the man's ids (frames)",
+                          f"frames of {c['window'][0]}-{c['window'][1]} with the man's pose"],
+                  [[tracking["id_switches"], tracking["fragmentations"], tracking["idf1"], tracking["mota"],
+                    persons, len(tracking["hyp_ids"]), len(tracking["spurious_ids"]),
+                    ", ".join(f"{i}: {a}-{b}" for i, a, b in c["ids"]) or "none",
+                    f"{c['window_with_pose']} of {c['window_frames']}"]])
+
+
+def _add_lost_search(rep: Report, cost: dict[str, dict[str, dict]] | str) -> None:
+    title = "Lost-person search: per-frame cost, lost_search on vs off (ms; live mode, interleaved)"
+    if isinstance(cost, str):
+        rep.add_text(f"### {title}\n\n{cost}")
+        return
+    rows = []
+    for w, by in cost.items():
+        for flag, st in by.items():
+            rows.append([w, flag, st["n"], st["p50"], st["p95"], st["search_crops_mean"],
+                         st["frames_with_search"]])
+        rows.append([w, "on / off (p50)", "", f"{by['on']['p50'] / by['off']['p50']:.2f}x", "", "", ""])
+    rep.add_table(title, ["window", "lost_search", "frames", "p50", "p95", "search crops per frame (mean)",
+                          "frames with a search"], rows)
 
 
 def _targets(results: dict, have_mp: bool) -> list[list[str]]:

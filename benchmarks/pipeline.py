@@ -28,7 +28,6 @@ environment (CAMERAPOSE_MEDIAPIPE_PYTHON, default /tmp/mpvenv/bin/python) and is
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from camerapose.benchmarks import mediapipe_peer, procs
 from camerapose.benchmarks.report import (
     RESULTS_DIR,
     Report,
+    free_port,
     latency_stats,
     pyplot,
     stats_cells,
@@ -58,12 +58,6 @@ STAGES = LATENCY_ORDER  # the message timings, in pipeline order
 SAMPLE_EVERY_S = 0.25
 ONE_PERSON = ("detector.max_persons=1",)  # MediaPipe's workload: its solution follows one person
 QUICK_CLIP = (70, 130)  # quick mode: frames of the video cut into a 2-second clip (both people in view)
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class ProcSampler:
     """CPU seconds and RSS of the runtime's processes (the supervisor and its stage children), sampled
@@ -182,7 +176,7 @@ def run_runtime(video: Path, model: Path | None, seconds_limit: float = 120.0, b
                 port: int = 0, settings: tuple[str, ...] = ()) -> dict:
     """One live run over the whole video; the messages, their receive times and the process samples.
     port: where the runtime publishes (127.0.0.1; 0: a free port); settings: `--set KEY=VALUE`s."""
-    endpoint = f"tcp://127.0.0.1:{port or _free_port()}"
+    endpoint = f"tcp://127.0.0.1:{port or free_port()}"
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"pose.")
     sub.setsockopt(zmq.RCVHWM, 100000)

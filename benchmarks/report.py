@@ -21,6 +21,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,3 +308,10 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, Path):
         return str(v)
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a runtime to publish on)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

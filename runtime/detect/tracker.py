@@ -229,7 +229,7 @@ class Tracker:
         gate = size * self.cfg.reach * (1.0 + 2.0 * max(t - tr.t, 0.0))
         if dist > gate:
             return 0.0
-        cues = [(1.0, 1.0 - dist / gate)]
+        cues = [(1.0, 1.0 - (dist / gate) ** 2)]  # near the prediction counts fully, fading at the gate
         if tr.appearance is not None and appearance is not None:
             cues.append((2.0, identity.appearance_similarity(tr.appearance, appearance)))
         if tr.proportions is not None and proportions is not None:

@@ -12,9 +12,9 @@ import pytest
 
 from camerapose.core.one_euro import OneEuroFilter
 from camerapose.runtime.detect.base import DetectorConfig
-from camerapose.runtime.detect.blazepose import box_extent, predicted_roi, roi_ring
+from camerapose.runtime.detect.blazepose import predicted_roi, roi_ring, same_person
 from camerapose.runtime.detect.registry import create_detector
-from camerapose.runtime.detect.tracker import TrackState
+from camerapose.runtime.detect.tracker import TrackState, box_extent
 
 FLIP = range(160, 192)  # the man jumps off the roof with a backflip at ~168-188
 
@@ -39,6 +39,16 @@ def test_the_predicted_roi_moves_with_the_pelvis_and_turns_with_the_spin() -> No
 
 def test_box_extent_is_the_longer_side() -> None:
     assert box_extent(np.array([0, 0, 30, 200])) == 200 and box_extent(np.array([5, 5, 5, 5])) == 1.0
+
+
+def test_a_pose_inside_another_at_its_pelvis_is_the_same_person_but_a_neighbour_is_not() -> None:
+    woman = np.array([170, 540, 370, 1080], np.float32)
+    pelvis = np.array([[280, 790]], np.float32)
+    ghost = np.array([200, 640, 320, 1010], np.float32)  # a drifted ROI's pose, shrunk onto her
+    assert same_person(ghost, np.array([290, 760]), woman[None], pelvis, 0.5).all()  # IoU only 0.41
+    beside = np.array([300, 560, 520, 1080], np.float32)  # someone overlapping her, pelvis 150 px off
+    assert not same_person(beside, np.array([430, 800]), woman[None], pelvis, 0.5).any()
+    assert same_person(woman, pelvis[0], woman[None], pelvis, 0.5).all()
 
 
 @pytest.mark.slow

@@ -126,11 +126,11 @@ def test_a_tentative_track_that_is_a_kept_person_gets_their_id_when_confirmed() 
     red = trk.update([_dressed(300, 3), _dressed(900, 8)], 0.0)[0][0]
     for i in range(1, 20):
         trk.update([_dressed(900, 8)], i / 30)
-    unknown = _dressed(470, 3)
+    unknown = _dressed(560, 3)
     unknown.appearance = None  # colours not seen well on the first frame back: too far to go by nearness
     first = trk.update([_dressed(900, 8), unknown], 20 / 30)[1][0]
     assert first < 0  # nothing to recognise yet: tentative
-    ids = [trk.update([_dressed(900, 8), _dressed(470, 3)], i / 30)[1][0] for i in range(21, 24)]
+    ids = [trk.update([_dressed(900, 8), _dressed(560, 3)], i / 30)[1][0] for i in range(21, 24)]
     assert ids[-1] == red
 
 

@@ -55,8 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "onnxruntime, torch, tensorrt (default auto: every one that runs here for "
                              "engines, the runtime's own choice for the others)")
     parser.add_argument("--port", type=int, default=None, metavar="N",
-                        help="pipeline, tracking and transport suites: bind loopback TCP port N (transport: N "
-                             "and N+1 for its two tcp variants) instead of free ports the system picks")
+                        help="pipeline, tracking and transport suites: bind loopback TCP port N (transport: "
+                             "N and N+1 for its two tcp variants) instead of free ports the system picks")
     parser.add_argument("--config", type=Path, default=None,
                         help="accuracy suite: a training config whose [data] section names the test sets "
                              "(default: the synthetic held-out set the default weights were trained with)")

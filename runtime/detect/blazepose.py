@@ -160,7 +160,9 @@ LOST_SEARCH_S = 0.5
 RING_SCALE = 2.5  # a pose the ring finds is kept when its size is within this factor of the track's
 RING_MARGIN = 0.25  # ... and only where the last ROI's centre is this share of its side inside the frame
 RING_OFFSET = 0.4  # ... and its hips within this share of the ROI's side from the ROI's centre
-RING_TURN = np.radians(100)  # ... and turned at most this far from the track's predicted rotation
+# ... and turned at most (a + b * seconds since the track was seen, at most c) from its predicted
+# rotation: 80 degrees at 60 fps, 100 at 30 fps, 150 after 0.1 s
+RING_TURN = tuple(np.radians([60.0, 1200.0, 150.0]))
 RING = 8  # rotations the landmark model tries on a lost person's predicted ROI (every 45 degrees)
 
 
@@ -247,12 +249,14 @@ class BlazePoseDetector(Detector):
             return 0
         ring_ids: list[list[int | None]] = [[tid for tid in tg for _ in range(RING)] for tg in targets]
         found = self._landmarks(frames, ring_rois, ring_ids)
-        for frame, s, o, f, tg in zip(frames, streams, obs, found, targets, strict=True):
+        for frame, s, t, o, f, tg in zip(frames, streams, timestamps, obs, found, targets, strict=True):
             tracks = {tr.id: tr for tr in self.tracker(s).tracks}
             taken: set[int | None] = set()
-            for ob, extra in f:  # best first (`_observations`)
-                if ob.hint in taken or not self._plausible(ob, extra, tg[ob.hint], tracks[ob.hint], o,
-                                                           frame.shape[1], frame.shape[0]):
+            for ob, extra in f:  # best first (`_observations`); no hint: two targets' rings met
+                if ob.hint is None or ob.hint in taken:
+                    continue
+                if not self._plausible(ob, extra, tg[ob.hint], tracks[ob.hint], o, frame.shape[1],
+                                       frame.shape[0], t):
                     continue
                 taken.add(ob.hint)
                 o.append((ob, extra))
@@ -285,13 +289,13 @@ class BlazePoseDetector(Detector):
         return out
 
     def _plausible(self, ob: Observation, extra: _Found, pred: np.ndarray, track: TrackState,
-                   found: list[tuple[Observation, object]], width: int, height: int) -> bool:
+                   found: list[tuple[Observation, object]], width: int, height: int, t: float) -> bool:
         """Is a pose the ring found (with its next ROI in `extra`) the person of `track`, searched
         at the predicted ROI pred (5,)? Not when it is a person already found this frame, when its
         size is off the track's by RING_SCALE (a whole skeleton fitted onto a hand or a head), or
         when its hips are off the frame (width x height) or far off the crop's centre (someone, or
         something, else: the sun through a tree, live on the demo), or when it is turned more than
-        RING_TURN from the predicted rotation."""
+        RING_TURN from the predicted rotation (t: the frame's time)."""
         if found and same_person(ob.box, ob.keypoints[0], np.stack([p.box for p, _ in found]),
                                  np.stack([p.keypoints[0] for p, _ in found]), self.cfg.duplicate_iou).any():
             return False
@@ -302,8 +306,11 @@ class BlazePoseDetector(Detector):
         if not (0 <= x < width and 0 <= y < height):  # hips off the frame: a live run's false pose
             return False
         # A body turned over against its track's predicted rotation is the model reading an
-        # upright person upside down (Pose2Sim's cam03: a kicking man, then the woman behind him).
-        if abs(float(roi_mod.normalize_angle(extra.roi[4] - pred[4]))) > RING_TURN:
+        # upright person upside down (Pose2Sim's cam03: a kicking man, then the woman behind him,
+        # 176 degrees at 60 fps); how far a real body turns grows with the time since it was seen
+        # (a live run's dropped frames: 136 degrees in 3 frames of the demo's backflip).
+        turn = min(RING_TURN[0] + RING_TURN[1] * max(t - track.t, 0.0), RING_TURN[2])
+        if abs(float(roi_mod.normalize_angle(extra.roi[4] - pred[4]))) > turn:
             return False
         return float(np.linalg.norm(extra.roi[:2] - pred[:2])) <= RING_OFFSET * float(pred[2])
 
@@ -344,14 +351,22 @@ class BlazePoseDetector(Detector):
         # Tracked ROIs first (the pose scores saturate near 1, and a fresh detection of a tracked
         # person can land on the mirrored, front/back-swapped pose), then by pose score.
         tracked = np.array([s is not None for s in sources], bool)
+        hints = list(sources)
         for j in np.lexsort((-score, ~tracked)):
             if score[j] < self.cfg.min_pose_score:
                 continue
-            if kept and same_person(boxes[j], kp17[j, 0], boxes[kept], kp17[kept, 0],
-                                    self.cfg.duplicate_iou).any():
-                continue  # two ROIs converged onto one person
+            dup = same_person(boxes[j], kp17[j, 0], boxes[kept], kp17[kept, 0], self.cfg.duplicate_iou) \
+                if kept else np.zeros(0, bool)
+            if dup.any():
+                # Two ROIs converged onto one person: which track it continues is no longer known
+                # from its ROI (Pose2Sim's cam03: the man's ROI slid onto the woman and took her id
+                # by its hint), so the tracker decides by motion and colours.
+                for k in np.asarray(kept)[dup]:
+                    if hints[k] != sources[j]:
+                        hints[k] = None
+                continue
             kept.append(int(j))
-        return [(Observation(kp17[j], np.clip(conf17[j], 0, 1), boxes[j], float(score[j]), sources[j]),
+        return [(Observation(kp17[j], np.clip(conf17[j], 0, 1), boxes[j], float(score[j]), hints[j]),
                  _Found(next_rois[j], world17[j])) for j in kept]
 
     def _remember(self, stream: str, track_id: int, extra: object) -> None:

@@ -38,15 +38,18 @@ PROPORTIONS_SIZE = len(_GROUPS)
 def appearance(frame: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, min_conf: float = 0.5
                ) -> np.ndarray | None:
     """Colour histograms of a person's torso and legs. frame (H, W, 3) uint8 BGR, kp2d (17, 2) px,
-    conf (17,). -> (64,) float32, each half (torso, legs) summing to 1, or None when a region is
-    not seen well enough (its joints below min_conf, or too few pixels in the frame)."""
-    need = [*_TORSO, *(j for pair in _LEGS for j in pair)]
-    if (conf[need] < min_conf).any() or not np.isfinite(kp2d[need]).all():
+    conf (17,). -> (64,) float32: torso then legs, each summing to 1, or all 0 where that part is
+    not seen well enough (a joint of it below min_conf, or too few pixels in the frame); None
+    when neither is (two people overlapping hide a part, rarely both)."""
+    parts = [_part_mask(kp2d, conf, min_conf, part) for part in ("torso", "legs")]
+    seen = [p for p in parts if p is not None]
+    if not seen:
         return None
-    x0, y0 = np.floor(kp2d[need].min(0)).astype(int)
-    x1, y1 = np.ceil(kp2d[need].max(0)).astype(int)
     h, w = frame.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1 + 1, w), min(y1 + 1, h)
+    corner = np.floor(np.min([p.min(0) for p in seen], 0)).astype(int)
+    far = np.ceil(np.max([p.max(0) for p in seen], 0)).astype(int)
+    x0, y0 = max(int(corner[0]), 0), max(int(corner[1]), 0)
+    x1, y1 = min(int(far[0]) + 1, w), min(int(far[1]) + 1, h)
     if x1 - x0 < 4 or y1 - y0 < 8:
         return None
     scale = min(1.0, _WORK_HEIGHT / (y1 - y0))
@@ -54,31 +57,57 @@ def appearance(frame: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, min_conf: 
     if scale < 1.0:
         crop = cv2.resize(crop, (max(int((x1 - x0) * scale), 1), max(int((y1 - y0) * scale), 1)),
                           interpolation=cv2.INTER_AREA)
-    pts = (kp2d - [x0, y0]) * scale
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
-    torso = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillConvexPoly(torso, np.round(pts[list(_TORSO)]).astype(np.int32), 255)
-    legs = np.zeros_like(torso)
-    thick = max(round(float(0.25 * np.linalg.norm(pts[Joint.LHIP] - pts[Joint.RHIP])) + 2), 2)
-    for a, b in _LEGS:
-        cv2.line(legs, tuple(np.round(pts[a]).astype(int)), tuple(np.round(pts[b]).astype(int)), 255, thick)
-    legs[torso > 0] = 0
-    out = []
-    for mask in (torso, legs):
+    pts = (kp2d - [x0, y0]) * scale
+    masks = [np.zeros(crop.shape[:2], np.uint8), np.zeros(crop.shape[:2], np.uint8)]
+    if parts[0] is not None:
+        cv2.fillConvexPoly(masks[0], np.round(pts[list(_TORSO)]).astype(np.int32), 255)
+    if parts[1] is not None:
+        thick = max(round(float(0.25 * np.linalg.norm(pts[Joint.LHIP] - pts[Joint.RHIP])) + 2), 2)
+        for a, b in _LEGS:
+            cv2.line(masks[1], tuple(np.round(pts[a]).astype(int)), tuple(np.round(pts[b]).astype(int)), 255,
+                     thick)
+        masks[1][masks[0] > 0] = 0
+    out = np.zeros(APPEARANCE_SIZE, np.float32)
+    half = HUE_BINS * SAT_BINS
+    for k, mask in enumerate(masks):
         if int((mask > 0).sum()) < _MIN_PIXELS:
-            return None
+            continue
         hist = cv2.calcHist([hsv], [0, 1], mask, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
-        out.append(hist / max(float(hist.sum()), 1e-9))
-    return np.concatenate(out).astype(np.float32)
+        out[k * half:(k + 1) * half] = hist / max(float(hist.sum()), 1e-9)
+    return out if out.any() else None
 
 
-def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Bhattacharyya coefficient of two `appearance` descriptors, torso and legs averaged: 1 for the
-    same colours, 0 for colours that share no bin."""
+def _part_mask(kp2d: np.ndarray, conf: np.ndarray, min_conf: float, part: str) -> np.ndarray | None:
+    """The keypoints (K, 2) that outline a part ("torso" or "legs"), or None when one is not seen."""
+    joints = list(_TORSO) if part == "torso" else sorted({j for pair in _LEGS for j in pair})
+    if (conf[joints] < min_conf).any() or not np.isfinite(kp2d[joints]).all():
+        return None
+    return kp2d[joints]
+
+
+def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Bhattacharyya coefficient of two `appearance` descriptors, averaged over the parts both have:
+    1 for the same colours, 0 for colours that share no bin; None when they share no part."""
     half = HUE_BINS * SAT_BINS
     bc = [float(np.sqrt(np.clip(a[s], 0, None) * np.clip(b[s], 0, None)).sum())
-          for s in (slice(0, half), slice(half, None))]
-    return float(np.clip(np.mean(bc), 0.0, 1.0))
+          for s in (slice(0, half), slice(half, None)) if a[s].any() and b[s].any()]
+    return float(np.clip(np.mean(bc), 0.0, 1.0)) if bc else None
+
+
+def merge_appearance(old: np.ndarray | None, new: np.ndarray | None, weight: float) -> np.ndarray | None:
+    """A running appearance: each part of old moved towards new's by weight, where new has it
+    (a part new lacks is kept; one old lacks is taken)."""
+    if new is None:
+        return old
+    if old is None:
+        return new.copy()
+    out = old.copy()
+    half = HUE_BINS * SAT_BINS
+    for s in (slice(0, half), slice(half, None)):
+        if new[s].any():
+            out[s] = (1 - weight) * old[s] + weight * new[s] if old[s].any() else new[s]
+    return out.astype(np.float32)
 
 
 def proportions(kp2d: np.ndarray, det3d: np.ndarray | None = None) -> np.ndarray | None:

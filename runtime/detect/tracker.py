@@ -57,7 +57,7 @@ class TrackerConfig:
     min_similarity: float = 0.2
     oks_sigma: float = 0.1
     iou_weight: float = 0.3
-    appearance_weight: float = 0.2
+    appearance_weight: float = 0.4
     hint_bonus: float = 0.5
     velocity_gain: float = 0.5
     coast_s: float = 0.5
@@ -160,14 +160,19 @@ def _wrap(a: float) -> float:
     return float((a + np.pi) % (2 * np.pi) - np.pi)
 
 
+def _weight(hits: int) -> float:
+    """Running means of what identifies a track: the mean of its first observations, then an
+    exponential average (weight 1/10): a person's clothes do not change, but light and pose do."""
+    return 1.0 / min(max(hits, 1), 10)
+
+
 def _running_mean(old: np.ndarray | None, new: np.ndarray | None, hits: int) -> np.ndarray | None:
-    """Mean of the first observations, then an exponential average (weight 1/10): a person's
-    clothes do not change, but light and pose do."""
+    """`_weight`'s running mean of a descriptor (None: not seen this time)."""
     if new is None:
         return old
     if old is None:
         return new.copy()
-    w = max(1.0 / min(hits, 10), 0.1)
+    w = _weight(hits)
     return ((1 - w) * old + w * new).astype(np.float32)
 
 
@@ -206,10 +211,13 @@ class Tracker:
                 check_shape("keypoints", o.keypoints, kp.shape)
                 oks = keypoint_similarity(kp, o.keypoints, o.confidence, size, self.cfg.oks_sigma)
                 s = (1 - self.cfg.iou_weight) * oks + self.cfg.iou_weight * ious[j]
-                if tr.appearance is not None and o.appearance is not None:
-                    w = self.cfg.appearance_weight
-                    s = (1 - w) * s + w * identity.appearance_similarity(tr.appearance, o.appearance)
-                if o.hint is not None and o.hint == tr.id:
+                app = identity.appearance_similarity(tr.appearance, o.appearance) \
+                    if tr.appearance is not None and o.appearance is not None else None
+                if app is not None:
+                    s = (1 - self.cfg.appearance_weight) * s + self.cfg.appearance_weight * app
+                # An ROI that came from this track says it continues it, unless the colours say it
+                # is someone else (a ROI that slid onto the person behind: Pose2Sim's cam03).
+                if o.hint is not None and o.hint == tr.id and (app is None or app >= self.cfg.min_identity):
                     s += self.cfg.hint_bonus
                 sim[i, j] = s
         return sim
@@ -230,8 +238,10 @@ class Tracker:
         if dist > gate:
             return 0.0
         cues = [(1.0, 1.0 - (dist / gate) ** 2)]  # near the prediction counts fully, fading at the gate
-        if tr.appearance is not None and appearance is not None:
-            cues.append((2.0, identity.appearance_similarity(tr.appearance, appearance)))
+        app = identity.appearance_similarity(tr.appearance, appearance) \
+            if tr.appearance is not None and appearance is not None else None
+        if app is not None:
+            cues.append((2.0, app))
         if tr.proportions is not None and proportions is not None:
             cues.append((0.5, identity.proportion_similarity(tr.proportions, proportions)))
         w = np.array([c[0] for c in cues])
@@ -312,7 +322,7 @@ class Tracker:
             tr.spin = 0.0
         tr.keypoints, tr.box, tr.t, tr.angle = o.keypoints.copy(), o.box.copy(), t, angle
         tr.misses, tr.hits = 0, tr.hits + 1
-        tr.appearance = _running_mean(tr.appearance, o.appearance, tr.hits)
+        tr.appearance = identity.merge_appearance(tr.appearance, o.appearance, _weight(tr.hits))
         tr.proportions = _running_mean(tr.proportions, o.proportions, tr.hits)
 
     def _confirm(self, tr: TrackState, t: float) -> None:

@@ -36,12 +36,22 @@ def test_the_same_clothes_look_alike_moved_and_in_glare_and_other_clothes_do_not
     assert identity.appearance_similarity(red_blue, green_grey) < 0.3
 
 
-def test_an_unseen_region_gives_no_appearance() -> None:
+def test_an_unseen_part_is_left_out_and_compared_on_what_both_show() -> None:
     frame, kp = _dressed((30, 30, 200), (160, 60, 20))
+    whole = identity.appearance(frame, kp, np.ones(17))
     conf = np.ones(17)
-    conf[Joint.LKNEE] = 0.1
+    conf[Joint.LKNEE] = 0.1  # legs not seen well: torso only
+    torso = identity.appearance(frame, kp, conf)
+    assert torso is not None and torso[:32].any() and not torso[32:].any()
+    assert identity.appearance_similarity(whole, torso) > 0.9  # compared on the torso alone
+    conf[Joint.LSHOULDER] = 0.1  # nothing seen
     assert identity.appearance(frame, kp, conf) is None
     assert identity.appearance(frame, kp - 1000, np.ones(17)) is None  # out of the frame
+    legs_only = whole.copy()
+    legs_only[:32] = 0
+    assert identity.appearance_similarity(torso, legs_only) is None  # no part in common
+    merged = identity.merge_appearance(torso, legs_only, 0.5)
+    assert np.allclose(merged[:32], torso[:32]) and np.allclose(merged[32:], whole[32:])  # each part kept
 
 
 def test_proportions_ignore_scale_and_pose_but_see_another_body() -> None:

@@ -28,6 +28,7 @@ restarted offline run.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,8 @@ from camerapose.core.skeleton import Joint
 from camerapose.runtime.detect import identity
 from camerapose.runtime.detect.ssd import iou
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
@@ -51,7 +54,7 @@ class TrackerConfig:
     alpha-beta filter's beta (how much of a new velocity measurement is taken); coast_s: a lost
     track moves on at its last velocity for this long, then stays; min_identity: identity score
     (colours, proportions) a reappearing person needs to take a kept track's id; reach: how far from
-    a kept track's prediction they may reappear, in person sizes, plus `reach` more per second
+    a kept track's prediction they may reappear, in person extents, twice as far after half a second
     lost; smooth: One-Euro on or off."""
 
     min_similarity: float = 0.2
@@ -102,6 +105,7 @@ class TrackState:
     hits: int = 1
     angle: float = 0.0  # body rotation in the image (`body_angle`), radians
     spin: float = 0.0  # its rate, radians / s
+    extent: float = 0.0  # running mean of the box's longer side (`box_extent`), pixels
     appearance: np.ndarray | None = None  # running mean of `identity.appearance`
     proportions: np.ndarray | None = None  # running mean of `identity.proportions`
 
@@ -154,6 +158,11 @@ def body_angle(keypoints: np.ndarray) -> float:
     from straight up, clockwise positive (the ROI convention of `roi.py`), radians in [-pi, pi)."""
     up = keypoints[Joint.THORAX] - keypoints[Joint.PELVIS]
     return float(np.arctan2(up[0], -up[1]))
+
+
+def _cue_text(cues: dict[str, float | None]) -> str:
+    """identity_cues for a log line."""
+    return ", ".join(f"{k} {v:.{0 if 'px' in k else 2}f}" for k, v in cues.items() if v is not None)
 
 
 def _wrap(a: float) -> float:
@@ -225,27 +234,32 @@ class Tracker:
     def identity_score(self, tr: TrackState, appearance: np.ndarray | None, proportions: np.ndarray | None,
                        box: np.ndarray, t: float) -> float:
         """How surely a person (their colours, proportions, box (4,) at time t) is the kept track tr,
-        in [0, 1]; 0 when out of reach of its prediction (`reach` person extents, and as much again
-        per half second lost: the demo's man falls 600 px in the 0.8 s a live run can lose him).
-        A weighted mean of the cues both sides have: nearness to the prediction (1), clothing
-        colours (2: on the test videos the same person scores 0.95 median, two people 0.2 to 0.6)
-        and body proportions (0.5: BlazePose's 3D bodies are much alike, same person 0.55 median,
-        two people 0.3 to 0.5)."""
+        in [0, 1]; 0 when out of reach of its prediction (`identity_cues`)."""
+        return self.identity_cues(tr, appearance, proportions, box, t)["score"]
+
+    def identity_cues(self, tr: TrackState, appearance: np.ndarray | None, proportions: np.ndarray | None,
+                      box: np.ndarray, t: float) -> dict[str, float | None]:
+        """`identity_score` and what it is made of: "near" (1 at the prediction or where they were
+        last seen, 0 at the gate: `reach` person extents, and as much again per half second lost:
+        the demo's man falls 600 px in the 0.8 s a live run can lose him), "colours" and "body"
+        (None: not known on both sides). The score is their weighted mean: nearness 1, colours 2
+        (on the test videos the same person scores 0.95 median, two people 0.2 to 0.6), body
+        proportions 0.5 (BlazePose's 3D bodies are much alike: same person 0.55 median, two people
+        0.3 to 0.5); 0 beyond the gate."""
         _, pbox, _ = tr.predict(t, self.cfg.coast_s)
-        size = max(box_extent(pbox), box_extent(box))
-        dist = float(np.linalg.norm(box_centre(box) - box_centre(pbox)))
+        # The person's usual size (a tucked flip's box is half of it) and the nearer of where they
+        # were and where their last velocity takes them (a flip's velocity is no guide).
+        size = max(tr.extent, box_extent(pbox), box_extent(box))
+        dist = min(float(np.linalg.norm(box_centre(box) - box_centre(b))) for b in (pbox, tr.box))
         gate = size * self.cfg.reach * (1.0 + 2.0 * max(t - tr.t, 0.0))
-        if dist > gate:
-            return 0.0
-        cues = [(1.0, 1.0 - (dist / gate) ** 2)]  # near the prediction counts fully, fading at the gate
         app = identity.appearance_similarity(tr.appearance, appearance) \
             if tr.appearance is not None and appearance is not None else None
-        if app is not None:
-            cues.append((2.0, app))
-        if tr.proportions is not None and proportions is not None:
-            cues.append((0.5, identity.proportion_similarity(tr.proportions, proportions)))
-        w = np.array([c[0] for c in cues])
-        return float((w * np.array([c[1] for c in cues])).sum() / w.sum())
+        body = identity.proportion_similarity(tr.proportions, proportions) \
+            if tr.proportions is not None and proportions is not None else None
+        near = 1.0 - min(dist / gate, 1.0) ** 2  # near the prediction counts fully, fading at the gate
+        cues = [(w, v) for w, v in ((1.0, near), (2.0, app), (0.5, body)) if v is not None]
+        score = sum(w * v for w, v in cues) / sum(w for w, _ in cues) if dist <= gate else 0.0
+        return {"score": float(score), "near": near, "colours": app, "body": body, "px": dist, "gate px": gate}
 
     # -- one frame ----------------------------------------------------------------------------------
     def update(self, obs: list[Observation], t: float) -> list[tuple[int, np.ndarray]]:
@@ -264,7 +278,10 @@ class Tracker:
             ident = np.array([[self.identity_score(tr, obs[j].appearance, obs[j].proportions, obs[j].box, t)
                                for j in rest] for tr in lost]).reshape(len(lost), len(rest))
             for k, tr in self._assign(lost, [obs[j] for j in rest], ident, self.cfg.min_identity).items():
+                o = obs[rest[k]]
                 assigned[rest[k]] = tr
+                log.info("tracker: id %d is back after %.2f s (%s)", tr.id, t - tr.t,
+                         _cue_text(self.identity_cues(tr, o.appearance, o.proportions, o.box, t)))
         first = not self._started
         self._started = self._started or bool(obs)
         out: list[tuple[int, np.ndarray]] = []
@@ -275,7 +292,7 @@ class Tracker:
             else:
                 self._observe(tr, o, t)
             if tr.tentative and tr.hits >= self.min_frames:
-                self._confirm(tr, t)
+                self._confirm(tr, t, list(assigned.values()))
             if self.cfg.smooth:
                 kp = tr.filter(o.keypoints, t, scale=box_size(o.box)).astype(np.float32)
             else:
@@ -305,7 +322,8 @@ class Tracker:
         else:
             tid, self._next_tentative = self._next_tentative, self._next_tentative - 1
         tr = TrackState(tid, o.keypoints.copy(), still, o.box.copy(), t, OneEuroFilter(self.cfg.one_euro),
-                        angle=body_angle(o.keypoints), appearance=o.appearance, proportions=o.proportions)
+                        angle=body_angle(o.keypoints), extent=box_extent(o.box), appearance=o.appearance,
+                        proportions=o.proportions)
         self.tracks.append(tr)
         return tr
 
@@ -322,17 +340,27 @@ class Tracker:
             tr.spin = 0.0
         tr.keypoints, tr.box, tr.t, tr.angle = o.keypoints.copy(), o.box.copy(), t, angle
         tr.misses, tr.hits = 0, tr.hits + 1
+        tr.extent += _weight(tr.hits) * (box_extent(o.box) - tr.extent)
         tr.appearance = identity.merge_appearance(tr.appearance, o.appearance, _weight(tr.hits))
         tr.proportions = _running_mean(tr.proportions, o.proportions, tr.hits)
 
-    def _confirm(self, tr: TrackState, t: float) -> None:
-        """A tentative track is a person: a kept track's id if it is them, else a new id."""
-        kept = [k for k in self.tracks if k.misses > 0 and not k.tentative and k.t < tr.t - 1e-9]
+    def _confirm(self, tr: TrackState, t: float, taken: list[TrackState]) -> None:
+        """A tentative track is a person: a kept track's id if it is them, else a new id (taken: the
+        tracks this frame's other observations continue)."""
+        # Every confirmed track not seen at t: lost before, or just now (the demo live: a second
+        # ROI on the man, tentative, confirmed on the frame where his first one died).
+        kept = [k for k in self.tracks if not k.tentative and k.t < t and k not in taken]
         scores = [self.identity_score(k, tr.appearance, tr.proportions, tr.box, t) for k in kept]
         best = int(np.argmax(scores)) if scores else -1
         if best >= 0 and scores[best] >= self.cfg.min_identity:
             old = kept[best]
             self.tracks.remove(old)
             tr.id = old.id
+            log.info("tracker: id %d is back after %.2f s (%s)", tr.id, t - old.t,
+                     _cue_text(self.identity_cues(old, tr.appearance, tr.proportions, tr.box, t)))
         else:
             tr.id, self._next_id = self._next_id, self._next_id + 1
+            if best >= 0:
+                cues = self.identity_cues(kept[best], tr.appearance, tr.proportions, tr.box, t)
+                log.info("tracker: new id %d (lost id %d %.2f s ago does not fit: %s < %.2f)", tr.id,
+                         kept[best].id, t - kept[best].t, _cue_text(cues), self.cfg.min_identity)

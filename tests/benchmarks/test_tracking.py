@@ -239,3 +239,14 @@ def test_quick_run_reports_every_video(tmp_path, demo_video, written):
         assert 0 <= v["idf1"] <= 1 and v["id_switches"] >= 0
         assert all("per_frame" not in p for p in v["persons"].values())
     assert data["live"][0]["frames"] + data["live"][0]["dropped"] == 230
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_each_pose2sim_view_keeps_both_people_without_a_switch_or_a_spurious_id(demo_video):
+    real, cams, names, videos = bench._real_inputs()
+    world = bench.pose2sim_world(real, cams)
+    for name, cam, video in zip(names, cams, videos, strict=True):
+        frames, fps = bench.decode(video)
+        s = bench.summarize(bench.pose2sim_gt(world, cam, len(frames)), bench.track_offline(frames, fps))
+        assert s["id_switches"] == 0 and not s["spurious_ids"] and len(s["hyp_ids"]) == 2, (name, s)

@@ -204,3 +204,13 @@ def test_a_detectors_saved_tracking_state_goes_on_exactly_as_the_detector_that_s
         assert [i for i, _ in a] == [i for i, _ in b]
         for (_, ka), (_, kb) in zip(a, b, strict=True):
             assert np.array_equal(ka, kb)  # the filters went on where they were
+
+
+def test_a_second_track_on_one_person_takes_their_id_when_the_first_dies_on_its_confirming_frame() -> None:
+    trk = Tracker(TrackerConfig(smooth=False), min_frames=3)
+    assert trk.update([person(100)], 0.0)[0][0] == 1
+    for i in (1, 2):  # a second ROI on the same person, a little off: tentative
+        assert trk.update([person(100), person(130)], i / 30)[1][0] < 0
+    # the first ROI dies on the frame the second is confirmed: the person is still id 1
+    assert trk.update([person(131)], 3 / 30)[0][0] == 1
+    assert [tr.id for tr in trk.tracks] == [1]

@@ -259,7 +259,8 @@ class Tracker:
         near = 1.0 - min(dist / gate, 1.0) ** 2  # near the prediction counts fully, fading at the gate
         cues = [(w, v) for w, v in ((1.0, near), (2.0, app), (0.5, body)) if v is not None]
         score = sum(w * v for w, v in cues) / sum(w for w, _ in cues) if dist <= gate else 0.0
-        return {"score": float(score), "near": near, "colours": app, "body": body, "px": dist, "gate px": gate}
+        return {"score": float(score), "near": near, "colours": app, "body": body, "px": dist,
+                "gate px": gate}
 
     # -- one frame ----------------------------------------------------------------------------------
     def update(self, obs: list[Observation], t: float) -> list[tuple[int, np.ndarray]]:

@@ -400,15 +400,15 @@ def track_live(frames: Sequence[np.ndarray], fps: float, cfg: Any = None, desc: 
 
 
 def runtime_live(video: Path, port: int = 0, timeout_s: float = 180.0
-                 ) -> tuple[list[dict[Hashable, Box]], list[int]]:
+                 ) -> tuple[list[dict[Hashable, Box]], list[int], list[str]]:
     """The whole runtime live on a video (`camerapose run VIDEO --save`: capture paced at the video's
     rate, frames dropped where a stage is busy, every stage in its own process), publishing on
     127.0.0.1:port (0: a free one). -> (per frame, track id -> box; empty for a frame not
-    published), the frames published)."""
+    published), the frames published, the tracker's log of ids lost and found again)."""
     with tempfile.TemporaryDirectory(prefix="camerapose-tracking-") as tmp:
         saved = Path(tmp) / "live.jsonl"
         cmd = [sys.executable, "-m", "camerapose", "run", str(video), "--save", str(saved),
-               "--publish", f"tcp://127.0.0.1:{port or free_port()}", "--stats-every", "0", "-q"]
+               "--publish", f"tcp://127.0.0.1:{port or free_port()}", "--stats-every", "0"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode != 0:
             raise CameraPoseError(f"`camerapose run` failed ({proc.returncode}): "
@@ -418,7 +418,8 @@ def runtime_live(video: Path, port: int = 0, timeout_s: float = 180.0
     out: list[dict[Hashable, Box]] = [{} for _ in range(frames)]
     for m in msgs:
         out[m["frame"]] = {int(p["id"]): np.asarray(p["box"], np.float64) for p in m["persons"]}
-    return out, [m["frame"] for m in msgs]
+    events = [line.split("tracker: ", 1)[1] for line in proc.stderr.splitlines() if "tracker: " in line]
+    return out, [m["frame"] for m in msgs], events
 
 
 # -- the suite --------------------------------------------------------------------------------------------
@@ -490,16 +491,18 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
         live.append(s)
         if r == 0:
             timelines["demo, live run 1"] = (s, hyp, done)
+    n_frames = len(frames)
+    del frames  # 1.2 GB: not held while the runtime runs
     runtime = []
     for _ in tqdm(range(QUICK_LIVE_RUNS if quick else LIVE_RUNS), desc="tracking: `camerapose run` live",
                   unit="run", leave=False, disable=None):
-        hyp, done = runtime_live(demo, port)
+        hyp, done, events = runtime_live(demo, port)
         hyp += [{} for _ in range(len(gt) - len(hyp))]
         s = summarize(gt, hyp, done)
         s["checks"] = person_checks(s)
-        s["dropped"] = len(frames) - len(done)
+        s["dropped"] = n_frames - len(done)
+        s["tracker_log"] = events
         runtime.append(s)
-    del frames
     world = pose2sim_world(real, cams)
     for name, cam, video in zip(view_names, cams, view_videos, strict=True):
         view_frames, view_fps = decode(video, QUICK_VIEW_FRAMES if quick else None)
@@ -557,9 +560,11 @@ def _report(videos: dict[str, dict], live: list[dict], timelines: dict, meta: di
                   f"run{'s' if len(runtime) > 1 else ''}: every stage in its own process, capture paced at "
                   f"{meta['live_fps']:.0f} fps)",
                   ["run", "frames published", "dropped", "ID switches", "IDF1", "hypothesis ids",
-                   "spurious ids", "the man's ids (frames)", "frames covered per person"],
+                   "spurious ids", "the man's ids (frames)", "frames covered per person",
+                   "the tracker's log (ids lost and found again)"],
                   [[k + 1, s["frames"], s["dropped"], s["id_switches"], s["idf1"], len(s["hyp_ids"]),
-                    _list(s["spurious_ids"]), _ids_text(s["checks"]["ids"]), _covered_text(s)]
+                    _list(s["spurious_ids"]), _ids_text(s["checks"]["ids"]), _covered_text(s),
+                    "; ".join(s["tracker_log"]) or "-"]
                    for k, s in enumerate(runtime)])
     rep.add_plot("tracking_ids.png", _plot(timelines))
     rep.data.update({"quick": meta["quick"], "match": {"criterion": "centre distance / labelled box diagonal",

@@ -35,6 +35,8 @@ from .one_euro import OneEuroConfig, OneEuroFilter
 from .skeleton import NUM_JOINTS
 from .triangulate import MAX_EPIPOLAR_PX, associate, repair_swaps, triangulate_robust
 
+SAME_PERSON_2D = 0.2  # a found person projecting within this share of a 2D pose's height is them
+
 
 @dataclass(frozen=True)
 class FuseConfig:
@@ -124,10 +126,14 @@ class Fuser:
                                     for uvs, ps in zip(uv, views, strict=True)],
                            max_epipolar_px=self.cfg.max_epipolar_px, min_conf=self.cfg.min_conf,
                            min_views=1 if self.cfg.single_view else 2)
-        out = []
+        groups = self._merge_by_links(groups, views)
+        out: list[WorldPerson] = []
         used: set[int] = set()
-        for group in groups:
-            wid = self._world_id({v: views[v][i].track for v, i in group.items()}, used)
+        for group in groups:  # the largest first: a person seen by one camera comes after the others
+            tracks = {v: views[v][i].track for v, i in group.items()}
+            if len(group) == 1 and self._seen_already(tracks, uv, group, out, used):
+                continue
+            wid = self._world_id(tracks, used)
             used.add(wid)
             members = {v: (uv[v][i], views[v][i]) for v, i in group.items()}
             person = self._triangulate(members) if len(members) >= 2 else None
@@ -154,6 +160,45 @@ class Fuser:
         for v, tid in members.items():
             self.links[(v, tid)] = wid
         return wid
+
+    def _merge_by_links(self, groups: list[dict[int, int]], views: list[list[ViewPerson]]
+                        ) -> list[dict[int, int]]:
+        """Groups whose tracks all belong to one world id, in different views, are one person that
+        this frame's epipolar grouping split (Pose2Sim's kicking man: two views and two views)."""
+        out: list[dict[int, int]] = []
+        owner: dict[int, int] = {}  # world id -> index in out
+        for g in groups:
+            ids = {self.links.get((v, views[v][i].track)) for v, i in g.items()}
+            wid = ids.pop() if len(ids) == 1 else None
+            k = owner.get(wid) if wid is not None else None
+            if k is not None and not set(out[k]) & set(g):
+                out[k] = {**out[k], **g}
+                continue
+            if wid is not None:
+                owner.setdefault(wid, len(out))
+            out.append(dict(g))
+        return sorted(out, key=lambda g: (-len(g), sorted(g.items())))
+
+    def _seen_already(self, tracks: dict[int, int], uv: list[list[np.ndarray]], group: dict[int, int],
+                      found: list[WorldPerson], used: set[int]) -> bool:
+        """Is a person one view alone has someone this frame's other views found already? Yes when
+        their track belongs to a world id found this frame, or when one found person projects onto
+        their 2D joints (a view whose detection did not associate this frame: Pose2Sim's cam01
+        during a crossing)."""
+        ((v, tid),) = tracks.items()
+        if self.links.get((v, tid)) in used:
+            return True
+        mine = uv[v][group[v]]
+        height = max(float(np.ptp(mine[:, 1])), 1.0)
+        for p in found:
+            Xc = p.kp3d.astype(np.float64) @ self.cameras[v].R.T + self.cameras[v].t
+            if (Xc[:, 2] <= 0).any():
+                continue
+            cam = self.cameras[v]
+            proj = Xc[:, :2] / Xc[:, 2:] * [cam.fx, cam.fy] + [cam.cx, cam.cy]
+            if float(np.median(np.linalg.norm(proj - mine, axis=-1))) < SAME_PERSON_2D * height:
+                return True
+        return False
 
     def _triangulate(self, members: dict[int, tuple[np.ndarray, ViewPerson]]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
@@ -200,13 +245,10 @@ class Fuser:
             tr = _WorldTrack(OneEuroFilter(self.cfg.one_euro), BoneLengths(self.cfg.bone_window), t)
             self.tracks[wid] = tr
         tr.t = t
-        root = kp3d[0].copy()
-        rel = kp3d - root
-        if self.cfg.bone_window > 0:
-            rel = tr.bones(rel, np.clip(views / 2.0, 0.05, 1.0))
-        pose = rel + root
-        if self.cfg.smooth:
-            pose = tr.filter(pose, t)
+        pose = tr.filter(kp3d, t) if self.cfg.smooth else np.asarray(kp3d, np.float64)
+        if self.cfg.bone_window > 0:  # after smoothing, which moves each joint on its own
+            root = pose[0].copy()
+            pose = tr.bones(pose - root, np.clip(views / 2.0, 0.05, 1.0)) + root
         return np.asarray(pose, np.float32)
 
     def _forget(self, now: float) -> None:

@@ -56,6 +56,11 @@ RUN_FLAGS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "action": "store_true",
         "help": "also publish, per person, kp3d_teacher: the BlazePose detector's own 3D pose (world "
                 "landmarks; metres, pelvis at 0, camera orientation; kp3d fuses it already). Default off"}),
+    "calibration": ("fuse.calibration", "input", {
+        "metavar": "FILE",
+        "help": "several calibrated cameras, one per --source: also publish the `world` stream, each person "
+                "triangulated in the calibration's frame (Pose2Sim .toml, Qualisys .qca.txt, OpenCV "
+                ".yml/.json; docs/multicamera.md)"}),
     "annotate": ("output.annotate", "output", {
         "metavar": "OUT.mp4", "help": "write the video with 2D skeletons, ids and a 3D view"}),
     "save": ("output.save", "output", {

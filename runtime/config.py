@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camerapose.core import config
-from camerapose.core.calibration import SUFFIXES, read_camera, split_camera_spec
+from camerapose.core.calibration import SUFFIXES, read_calibration, read_camera, split_camera_spec
+from camerapose.core.camera import Camera
 from camerapose.core.config import Layer, check_ranges
 from camerapose.core.errors import InputError
+from camerapose.core.fuse import FuseConfig
 from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.wire.publisher import PublishConfig
 
@@ -117,6 +119,7 @@ class RuntimeConfig:
     publish: PublishConfig = field(default_factory=PublishConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    fuse: FuseConfig = field(default_factory=FuseConfig)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.sources]
@@ -219,12 +222,20 @@ def check_inputs(cfg: RuntimeConfig, open_files: bool = True,
     model is there. InputError, one line."""
     from .sources import open_source
 
+    fused = {}
+    if cfg.fuse.calibration:
+        fused = dict(zip((s.name for s in cfg.sources), fuse_cameras(cfg), strict=True))
     for s in cfg.sources:
         if s.kind == "file" and (problem := path_problem(s.uri)) is not None:
             raise InputError(f"{s.uri}: {problem}")
         if open_files and s.kind in ("file", "folder"):
             source = open_source(s, cfg.capture)
             source.close()
+            name, cam = fused.get(s.name, ("", None))
+            calibrated = (cam.width, cam.height) if cam is not None and cam.width else None
+            if calibrated and source.size and tuple(source.size) != calibrated:
+                raise InputError("{}: frames are {}x{} but camera {} of {} was calibrated for {}x{}".format(
+                    s.uri, *source.size, name, cfg.fuse.calibration, cam.width, cam.height))
             if intrinsics_size and source.size and tuple(source.size) != tuple(intrinsics_size):
                 # intrinsics are pixels of the calibrated image: another size (or a rotated video) is
                 # another camera as far as K goes, and the 3D would be silently wrong
@@ -232,6 +243,57 @@ def check_inputs(cfg: RuntimeConfig, open_files: bool = True,
                                  "FX,FY,CX,CY for this size".format(s.uri, *source.size, *intrinsics_size))
     if not Path(cfg.lift.model).is_file():
         raise InputError(f"pose model {cfg.lift.model} is missing (export one with `camerapose export`)")
+
+
+def fuse_cameras(cfg: RuntimeConfig) -> list[tuple[str, Camera]]:
+    """Each source's camera of `fuse.calibration`, in source order: [(camera name, Camera)].
+
+    A source takes the camera `fuse.cameras` names at its position; else the camera named like its
+    stream, or like its file's stem, or the one camera whose name the stem contains
+    (`pose2sim_multi_cam01.mp4` -> cam01); else, when no source matched by name and there are as
+    many cameras as sources, the cameras in the file's order. InputError (one line) for a source
+    without a camera, a camera without a source, a camera without extrinsics, fewer than 2 sources."""
+    path = cfg.fuse.calibration
+    cams = read_calibration(path)
+    names = list(cams)
+    if len(cfg.sources) < 2:
+        raise InputError(f"--calibration {path}: fusing needs two or more sources, got {len(cfg.sources)}")
+    if cfg.fuse.cameras:
+        if len(cfg.fuse.cameras) != len(cfg.sources):
+            raise InputError(f"fuse.cameras names {len(cfg.fuse.cameras)} cameras for "
+                             f"{len(cfg.sources)} sources")
+        chosen = list(cfg.fuse.cameras)
+    else:
+        chosen = [_camera_of(s, names) for s in cfg.sources]
+        if all(c is None for c in chosen) and len(names) == len(cfg.sources):
+            chosen = names
+    for s, c in zip(cfg.sources, chosen, strict=True):
+        if c is None:
+            raise InputError(f"--calibration {path}: no camera for source {s.uri!r} (stream {s.name}); "
+                             f"cameras are {', '.join(names)}: name the stream after its camera "
+                             "(--source NAME=URI) or set fuse.cameras")
+        if c not in cams:
+            raise InputError(f"--calibration {path}: no camera {c!r} (cameras are {', '.join(names)})")
+    unused = [n for n in names if n not in chosen]
+    if unused:
+        raise InputError(f"--calibration {path}: camera {', '.join(unused)} has no source (give one per "
+                         "camera, or a calibration of the cameras you use)")
+    if len(set(chosen)) != len(chosen):
+        raise InputError(f"--calibration {path}: two sources on one camera ({', '.join(chosen)})")
+    missing = [c for c in chosen if cams[c].R is None]
+    if missing:
+        raise InputError(f"--calibration {path}: camera {', '.join(missing)} has no extrinsics (R, t)")
+    return [(c, cams[c]) for c in chosen]
+
+
+def _camera_of(source: SourceSpec, names: list[str]) -> str | None:
+    """`fuse_cameras`' match by name: the stream's, the file stem's, or the one name in the stem."""
+    stem = Path(source.uri).name.split(".")[0]
+    for key in (source.name, stem):
+        if key in names:
+            return key
+    inside = [n for n in names if n and n in stem]
+    return inside[0] if len(inside) == 1 else None
 
 
 def keeps_detector_3d(cfg: RuntimeConfig) -> bool:

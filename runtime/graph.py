@@ -2,6 +2,8 @@
 
     capture:<stream> (one per source) --frames--> detect --persons--> lift --poses--> publish
                                                                              (--annotate--> annotate)
+    with --calibration:                               ... lift --lifted--> fuse --poses--> publish
+                                                      (fuse adds the world stream)
     every stage --control--> supervisor (ready, heartbeats with stats, fatal errors, end of stream)
 
 Frames themselves never travel on a channel: each capture writes them into its own shared-memory
@@ -56,6 +58,7 @@ def channels(cfg: RuntimeConfig) -> dict[str, Channel]:
         for c in (
             Channel("frames", frames_hwm),
             Channel("persons", 16),
+            Channel("lifted", 16),
             Channel("poses", 16),
             Channel("annotate", 8),
             CONTROL,
@@ -69,11 +72,13 @@ def stages(cfg: RuntimeConfig) -> list[StageSpec]:
     out = []
     if annotate:
         out.append(StageSpec("annotate", "annotate", ("annotate",), ()))
-    out += [
-        StageSpec("publish", "publish", ("poses",), ("annotate",) if annotate else ()),
-        StageSpec("lift", "lift", ("persons",), ("poses",)),
-        StageSpec("detect", "detect", ("frames",), ("persons",)),
-    ]
+    out.append(StageSpec("publish", "publish", ("poses",), ("annotate",) if annotate else ()))
+    if cfg.fuse.calibration:  # several calibrated cameras: lift -> fuse (the world stream) -> publish
+        out += [StageSpec("fuse", "fuse", ("lifted",), ("poses",)),
+                StageSpec("lift", "lift", ("persons",), ("lifted",))]
+    else:
+        out.append(StageSpec("lift", "lift", ("persons",), ("poses",)))
+    out.append(StageSpec("detect", "detect", ("frames",), ("persons",)))
     out += [StageSpec(f"capture:{s.name}", "capture", (), ("frames",), stream=s.name) for s in cfg.sources]
     return out
 

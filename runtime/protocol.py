@@ -296,7 +296,9 @@ class Detections:
 
 @dataclass(frozen=True)
 class Poses:
-    """lift -> publish: one frame's lifted persons (wire maps, `schema.person`), not yet published."""
+    """lift -> (fuse ->) publish: one frame's lifted persons (wire maps, `schema.person`), not yet
+    published; or, of kind "world", the fuse stage's world frame (`schema.world_person` maps and
+    the cameras, `schema.camera_pose`)."""
 
     stream: str
     frame: int
@@ -310,32 +312,42 @@ class Poses:
     t_media: float = 0.0
     prev: int = -1  # Detections'
     fps: float = 0.0  # Detections'
+    kind: str = "camera"  # or schema.WORLD
+    cameras: tuple[dict[str, Any], ...] = ()  # the world's cameras (`schema.camera_pose`)
 
     def to_msg(self) -> dict[str, Any]:
-        return {**_frame_header(self), "persons": list(self.persons)}
+        return {**_frame_header(self), "persons": list(self.persons), "kind": self.kind,
+                "cameras": list(self.cameras)}
 
     @classmethod
     def from_msg(cls, m: dict[str, Any]) -> Poses:
         w = "poses"
         persons = _get(m, "persons", list, w)
+        kind = _get(m, "kind", str, w)
+        if kind not in ("camera", schema.WORLD):
+            raise ProtocolError(f"{w}.kind: expected camera or world, got {kind!r}")
+        keys = schema.WORLD_PERSON_KEYS if kind == schema.WORLD else schema.PERSON_KEYS
         for i, p in enumerate(persons):
-            if not isinstance(p, dict) or any(k not in p for k in schema.PERSON_KEYS):
-                raise ProtocolError(f"{w}.persons[{i}]: must be a map with keys {list(schema.PERSON_KEYS)}")
-        return cls(persons=tuple(persons), **_read_frame_header(m, w))
+            if not isinstance(p, dict) or any(k not in p for k in keys):
+                raise ProtocolError(f"{w}.persons[{i}]: must be a map with keys {list(keys)}")
+        cameras = _get(m, "cameras", list, w)
+        return cls(persons=tuple(persons), kind=kind, cameras=tuple(cameras), **_read_frame_header(m, w))
 
     def wire(self, t_publish: float, timings: dict[str, float]) -> dict[str, Any]:
         """The public pose message (schema v1 map, arrays encoded), its keys in the documented order;
         `t_media` and `fps` only where the source's rate is known (fps > 0)."""
         media = {"t_media": self.t_media, "fps": self.fps} if self.fps > 0 else {}
+        world = self.kind == schema.WORLD
         return {
             "schema": schema.SCHEMA_VERSION,
+            **({"kind": schema.WORLD} if world else {}),
             "stream": self.stream,
             "frame": self.frame,
             "t_capture": self.t_capture,
             "t_wall": self.t_wall,
             "t_publish": t_publish,
             **media,
-            "image_size": list(self.size),
+            **({"cameras": list(self.cameras)} if world else {"image_size": list(self.size)}),
             "timings": timings,
             "dropped": self.dropped,
             "persons": list(self.persons),
@@ -360,6 +372,7 @@ class Published:
 CHANNELS: dict[str, type] = {
     "frames": FrameNotice,
     "persons": Detections,
+    "lifted": Poses,  # lift -> fuse, when the run fuses several cameras
     "poses": Poses,
     "annotate": Published,
 }

@@ -68,7 +68,7 @@ from .stages.base import FATAL_EXIT
 
 log = logging.getLogger("camerapose.runtime")
 LOST_EXIT = 4  # an offline run lost frames it could not publish
-PIPELINE = ("capture", "detect", "lift", "publish")  # the roles an offline restart restarts together
+PIPELINE = ("capture", "detect", "lift", "fuse", "publish")  # the roles an offline restart restarts together
 
 
 class StageFailed(CameraPoseError):

@@ -37,6 +37,7 @@ from camerapose.runtime.stages.annotate import AnnotateStage
 from camerapose.runtime.stages.base import FATAL_EXIT, Stage
 from camerapose.runtime.stages.capture import CaptureStage
 from camerapose.runtime.stages.detect import DetectStage
+from camerapose.runtime.stages.fuse import FuseStage
 from camerapose.runtime.stages.lift import LiftStage
 from camerapose.runtime.stages.publish import PublishStage
 
@@ -44,6 +45,7 @@ ROLES: dict[str, type[Stage]] = {
     "capture": CaptureStage,
     "detect": DetectStage,
     "lift": LiftStage,
+    "fuse": FuseStage,
     "publish": PublishStage,
     "annotate": AnnotateStage,
 }

@@ -52,7 +52,7 @@ class LiftStage(Stage):
                         saved.done(m.stream, m.frame)
                 tick = pose_messages(msgs, poses, t0, time.monotonic(), infer_ms, self.cfg.publish.teacher_3d)
                 self.record(tick)
-                self.pass_on("poses", tick.out)
+                self.pass_on(self.spec.outputs[0], tick.out)  # "poses", or "lifted" when a fuse stage follows
         finally:
             lifter.close()
             rings.close()

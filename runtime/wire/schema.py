@@ -48,6 +48,15 @@ PERSON_ARRAYS = {"kp2d": (NUM_JOINTS, 2), "conf": (NUM_JOINTS,), "kp3d": (NUM_JO
 # Optional per-person arrays: absent unless the runtime was asked for them.
 OPTIONAL_PERSON_ARRAYS = {"box": (4,), "kp3d_teacher": (NUM_JOINTS, 3)}
 
+# The world stream (`"kind": "world"`, added to v1; stream "world", topic pose.world): the fuse
+# stage's persons in the calibration's world frame, and the cameras. No image_size (no image).
+WORLD = "world"
+WORLD_PERSON_KEYS = ("id", "score", "kp3d", "views", "reproj_px", "single_view", "tracks")
+WORLD_PERSON_ARRAYS = {"kp3d": (NUM_JOINTS, 3), "views": (NUM_JOINTS,), "reproj_px": (NUM_JOINTS,)}
+CAMERA_POSE_KEYS = ("name", "stream", "K", "R", "t", "size")
+CAMERA_POSE_ARRAYS = {"K": (4,), "R": (3, 3), "t": (3,)}
+MAX_CAMERAS = 64
+
 
 class SchemaError(InputError):
     """A payload that is not a valid pose message of this schema version."""
@@ -122,6 +131,24 @@ def person(
     return out
 
 
+def world_person(pid: int, score: float, kp3d: np.ndarray, views: np.ndarray, reproj_px: np.ndarray,
+                 single_view: bool, tracks: dict[str, int]) -> dict:
+    """One world person's wire map: kp3d (17, 3) metres in the world frame, per joint the number of
+    views it was triangulated from (17,) (0: filled from a monocular pose) and their reprojection
+    error in pixels (17,), whether one camera alone saw them, and stream -> that stream's track id."""
+    return {"id": int(pid), "score": float(score), "kp3d": encode_array(kp3d), "views": encode_array(views),
+            "reproj_px": encode_array(reproj_px), "single_view": bool(single_view),
+            "tracks": {str(k): int(v) for k, v in tracks.items()}}
+
+
+def camera_pose(name: str, stream: str, k: tuple[float, float, float, float], R: np.ndarray, t: np.ndarray,
+                size: tuple[int, int] | None) -> dict:
+    """One camera of the world stream: K as (fx, fy, cx, cy) pixels, R (3, 3) and t (3,) world ->
+    camera (x_cam = R x_world + t, metres), the image size [w, h] (or [0, 0] if unknown)."""
+    return {"name": name, "stream": stream, "K": encode_array(np.asarray(k)), "R": encode_array(R),
+            "t": encode_array(t), "size": [int(v) for v in (size or (0, 0))]}
+
+
 def pack(msg: dict[str, Any]) -> bytes:
     """A message map (arrays already encoded) -> msgpack bytes."""
     return msgpack.packb(msg, use_bin_type=True)
@@ -181,36 +208,92 @@ def _person(p: Any, i: int) -> dict[str, Any]:
     return out
 
 
+def _world_person(p: Any, i: int) -> dict[str, Any]:
+    where = f"persons[{i}]"
+    if not isinstance(p, dict) or any(k not in p for k in WORLD_PERSON_KEYS):
+        raise SchemaError(f"{where}: must be a map with keys {list(WORLD_PERSON_KEYS)}")
+    out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
+    for key, shape in WORLD_PERSON_ARRAYS.items():
+        out[key] = decode_array(p[key], f"{where}.{key}", shape)
+    if not isinstance(p["single_view"], bool):
+        raise SchemaError(f"{where}.single_view: expected true or false")
+    tracks = p["tracks"]
+    ok = isinstance(tracks, dict) and len(tracks) <= MAX_CAMERAS and all(isinstance(k, str) for k in tracks)
+    if not ok:
+        raise SchemaError(f"{where}.tracks: expected a map of stream -> track id")
+    out["single_view"] = p["single_view"]
+    out["tracks"] = {k: _num(tracks, k, f"{where}.tracks", int) for k in tracks}
+    return out
+
+
+def _camera_pose(c: Any, i: int) -> dict[str, Any]:
+    where = f"cameras[{i}]"
+    if not isinstance(c, dict) or any(k not in c for k in CAMERA_POSE_KEYS):
+        raise SchemaError(f"{where}: must be a map with keys {list(CAMERA_POSE_KEYS)}")
+    if not isinstance(c["name"], str) or not isinstance(c["stream"], str):
+        raise SchemaError(f"{where}: name and stream must be strings")
+    size = c["size"]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size)):
+        raise SchemaError(f"{where}.size: expected [width, height], ints >= 0")
+    out = {"name": c["name"], "stream": c["stream"], "size": (size[0], size[1])}
+    out.update({k: decode_array(c[k], f"{where}.{k}", shape) for k, shape in CAMERA_POSE_ARRAYS.items()})
+    return out
+
+
+def is_world(msg: dict[str, Any]) -> bool:
+    """A message of the world stream (the fuse stage's), not of one camera."""
+    return msg.get("kind") == WORLD
+
+
 def validate(obj: dict[str, Any]) -> dict[str, Any]:
-    """Raw map -> message with numpy arrays; SchemaError unless it is a valid v1 message."""
+    """Raw map -> message with numpy arrays; SchemaError unless it is a valid v1 message (of a
+    camera's stream, or of the world stream: `is_world`)."""
+    if "kind" in obj and obj["kind"] not in (WORLD, "camera"):
+        raise SchemaError(f"message.kind: expected 'camera' or 'world', got {obj['kind']!r}")
+    if is_world(obj):
+        return _validate_world(obj)
     missing = [k for k in TOP_KEYS if k not in obj]
     if missing:
         raise SchemaError(f"message: missing keys {missing}")
+    msg = _header(obj)
+    size = obj["image_size"]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        raise SchemaError("message.image_size: expected [width, height], positive ints")
+    msg.update(image_size=(size[0], size[1]), persons=[_person(p, i) for i, p in enumerate(obj["persons"])])
+    return msg
+
+
+def _header(obj: dict[str, Any]) -> dict[str, Any]:
+    """The top-level fields every message has, checked (the persons' lists checked by length only)."""
     if type(obj["schema"]) is not int or obj["schema"] != SCHEMA_VERSION:  # true == 1 in Python
         raise SchemaError(f"message: schema {obj['schema']!r}, this decoder reads {SCHEMA_VERSION}")
     if not isinstance(obj["stream"], str):
         raise SchemaError("message.stream: expected a string")
-    size = obj["image_size"]
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
-        raise SchemaError("message.image_size: expected [width, height], positive ints")
     timings = obj["timings"]
     if not isinstance(timings, dict) or not all(isinstance(k, str) for k in timings):
         raise SchemaError("message.timings: expected a map of stage -> milliseconds")
-    persons = obj["persons"]
-    if not isinstance(persons, list) or len(persons) > MAX_PERSONS:
+    if not isinstance(obj["persons"], list) or len(obj["persons"]) > MAX_PERSONS:
         raise SchemaError(f"message.persons: expected a list of at most {MAX_PERSONS}")
     msg = dict(obj)
     msg.update({k: _num(obj, k, "message") for k in OPTIONAL_TOP_NUMBERS if k in obj})
     if "fps" in obj and msg["fps"] <= 0:
         raise SchemaError(f"message.fps: expected a positive frame rate, got {msg['fps']}")
-    msg.update(
-        frame=_num(obj, "frame", "message", int),
-        t_capture=_num(obj, "t_capture", "message"),
-        t_publish=_num(obj, "t_publish", "message"),
-        image_size=(size[0], size[1]),
-        timings={k: _num(timings, k, "message.timings") for k in timings},
-        persons=[_person(p, i) for i, p in enumerate(persons)],
-    )
+    msg.update(frame=_num(obj, "frame", "message", int), t_capture=_num(obj, "t_capture", "message"),
+               t_publish=_num(obj, "t_publish", "message"),
+               timings={k: _num(timings, k, "message.timings") for k in timings})
+    return msg
+
+
+def _validate_world(obj: dict[str, Any]) -> dict[str, Any]:
+    missing = [k for k in (*(k for k in TOP_KEYS if k != "image_size"), "cameras") if k not in obj]
+    if missing:
+        raise SchemaError(f"world message: missing keys {missing}")
+    msg = _header(obj)
+    cams = obj["cameras"]
+    if not isinstance(cams, list) or len(cams) > MAX_CAMERAS:
+        raise SchemaError(f"message.cameras: expected a list of at most {MAX_CAMERAS}")
+    msg.update(cameras=[_camera_pose(c, i) for i, c in enumerate(cams)],
+               persons=[_world_person(p, i) for i, p in enumerate(obj["persons"])])
     return msg
 
 

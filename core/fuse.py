@@ -53,7 +53,7 @@ class FuseConfig:
 
     calibration: str = ""
     cameras: tuple[str, ...] = ()
-    window_ms: float = 50.0
+    window_ms: float = 25.0
     min_conf: float = 0.3
     max_error: float = 0.02
     max_epipolar_px: float = MAX_EPIPOLAR_PX

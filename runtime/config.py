@@ -274,12 +274,12 @@ def fuse_cameras(cfg: RuntimeConfig) -> list[tuple[str, Camera]]:
                              "(--source NAME=URI) or set fuse.cameras")
         if c not in cams:
             raise InputError(f"--calibration {path}: no camera {c!r} (cameras are {', '.join(names)})")
+    if len(set(chosen)) != len(chosen):
+        raise InputError(f"--calibration {path}: two sources on one camera ({', '.join(chosen)})")
     unused = [n for n in names if n not in chosen]
     if unused:
         raise InputError(f"--calibration {path}: camera {', '.join(unused)} has no source (give one per "
                          "camera, or a calibration of the cameras you use)")
-    if len(set(chosen)) != len(chosen):
-        raise InputError(f"--calibration {path}: two sources on one camera ({', '.join(chosen)})")
     missing = [c for c in chosen if cams[c].R is None]
     if missing:
         raise InputError(f"--calibration {path}: camera {', '.join(missing)} has no extrinsics (R, t)")

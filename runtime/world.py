@@ -69,7 +69,7 @@ class LiveGather:
     def add(self, m: Poses | EndOfInput, now: float) -> list[dict[str, Poses]]:
         """One message (now: monotonic s, as t_capture) -> the moments complete or waited out."""
         if isinstance(m, Poses):
-            if m.t_capture < self.last_out - self.window_s:
+            if m.t_capture <= self.last_out:
                 self.late += 1
             else:
                 self.waiting[m.stream].append(m)

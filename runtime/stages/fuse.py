@@ -56,4 +56,4 @@ class FuseStage(Stage):
             if out:
                 self.pass_on("poses", out)
         if not self.offline and gather.late:
-            log.info("fuse: %d late frames (after their moment went out) were not fused", gather.late)
+            log.info("%d late frames (after their moment went out) were not fused", gather.late)

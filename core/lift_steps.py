@@ -251,8 +251,12 @@ class LiftSteps:
     fusion_weights (17, 3): the detector's weights when cfg.fusion is on (default the shipped
     `DETECTOR_3D_WEIGHTS`; the evaluation passes weights fitted on other cameras)."""
 
-    def __init__(self, cfg: PostConfig, fusion_weights: np.ndarray | None = None) -> None:
+    def __init__(self, cfg: PostConfig, fusion_weights: np.ndarray | None = None,
+                 stream_intrinsics: dict[str, tuple[float, float, float, float]] | None = None) -> None:
+        """stream_intrinsics: stream -> its calibrated (fx, fy, cx, cy) pixels, "given" for that
+        stream (a rig of calibrated cameras: each stream its own); cfg.intrinsics for the others."""
         self.cfg = cfg
+        self.stream_intrinsics = dict(stream_intrinsics or {})
         weights = DETECTOR_3D_WEIGHTS if fusion_weights is None else fusion_weights
         self.fusion_weights = weights if cfg.fusion == "detector-3d" else None
         self.tracks = PerTrack(lambda: TrackFilters(cfg), cfg.track_timeout_s)
@@ -289,6 +293,8 @@ class LiftSteps:
         """The camera a person is placed with: the user's ("given"), the stream's steady one
         ("stream"), or (with camera_window 0) its own prediction ("own"). -> ((4,) fx, fy, cx, cy
         pixels, which)."""
+        if item.stream in self.stream_intrinsics:
+            return np.asarray(self.stream_intrinsics[item.stream], dtype=np.float64), "given"
         if self.cfg.intrinsics:
             return np.asarray(self.cfg.intrinsics, dtype=np.float64), "given"
         if self.cfg.camera_window <= 0:

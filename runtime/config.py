@@ -286,6 +286,15 @@ def fuse_cameras(cfg: RuntimeConfig) -> list[tuple[str, Camera]]:
     return [(c, cams[c]) for c in chosen]
 
 
+def calibrated_intrinsics(cfg: RuntimeConfig) -> dict[str, tuple[float, float, float, float]]:
+    """Each stream's intrinsics from `fuse.calibration` ({} without one): the lift stage places
+    each camera's persons with its own calibrated camera."""
+    if not cfg.fuse.calibration:
+        return {}
+    cams = fuse_cameras(cfg)
+    return {s.name: (c.fx, c.fy, c.cx, c.cy) for s, (_, c) in zip(cfg.sources, cams, strict=True)}
+
+
 def _camera_of(source: SourceSpec, names: list[str]) -> str | None:
     """`fuse_cameras`' match by name: the stream's, the file stem's, or the one name in the stem."""
     stem = Path(source.uri).name.split(".")[0]

@@ -63,7 +63,9 @@ class LiftEngine:
     """Owns the pose runner; `lift` = preprocess -> one runner call -> `LiftSteps` (fusion, root
     solve, steady camera, per-track smoothing and bone lengths)."""
 
-    def __init__(self, cfg: LiftConfig) -> None:
+    def __init__(self, cfg: LiftConfig,
+                 stream_intrinsics: dict[str, tuple[float, float, float, float]] | None = None) -> None:
+        """stream_intrinsics: each calibrated stream's (fx, fy, cx, cy) (`LiftSteps`)."""
         from camerapose.engines.select import create_runner
 
         self.cfg = cfg
@@ -79,7 +81,7 @@ class LiftEngine:
                 f"{meta.get('joint_format')!r}; this runtime feeds 'screen_long' / 'h36m17'"
             )
         self.metadata = dict(meta)
-        self.steps = LiftSteps(cfg)
+        self.steps = LiftSteps(cfg, stream_intrinsics=stream_intrinsics)
         self.last_infer_ms = 0.0
 
     def lift(self, items: list[LiftItem]) -> list[Pose3D]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from camerapose.runtime.config import calibrated_intrinsics
 from camerapose.runtime.lift_engine import LiftEngine
 from camerapose.runtime.protocol import (
     ControlKind,
@@ -27,7 +28,7 @@ class LiftStage(Stage):
     published frame as if it had never stopped."""
 
     def run(self) -> None:
-        lifter = LiftEngine(self.cfg.lift)
+        lifter = LiftEngine(self.cfg.lift, calibrated_intrinsics(self.cfg))
         rings = RingReader(self.run_id)
         saved = OfflineState(self.run_dir, "lift", rings, lifter) if self.offline else None
         self.tell(ControlKind.READY, backend=lifter.runner.backend)

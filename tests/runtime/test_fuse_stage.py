@@ -215,6 +215,11 @@ def test_four_cameras_give_one_world_skeleton_per_person_on_every_frame(assets_d
     world = [m for m in msgs if m.get("kind") == "world"]
     assert [m["frame"] for m in world] == list(range(100)) and all(m["stream"] == "world" for m in world)
     assert len(world[0]["cameras"]) == 4
+    fx = {c["stream"]: c["K"][0] for c in world[0]["cameras"]}
+    cams = [p["camera"] for m in msgs if m.get("kind") != "world" for p in m["persons"]]
+    assert cams and all(c["source"] == "given" for c in cams)  # each camera lifted with its own K
+    assert {m["stream"]: m["persons"][0]["camera"]["fx"] for m in msgs
+            if m.get("kind") != "world" and m["persons"]} == pytest.approx(fx, rel=1e-5)
     ids = {p["id"] for m in world for p in m["persons"]}
     assert len(ids) == 2, ids  # two people, no switch, no spurious world id
     for pid in ids:

@@ -54,7 +54,7 @@ def estimate(source: str | int | Path, every_frame: bool = False,
 
     for path in (cfg.output.annotate, cfg.output.rerun):  # written from the first message on
         check_folder(path)
-    return _messages(cfg)
+    return _fused(cfg) if cfg.fuse.calibration else _messages(cfg)
 
 
 def track(source: str | int | Path, every_frame: bool = True, **settings: Any) -> Results:
@@ -64,14 +64,19 @@ def track(source: str | int | Path, every_frame: bool = True, **settings: Any) -
     return Results(estimate(source, every_frame, **settings))
 
 
-def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[str, Any]) -> RuntimeConfig:
+def estimate_config(source: str | int | Path | list | tuple, every_frame: bool, settings: dict[str, Any]
+                    ) -> RuntimeConfig:
     """estimate's arguments -> the RuntimeConfig they make, through the one config loader."""
-    if isinstance(source, bool | np.bool_) or not isinstance(source, str | Path | numbers.Integral):
-        raise InputError(f"estimate: source must be a path, URL or webcam index, got {source!r}")
-    if isinstance(source, numbers.Integral):  # numpy integers too; SourceSpec checks the upper bound
-        source = int(source)
-        if source < 0:
-            raise InputError(f"estimate: a webcam index is 0 or more, got {source}")
+    sources = list(source) if isinstance(source, list | tuple) else [source]
+    if not sources:
+        raise InputError("estimate: no source")
+    for i, one in enumerate(sources):
+        if isinstance(one, bool | np.bool_) or not isinstance(one, str | Path | numbers.Integral):
+            raise InputError(f"estimate: source must be a path, URL or webcam index, got {one!r}")
+        if isinstance(one, numbers.Integral):  # numpy integers too; SourceSpec checks the upper bound
+            sources[i] = int(one)
+            if sources[i] < 0:
+                raise InputError(f"estimate: a webcam index is 0 or more, got {one}")
     if not isinstance(every_frame, bool | np.bool_):  # "no" is truthy: it would turn offline mode on
         raise InputError(f"estimate: every_frame must be True or False, got {every_frame!r}")
     layers: list[Layer] = []
@@ -79,10 +84,13 @@ def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[
         if key.split(".")[0] == "sources":
             raise InputError(f"estimate({key}=...): give the source as the first argument")
         layers.append((f"estimate({key}=...)", nest(key, value)))
-    layers.append(("estimate(source)", {"sources": {"uri": [str(source)]}}))
+    layers.append(("estimate(source)", {"sources": {"uri": [str(one) for one in sources]}}))
     if every_frame:
         layers.append(("estimate(every_frame=True)", nest("capture.mode", "offline")))
     cfg = load_config(flags=layers)  # unknown keys and bad values first, by the one loader
+    if len(sources) > 1 and not (cfg.fuse.calibration and every_frame):
+        raise InputError("estimate: several sources are several calibrated cameras: give every_frame=True "
+                         "and fuse={'calibration': FILE} (live, several cameras run with `camerapose run`)")
     for key, value in settings.items():
         for dotted in _dotted(key, value):
             if not dotted.startswith(USED) and dotted not in USED:
@@ -93,7 +101,7 @@ def estimate_config(source: str | int | Path, every_frame: bool, settings: dict[
 
 
 # The options estimate uses (sections or keys; docs/python.md); any other is an InputError at the call.
-USED = ("capture.", "detector.", "lift.", "publish.teacher_3d", "output.annotate", "output.save",
+USED = ("capture.", "detector.", "lift.", "fuse.", "publish.teacher_3d", "output.annotate", "output.save",
         "output.view3d", "output.rerun")
 
 
@@ -153,6 +161,73 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
             thing.close()
 
 
+def _fused(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
+    """`estimate` of several calibrated cameras, offline: frame by frame, each camera's message in
+    source order, then the moment's world message (runtime/world.py), as `run --calibration
+    --every-frame` publishes them."""
+    from camerapose.core.fuse import Fuser
+    from camerapose.runtime.config import calibrated_intrinsics, fuse_cameras
+    from camerapose.runtime.detect.registry import create_detector
+    from camerapose.runtime.files.save import open_writer
+    from camerapose.runtime.lift_engine import LiftEngine
+    from camerapose.runtime.protocol import EndOfInput
+    from camerapose.runtime.sources import open_source
+    from camerapose.runtime.world import OfflineGather, camera_maps, world_poses
+
+    streams = [s.name for s in cfg.sources]
+    cams = fuse_cameras(cfg)
+    fuser, maps = Fuser([c for _, c in cams], cfg.fuse), camera_maps(streams, cams)
+    gather = OfflineGather(streams)
+    opened: list[Any] = []
+    try:
+        sources = [open_source(s, cfg.capture) for s in cfg.sources]
+        opened += sources
+        detector = create_detector(cfg.detector)
+        opened.append(detector)
+        lifter = LiftEngine(cfg.lift, calibrated_intrinsics(cfg))
+        opened.append(lifter)
+        saver = open_writer(cfg.output.save) if cfg.output.save else None
+        if saver is not None:
+            opened.append(saver)
+        prev = {s: -1 for s in streams}
+        skipped: dict[str, int] = {}
+        for name, source, frame in _round_robin(streams, sources):
+            out: list[Poses] = []
+            if frame is None:
+                groups = gather.add(EndOfInput(name, prev[name]))
+            else:
+                notice = FrameNotice(name, frame.index, 0, frame.t_capture, frame.t_wall,
+                                     size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
+                                     t_sent=time.monotonic(), t_media=frame.t_media, prev=prev[name],
+                                     fps=source.fps)
+                prev[name] = frame.index
+                lifted = _lifted(notice, frame.image, detector, lifter, cfg, skipped)
+                if lifted is None:
+                    continue
+                out.append(lifted)
+                groups = gather.add(lifted)
+            for m in out + [world_poses(fuser, streams, g, maps) for g in groups]:
+                msg = schema.decode(publish_one(m, time.monotonic()).out[0].payload)
+                if saver is not None:
+                    saver.write(msg)
+                yield Result(msg)
+    finally:
+        for thing in reversed(opened):
+            thing.close()
+
+
+def _round_robin(streams: list[str], sources: list[Any]) -> Iterator[tuple[str, Any, Any]]:
+    """Each source's next frame in turn, (stream, source, frame); a source's end once, as its frame
+    None, after which it is left out."""
+    live = dict.fromkeys(streams, True)
+    while any(live.values()):
+        for name, source in zip(streams, sources, strict=True):
+            if live[name]:
+                frame = source.read()
+                live[name] = frame is not None
+                yield name, source, frame
+
+
 def _annotator(cfg: RuntimeConfig, fps: float) -> Any:
     """output.annotate's and output.rerun's writer: the annotate stage's (runtime/draw/video.py), at
     the source's frame rate (30 where it has none)."""
@@ -179,6 +254,14 @@ def _one_frame(notice: FrameNotice, image: Any, detector: Any, lifter: Any, offl
                dropped: int, skipped: dict[str, int]) -> dict[str, Any] | None:
     """One frame through detect, lift and publish's per-frame functions -> its decoded message, or
     None where the detector refused the frame (as the detect stage skips it)."""
+    lifted = _lifted(notice, image, detector, lifter, cfg, skipped, offline, dropped)
+    return None if lifted is None else schema.decode(publish_one(lifted, time.monotonic()).out[0].payload)
+
+
+def _lifted(notice: FrameNotice, image: Any, detector: Any, lifter: Any, cfg: RuntimeConfig,
+            skipped: dict[str, int], offline: bool = True, dropped: int = 0) -> Poses | None:
+    """One frame through detect and lift's per-frame functions -> its Poses as publish receives
+    them, or None where the detector refused the frame."""
     t0 = time.monotonic()
     try:
         people = detector.detect([image], [clock(notice, offline)], [notice.stream], live=not offline)[0]
@@ -191,9 +274,8 @@ def _one_frame(notice: FrameNotice, image: Any, detector: Any, lifter: Any, offl
     found: Detections = _as_sent(tick.out[0])
     t0 = time.monotonic()
     poses = lifter.lift(lift_items([found], offline))
-    lifted: Poses = _as_sent(pose_messages([found], poses, t0, time.monotonic(), lifter.last_infer_ms,
-                                         cfg.publish.teacher_3d).out[0])
-    return schema.decode(publish_one(lifted, time.monotonic()).out[0].payload)
+    return _as_sent(pose_messages([found], poses, t0, time.monotonic(), lifter.last_infer_ms,
+                                  cfg.publish.teacher_3d).out[0])
 
 
 def _as_sent(msg: Any) -> Any:

@@ -113,11 +113,13 @@ def camera_maps(streams: list[str], cameras: list[tuple[str, Camera]]) -> tuple[
                  for s, (name, c) in zip(streams, cameras, strict=True))
 
 
-def world_poses(fuser: Fuser, streams: list[str], group: dict[str, Poses], frame: int, t: float,
-                cameras: tuple[dict, ...]) -> Poses:
-    """One gathered moment -> the world stream's Poses. frame: its index; t: the time the fuser
-    smooths on (the frame's media time offline, its capture time live)."""
+def world_poses(fuser: Fuser, streams: list[str], group: dict[str, Poses], cameras: tuple[dict, ...],
+                count: int | None = None) -> Poses:
+    """One gathered moment -> the world stream's Poses. Offline (count None) its index is the
+    cameras' frame index and the fuser smooths on the frame's media time; live its index is
+    `count` (moments so far) and the time the earliest frame's capture time."""
     first = min(group.values(), key=lambda m: m.t_capture)
+    frame, t = (first.frame, first.t_media) if count is None else (count, first.t_capture)
     people = fuser.fuse([view_persons(group.get(s)) for s in streams], t)
     persons = tuple(schema.world_person(p.id, p.score, p.kp3d, p.views, p.reproj_px, p.single_view,
                                         {streams[v]: tid for v, tid in p.tracks.items()}) for p in people)

@@ -40,18 +40,14 @@ class FuseStage(Stage):
                 worlds = []
                 for g in groups:
                     t0 = time.monotonic()
-                    first = min(g.values(), key=lambda p: p.t_capture)
-                    frame = first.frame if self.offline else count
-                    t = first.t_media if self.offline else first.t_capture
-                    w = world_poses(fuser, streams, g, frame, t, maps)
+                    w = world_poses(fuser, streams, g, maps, None if self.offline else count)
                     worlds.append(replace(w, timings={"fuse": (time.monotonic() - t0) * 1e3}))
                     count += 1
                 # world frames first: a stream's end must reach publish after the last world frame
                 out += worlds + [m] if isinstance(m, EndOfInput) else [m] + worlds
             if not msgs and not self.offline:
                 for g in gather.flush(now):
-                    first = min(g.values(), key=lambda p: p.t_capture)
-                    out.append(world_poses(fuser, streams, g, count, first.t_capture, maps))
+                    out.append(world_poses(fuser, streams, g, maps, count))
                     count += 1
             if out:
                 self.pass_on("poses", out)

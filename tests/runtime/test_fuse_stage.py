@@ -119,6 +119,17 @@ def test_the_run_flag_reads_the_calibration_before_anything_starts(tmp_path: Pat
     assert "missing.toml" in capsys.readouterr().err
 
 
+def test_estimate_takes_several_sources_only_as_a_calibrated_offline_rig(tmp_path: Path) -> None:
+    import camerapose
+
+    with pytest.raises(InputError, match="several calibrated cameras"):
+        camerapose.estimate(["a.mp4", "b.mp4"])
+    with pytest.raises(InputError, match="several calibrated cameras"):
+        camerapose.estimate(["a.mp4", "b.mp4"], fuse={"calibration": str(_calib(tmp_path))})  # live
+    with pytest.raises(InputError, match="no source"):
+        camerapose.estimate([])
+
+
 # -- gathering moments -----------------------------------------------------------------------------
 def _poses(stream: str, frame: int, t: float) -> Poses:
     return Poses(stream, frame, t, t, (640, 480), {}, 0, (), t_media=frame / 30, prev=frame - 1, fps=30.0)
@@ -232,6 +243,16 @@ def test_four_cameras_give_one_world_skeleton_per_person_on_every_frame(assets_d
     reproj = np.concatenate([np.array(p["reproj_px"])[np.array(p["views"]) >= 2] for m in world
                              for p in m["persons"]])
     assert np.median(reproj) <= 10.0
+    # in this process, the same: each camera's frame, then the moment's world message
+    import camerapose
+
+    mine = [m for m in camerapose.estimate([str(v) for v in videos], every_frame=True,
+                                           fuse={"calibration": str(calib)}) if m.get("kind") == "world"]
+    assert [m["frame"] for m in mine] == list(range(100))
+    for a, b in zip(mine, world, strict=True):
+        assert [p["id"] for p in a["persons"]] == [p["id"] for p in b["persons"]]
+        for p, q in zip(a["persons"], b["persons"], strict=True):
+            assert np.abs(p["kp3d"] - np.array(q["kp3d"])).max() < 1e-4  # --save rounds to 5 decimals
 
 
 @pytest.mark.slow

@@ -128,6 +128,9 @@ def test_estimate_takes_several_sources_only_as_a_calibrated_offline_rig(tmp_pat
         camerapose.estimate(["a.mp4", "b.mp4"], fuse={"calibration": str(_calib(tmp_path))})  # live
     with pytest.raises(InputError, match="no source"):
         camerapose.estimate([])
+    with pytest.raises(InputError, match="draw one source"):
+        camerapose.estimate(["a.mp4", "b.mp4"], every_frame=True, fuse={"calibration": str(_calib(tmp_path))},
+                            output={"annotate": str(tmp_path / "x.mp4")})
 
 
 # -- gathering moments -----------------------------------------------------------------------------

@@ -89,8 +89,8 @@ def estimate_config(source: str | int | Path | list | tuple, every_frame: bool, 
         layers.append(("estimate(every_frame=True)", nest("capture.mode", "offline")))
     cfg = load_config(flags=layers)  # unknown keys and bad values first, by the one loader
     if len(sources) > 1 and (cfg.output.annotate or cfg.output.rerun):
-        raise InputError("estimate: output.annotate and output.rerun draw one source; with several cameras "
-                         "use `camerapose run --annotate` per camera or the world stream in `camerapose view`")
+        raise InputError("estimate: output.annotate and output.rerun draw one source; with several "
+                         "cameras use `camerapose run --annotate` or the world stream in `camerapose view`")
     if len(sources) > 1 and not (cfg.fuse.calibration and every_frame):
         raise InputError("estimate: several sources are several calibrated cameras: give every_frame=True "
                          "and fuse={'calibration': FILE} (live, several cameras run with `camerapose run`)")

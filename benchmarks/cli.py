@@ -36,6 +36,9 @@ SUITES: dict[str, tuple[str, str]] = {
     "tracking": ("camerapose.benchmarks.tracking",
                  "ID switches, IDF1, MOTA, frames covered, spurious ids: demo (offline and live) and "
                  "Pose2Sim's 4 views (needs motmetrics and `assets fetch --mocap`)"),
+    "multicamera": ("camerapose.benchmarks.multicamera",
+                    "the fuse stage on Pose2Sim's 4 calibrated views: fuse ms per world frame, world ids, "
+                    "reprojection, bone CV, fills, single-view 3D vs fused (needs `assets fetch --mocap`)"),
 }
 ALL = ("engines", "detector", "pipeline", "transport", "accuracy")
 

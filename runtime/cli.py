@@ -270,23 +270,8 @@ def configure_subscribe(p: argparse.ArgumentParser) -> None:
     )
 
 
-def summary_line(msg: dict[str, Any]) -> str:
-    """One decoded message as `subscribe`'s line: stream, frame, latency, then per person its id,
-    pelvis (m) and focal length (px). The stream name is escaped: it comes from the network."""
-    from camerapose.runtime.wire.schema import printable
-
-    people = "  ".join(
-        "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m f {:.0f}".format(p["id"], *p["kp3d"][0], p["camera"]["fx"])
-        for p in msg["persons"]
-    )
-    return (
-        f"{printable(msg['stream'])} #{msg['frame']} {msg['timings'].get('total', 0):.1f} ms "
-        f"{len(msg['persons'])} persons  {people}"
-    )
-
-
 def run_subscribe(a: argparse.Namespace) -> int:
-    from camerapose.runtime.wire.client import subscribe
+    from camerapose.runtime.wire.client import subscribe, summary_line
     from camerapose.runtime.wire.schema import to_json
 
     n = 0

@@ -10,6 +10,11 @@
 A `Result` IS the decoded pose message (docs/schema.md), a dict: `r["persons"][0]["kp3d"]` works as
 it always did, and so do `json`, `pickle` and `{**r}`; the attributes are read-only views of its
 keys. `Person` is the same for one entry of `persons`. `Results` is a list of `Result`s.
+
+A message of the world stream (`run --calibration`; `r.is_world`) is a Result too: `r.cameras` are
+the calibrated cameras, and its persons are `WorldPerson`s: kp3d in the calibration's world frame,
+`views`, `reproj_px`, `single_view`, `tracks` (stream -> that camera's track id), and no 2D or camera
+(asking for them says where they are: each camera's own stream).
 """
 
 from __future__ import annotations
@@ -58,12 +63,77 @@ class Person(dict):
         return self.get("score")
 
 
+class WorldPerson(Person):
+    """One person of the world stream (a dict: "id", "score", "kp3d", "views", "reproj_px",
+    "single_view", "tracks").
+
+    kp3d (17, 3) metres in the calibration's world frame; views (17,) how many cameras each joint was
+    triangulated from (0: filled from a monocular pose); reproj_px (17,) their reprojection error in
+    pixels; single_view: one camera alone saw them; tracks: {stream: that camera's track id}; id: the
+    world id, stable over frames. No kp2d, conf or camera: those are per camera, in each camera's
+    stream (`tracks` names the person there)."""
+
+    @property
+    def views(self) -> np.ndarray:
+        return self["views"]
+
+    @property
+    def reproj_px(self) -> np.ndarray:
+        return self["reproj_px"]
+
+    @property
+    def single_view(self) -> bool:
+        return bool(self["single_view"])
+
+    @property
+    def tracks(self) -> dict[str, int]:
+        return self["tracks"]
+
+    def _per_camera(self, name: str) -> Any:
+        raise AttributeError(f"a world person has no {name}: it is per camera, in each camera's stream "
+                             f"(this person's track ids there: {self['tracks']})")
+
+    @property
+    def kp2d(self) -> np.ndarray:
+        return self._per_camera("kp2d")
+
+    @property
+    def conf(self) -> np.ndarray:
+        return self._per_camera("conf")
+
+    @property
+    def camera(self) -> dict[str, Any]:
+        return self._per_camera("camera")
+
+    @property
+    def box(self) -> None:
+        return None
+
+
 class Result(dict):
-    """One frame's decoded pose message (a dict, docs/schema.md) with attribute access."""
+    """One frame's decoded pose message (a dict, docs/schema.md) with attribute access; a message of
+    the world stream (`is_world`) has `WorldPerson`s and `cameras`."""
 
     def __init__(self, msg: dict[str, Any]) -> None:
         super().__init__(msg)
-        self["persons"] = [p if isinstance(p, Person) else Person(p) for p in msg.get("persons", ())]
+        kind = WorldPerson if self.is_world else Person
+        self["persons"] = [p if isinstance(p, kind) else kind(p) for p in msg.get("persons", ())]
+
+    @property
+    def is_world(self) -> bool:
+        """A message of the world stream (several calibrated cameras fused), not of one camera."""
+        return self.get("kind") == "world"
+
+    @property
+    def cameras(self) -> list[dict[str, Any]] | None:
+        """The world stream's cameras ({"name", "stream", "K" (4,) fx, fy, cx, cy, "R" (3, 3), "t" (3,):
+        x_cam = R x_world + t, "size" (w, h)}); None for a camera's message."""
+        return self.get("cameras")
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of a camera's frame; None for the world stream (no image)."""
+        return self.get("image_size")
 
     @property
     def persons(self) -> list[Person]:
@@ -82,6 +152,8 @@ class Result(dict):
         `run --annotate` (runtime/draw/video.py `render`): skeletons, boxes, ids, the 3D inset."""
         from camerapose.runtime.draw.video import render
 
+        if self.is_world:
+            raise InputError("plot: a world message has no image; plot each camera's message on its frame")
         image = np.asarray(frame)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError(f"plot: frame must be an HxWx3 uint8 BGR image, got {image.dtype} {image.shape}")
@@ -102,7 +174,8 @@ class Results(list):
     def tracks(self, stream: str | None = None) -> dict[int, Any]:
         """{id: Track} (runtime/files/tracks.py): per id, its frames (T,), t (T,) seconds, kp3d
         (T, 17, 3) metres, kp2d (T, 17, 2), conf (T, 17), camera (T, 4) fx, fy, cx, cy, at the T
-        frames it was seen. Messages of several streams need `stream`."""
+        frames it was seen. Messages of several streams need `stream`; `stream="world"` gives the
+        world ids' tracks (`Track.is_world`: views, reproj_px, single_view, tracks instead of 2D)."""
         from camerapose.runtime.files.tracks import group_tracks
 
         stream = self._stream(stream)
@@ -111,9 +184,12 @@ class Results(list):
     def save(self, path: str | Path, fmt: str | None = None, world: bool = False,
              fps: float | None = None) -> list[Path]:
         """Write the run in any `camerapose convert` format (default: the path's suffix) -> the paths
-        written. csv, jsonl, npz: every message into `path`. bvh, trc, c3d: one file per track,
-        `<stem>_<stream>_id<id>.<fmt>` beside `path`, as convert names them. `world`: the floor's
-        axes (y up, floor at 0); `fps`: the motion files' rate (default: the messages' source rate)."""
+        written. csv, jsonl, npz: every message into `path` (a CSV's world stream into
+        `<stem>_world.csv`, docs/files.md). bvh, trc, c3d: one file per track,
+        `<stem>_<stream>_id<id>.<fmt>` beside `path`, as convert names them. `world`: with the world
+        stream, one file per world id in the calibration's frame (as `convert --world`); else the
+        floor's axes (y up, floor at 0); `fps`: the motion files' rate (default: the messages' source
+        rate)."""
         from camerapose.runtime.files import convert as cv
         from camerapose.runtime.files.tracks import check_gaps, group_tracks
 
@@ -126,12 +202,14 @@ class Results(list):
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise InputError(f"save: fps must be a positive number, got {fps}")
         if fmt in cv.MESSAGE_FORMATS and not world:
+            from camerapose.runtime.files.csv import CsvWriter
             from camerapose.runtime.files.save import open_writer
 
             with open_writer(path, fmt) as w:
                 for msg in self:
                     w.write(msg)
-            return [path]
+            side = w.world.path if isinstance(w, CsvWriter) and w.world is not None else None
+            return [path] if side is None else [path, side]
         if fmt == "c3d":
             from camerapose.runtime.files.c3d import require_ezc3d
 
@@ -139,6 +217,7 @@ class Results(list):
         tracks = group_tracks(self)
         if not tracks:
             raise InputError(f"{path}: {len(self)} message(s) but nobody in them: nothing to save")
+        tracks = cv.select_tracks(tracks, world, None, str(path))
         if fmt in cv.MOTION_FORMATS:
             for track in tracks:
                 check_gaps(track)
@@ -148,7 +227,7 @@ class Results(list):
             axes = cv.stream_axes(s, mine, fmt, world)
             for track in mine:
                 out = path.parent / cv.output_name(path, track, fmt)
-                cv.write_track(track, fmt, out, axes, "world" if world else "camera", fps)
+                cv.write_track(track, fmt, out, axes, cv.axes_name(track, world), fps)
                 written.append(out)
         return written
 

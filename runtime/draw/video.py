@@ -20,6 +20,7 @@ import numpy as np
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import BONES
 from camerapose.runtime.draw.annotate import draw_persons, id_color
+from camerapose.runtime.wire.schema import is_world
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,10 @@ def draw_3d(
 
 
 def render(msg: dict[str, Any], frame: np.ndarray, view3d: bool = True) -> np.ndarray:
-    """One annotated frame (a copy) for a decoded message and its image."""
+    """One annotated frame (a copy) for a decoded message of a camera's stream and its image (a
+    world message has no image: InputError)."""
+    if is_world(msg):
+        raise InputError("a message of the world stream has no image to draw on")
     out = draw_persons(frame, [_P(p) for p in msg["persons"]])
     if view3d:
         size = max(120, min(out.shape[0], out.shape[1]) // 3)
@@ -197,7 +201,8 @@ def check_folder(path: str | Path) -> None:
 
 class Annotator:
     """Annotated frames to a video (first stream: PATH, others PATH-<stream>.mp4) and/or a window,
-    and/or the frames with their skeletons to a rerun recording (`rerun`: a .rrd path)."""
+    and/or the frames with their skeletons to a rerun recording (`rerun`: a .rrd path). The world
+    stream has no image: its messages (`add(msg, None)`) go to the rerun recording only."""
 
     def __init__(self, path: str, show: bool, view3d: bool, rerun: str = "") -> None:
         self.path, self.show, self.view3d = path, show, view3d
@@ -228,7 +233,13 @@ class Annotator:
             self.writers[stream] = w
         return self.writers[stream]
 
-    def add(self, msg: dict[str, Any], frame: np.ndarray) -> None:
+    def add(self, msg: dict[str, Any], frame: np.ndarray | None) -> None:
+        if is_world(msg):
+            if self.rerun is not None:
+                self.rerun.add_world(msg)
+            return
+        if frame is None:
+            raise ValueError(f"stream {msg['stream']}: a camera's message needs its frame")
         if self.rerun is not None:
             self.rerun.add(msg, frame)
         if not (self.path or self.show):

@@ -23,10 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"output format: {', '.join(FORMATS)} (docs/files.md)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder for the files (default: the input's folder); one file per track, "
-                             "named <input stem>_<stream>_id<id>.<format>")
+                             "named <input stem>_<stream>_id<id>.<format> (world ids: <stem>_world_id<id>)")
     parser.add_argument("--world", action="store_true",
-                        help="fit the floor under the feet and write y-up metres with the floor at 0 "
-                             "(default: the camera's axes)")
+                        help="world axes: an input with the world stream (`run --calibration`) gives one "
+                             "file per world id in the calibration's world frame (BVH, TRC, C3D turned y "
+                             "up); otherwise the floor is fitted under the feet of each camera stream and "
+                             "the files are y-up metres with the floor at 0 (default: the camera's axes)")
     parser.add_argument("--stream", default=None, metavar="NAME", help="only this stream (default: all)")
     from camerapose.runtime.sources.base import FPS_RANGE
 

@@ -5,6 +5,11 @@
 Axes (docs/files.md): csv, jsonl and npz keep the camera frame (x right, y down, z forward); BVH, TRC
 and C3D are read by tools that expect y up, so they get the camera turned upright (x right, y up,
 z toward the camera). `world` replaces both by the floor's axes: y up, floor at 0, metres.
+
+The world stream (`run --calibration`: one id per person seen by the calibrated cameras, kp3d in the
+calibration's world frame): `world` converts it instead of the camera streams, one file per world id
+(`select_tracks`); csv, jsonl and npz keep the calibration's frame as published, BVH, TRC and C3D
+get it turned y up (`world_stream_axes`: its up axis made Y, the origin kept).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ def convert(
         from camerapose.runtime.files.c3d import require_ezc3d
 
         require_ezc3d()
-    tracks = load_tracks(src, stream)
+    tracks = select_tracks(load_tracks(src, stream), world, stream, str(src))
     if fmt in MOTION_FORMATS:  # every frame of each range: refuse huge gaps before writing anything
         for track in tracks:
             check_gaps(track)
@@ -71,7 +76,7 @@ def convert(
     written = []
     for track in tracks:
         path = out_dir / output_name(src, track, fmt)
-        note = write_track(track, fmt, path, axes[track.stream], "world" if world else "camera", fps, markers)
+        note = write_track(track, fmt, path, axes[track.stream], axes_name(track, world), fps, markers)
         log.info("wrote %s: %s", path, note)
         written.append(path)
     return written
@@ -104,6 +109,34 @@ def load_tracks(src: Path, stream: str | None = None) -> list[Track]:
     return tracks
 
 
+def select_tracks(tracks: list[Track], world: bool, stream: str | None, where: str) -> list[Track]:
+    """Which tracks are converted: of one stream, all (`stream`); with `world`, the world stream's
+    when the file has one (the camera streams' are then left out, with a log line), else every
+    camera stream's in the floor's axes; without it, the camera streams' (the world stream's are
+    left out with a warning naming --world). One InputError line when that leaves nothing."""
+    if stream is not None:
+        return tracks
+    worlds = [t for t in tracks if t.is_world]
+    cams = [t for t in tracks if not t.is_world]
+    if world and worlds:
+        if cams:
+            log.info("--world: the world stream's %d id(s), in the calibration's frame; the %d track(s) "
+                     "of camera streams are left out (--stream NAME converts one)", len(worlds), len(cams))
+        return worlds
+    if worlds:
+        log.warning("left out the world stream's %d id(s): --world converts them, one file per world id",
+                    len(worlds))
+    if not cams:
+        raise InputError(f"{where}: only the world stream has persons: convert it with --world")
+    return cams
+
+
+def axes_name(track: Track, world: bool) -> str:
+    """What a message file's kp3d axes are called: a world id's are the calibration's as published
+    ("camera": left as they are), a camera track's "world" with --world."""
+    return "world" if world and not track.is_world else "camera"
+
+
 def output_name(src: Path, track: Track, fmt: str) -> str:
     """`<input stem>_<stream>_id<id>.<fmt>`, the stream name made safe for a file name."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", track.stream) or "_"
@@ -112,6 +145,8 @@ def output_name(src: Path, track: Track, fmt: str) -> str:
 
 def stream_axes(stream: str, tracks: list[Track], fmt: str, world: bool) -> Axes:
     """The axes one stream's files are written in (its tracks share one camera)."""
+    if tracks and tracks[0].is_world:
+        return world_stream_axes(tracks, fmt)
     if world:
         rot, origin, normal = ground.world_axes(np.concatenate([t.kp3d for t in tracks]))
         feet = sum(len(t.kp3d) for t in tracks)
@@ -121,6 +156,21 @@ def stream_axes(stream: str, tracks: list[Track], fmt: str, world: bool) -> Axes
                  "down" if down >= 0 else "up")
         return rot, origin
     return (ground.Y_UP if fmt in MOTION_FORMATS else np.eye(3)), np.zeros(3)
+
+
+def world_stream_axes(tracks: list[Track], fmt: str) -> Axes:
+    """The world stream's axes: csv, jsonl and npz as published (the calibration's world frame);
+    BVH, TRC and C3D y up, by `ground.yup_rotation` of the frame's up axis (the cameras' mean up,
+    `ground.world_up`), origin and metres kept. Its up axis and the turn are logged."""
+    if fmt in MESSAGE_FORMATS:
+        return np.eye(3), np.zeros(3)
+    cameras = next((m["cameras"] for t in tracks for m in t.messages if m.get("cameras")), [])
+    axis, sign = ground.world_up(cameras, np.concatenate([t.kp3d for t in tracks]))
+    rot = ground.yup_rotation(axis, sign)
+    log.info("world stream: the calibration's up is %s%s (%s); written y up as %s",
+             "+" if sign > 0 else "-", ground.AXIS_NAMES[axis],
+             f"from its {len(cameras)} cameras" if cameras else "from the people", ground.axes_text(rot))
+    return rot, np.zeros(3)
 
 
 def track_frame_time(track: Track, fps: float | None) -> tuple[float, str]:
@@ -144,7 +194,7 @@ def write_track(
     """Write one track (TRC and C3D: the joints of marker set `markers`); a note for the log line."""
     rot, origin = axes
     if fmt in MESSAGE_FORMATS:
-        with open_writer(path, fmt, axes_name) as w:
+        with open_writer(path, fmt, axes_name, world=track.is_world) as w:
             for msg in track.messages:
                 w.write(_moved(msg, rot, origin) if axes_name != "camera" else msg)
         return f"{len(track.messages)} rows"

@@ -110,3 +110,49 @@ def camera_height(origin: np.ndarray) -> float:
 def apply_axes(points: np.ndarray, rot: np.ndarray, origin: np.ndarray) -> np.ndarray:
     """Camera-frame points (..., 3) -> the axes' coordinates (..., 3): rot @ (X - origin)."""
     return (points - origin) @ rot.T
+
+
+# -- the world stream's frame (a calibration's): its up axis, and the y-up axes files are written in --
+def cameras_up(cameras: list[dict]) -> np.ndarray | None:
+    """The mean "up" of a world message's cameras (`cameras`: decoded, R (3, 3) world -> camera) in
+    world coordinates: minus each camera's image y axis (its row R[1]), averaged; None without cameras."""
+    ups = [-np.asarray(c["R"], np.float64)[1] for c in cameras]
+    return unit(np.mean(ups, axis=0)) if ups else None
+
+
+def up_axis(up: np.ndarray) -> tuple[int, int]:
+    """The world axis nearest a direction (3,): (index 0..2, sign +1 or -1). A calibration's world
+    frame is level with one axis up (Qualisys: +z), which the cameras' or the people's up is near."""
+    k = int(np.argmax(np.abs(up)))
+    return k, 1 if up[k] >= 0 else -1
+
+
+def world_up(cameras: list[dict], kp3d: np.ndarray | None = None) -> tuple[int, int]:
+    """The up axis of a world stream (`up_axis`): the cameras' mean up (`cameras_up`), else (no
+    cameras) the people's (`body_up` of kp3d (N, 17, 3)), else +z."""
+    up = cameras_up(cameras)
+    if up is None and kp3d is not None and len(kp3d):
+        up = body_up(kp3d[np.isfinite(kp3d).all(axis=(1, 2))])
+    return up_axis(up) if up is not None and np.isfinite(up).all() else (2, 1)
+
+
+def yup_rotation(axis: int, sign: int = 1) -> np.ndarray:
+    """The rotation (3, 3) from a world frame whose up is `sign` x axis `axis` to y up: rows are the
+    new X, Y, Z in old coordinates, Y = the up axis, X and Z the other two in cyclic order, so z up
+    gives (X, Y, Z) = (y, z, x), as Pose2Sim writes TRC files (its zup2yup); y up gives the identity.
+    A downward axis also turns X over, so it stays a rotation (determinant +1)."""
+    nxt, prev = (axis + 1) % 3, (axis + 2) % 3
+    e = np.eye(3)
+    return np.stack([sign * e[prev], sign * e[axis], e[nxt]])
+
+
+AXIS_NAMES = "xyz"
+
+
+def axes_text(rot: np.ndarray) -> str:
+    """A signed permutation's rows as text, e.g. "(X, Y, Z) = (y, z, x)"."""
+    parts = []
+    for row in rot:
+        k = int(np.argmax(np.abs(row)))
+        parts.append(("-" if row[k] < 0 else "") + AXIS_NAMES[k])
+    return f"(X, Y, Z) = ({', '.join(parts)})"

@@ -12,8 +12,8 @@ from camerapose.runtime.wire.schema import topic
 
 
 class McapWriter(MessageWriter):
-    """Every message written, persons or not (a camera-frame stream only: MCAP keeps the wire's
-    messages as they are)."""
+    """Every message written, persons or not, of every stream, the world stream's included: MCAP
+    keeps the wire's messages as they are (in their own axes: no `axes` other than the camera's)."""
 
     suffix = ".mcap"
 

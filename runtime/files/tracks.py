@@ -1,5 +1,9 @@
 """Pose messages grouped into tracks: one track per (stream, person id), its frames in order.
 
+The world stream (`"kind": "world"`, docs/schema.md) gives tracks too, one per world id (stream
+"world"), with kp3d in the calibration's world frame and the world persons' own arrays (views,
+reprojection, single view, the cameras' track ids) instead of kp2d, conf and camera (`is_world`).
+
 A track keeps only the frames where the person was seen; `fill_gaps` gives the per-frame arrays over
 the track's whole frame range that the BVH, TRC and C3D writers need. Those arrays grow with the
 range, not with the messages, so a track may miss at most MAX_MISSING_FRAMES frames of its range
@@ -18,6 +22,7 @@ import numpy as np
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import Joint
 from camerapose.runtime.files.messages import media_time, source_fps
+from camerapose.runtime.wire.schema import is_world
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +46,31 @@ class Track:
     without it); fps: the source's frame rate the messages state (None: they state none); kp3d
     (T, 17, 3) metres, camera frame (x right, y down, z forward); kp2d (T, 17, 2) pixels; conf
     (T, 17); camera (T, 4) fx, fy, cx, cy pixels; messages: the T decoded messages cut down to
-    this person alone (what the message writers take)."""
+    this person alone (what the message writers take).
+
+    A world id's track (`is_world`): kp3d in the calibration's world frame; kp2d, conf and camera
+    None; views (T, 17) the views each joint was triangulated from (0: filled from a monocular
+    pose), reproj_px (T, 17) pixels, single_view (T,) bool, tracks: per frame {stream: track id}."""
 
     stream: str
     id: int
     frames: np.ndarray
     t: np.ndarray
     kp3d: np.ndarray
-    kp2d: np.ndarray
-    conf: np.ndarray
-    camera: np.ndarray
+    kp2d: np.ndarray | None
+    conf: np.ndarray | None
+    camera: np.ndarray | None
     messages: list[dict[str, Any]]
     fps: float | None = None
+    views: np.ndarray | None = None
+    reproj_px: np.ndarray | None = None
+    single_view: np.ndarray | None = None
+    tracks: list[dict[str, int]] | None = None
+
+    @property
+    def is_world(self) -> bool:
+        """A world id's track (of the world stream), not a camera's."""
+        return self.views is not None
 
     @property
     def span(self) -> int:
@@ -61,11 +79,12 @@ class Track:
 
 
 def group_tracks(messages: Iterable[dict[str, Any]], stream: str | None = None) -> list[Track]:
-    """Decoded messages -> tracks sorted by (stream, id); only `stream` if given.
+    """Decoded messages -> tracks sorted by (stream, id); only `stream` if given. The world
+    stream's messages give world tracks (`Track.is_world`), the cameras' the others.
 
     A person whose 3D is not finite in a frame is left out of that frame; a frame seen twice for
     the same track (two runs in one file) keeps its first copy. Both are logged."""
-    rows: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
+    rows: dict[tuple[str, bool, int], dict[int, dict[str, Any]]] = {}  # (stream, world?, id)
     skipped = repeated = 0
     for msg in messages:
         if stream is not None and msg["stream"] != stream:
@@ -74,7 +93,7 @@ def group_tracks(messages: Iterable[dict[str, Any]], stream: str | None = None) 
             if not np.isfinite(p["kp3d"]).all():
                 skipped += 1
                 continue
-            track = rows.setdefault((msg["stream"], p["id"]), {})
+            track = rows.setdefault((msg["stream"], is_world(msg), p["id"]), {})
             if msg["frame"] in track:
                 repeated += 1
                 continue
@@ -83,12 +102,29 @@ def group_tracks(messages: Iterable[dict[str, Any]], stream: str | None = None) 
         log.warning("left out %d person-frame(s) whose 3D was not finite", skipped)
     if repeated:
         log.warning("left out %d person-frame(s) whose frame number came twice for the same id", repeated)
-    return [_track(s, pid, by_frame) for (s, pid), by_frame in sorted(rows.items())]
+    return [_track(s, pid, by_frame) for (s, _, pid), by_frame in sorted(rows.items())]
 
 
 def _track(stream: str, pid: int, by_frame: dict[int, dict[str, Any]]) -> Track:
     msgs = [by_frame[f] for f in sorted(by_frame)]
     ps = [m["persons"][0] for m in msgs]
+    if is_world(msgs[0]):
+        return Track(
+            stream=stream,
+            id=pid,
+            frames=np.array([m["frame"] for m in msgs], np.int64),
+            t=np.array([media_time(m) for m in msgs], np.float64),
+            kp3d=np.stack([p["kp3d"] for p in ps]).astype(np.float64),
+            kp2d=None,
+            conf=None,
+            camera=None,
+            messages=msgs,
+            fps=source_fps(msgs),
+            views=np.stack([p["views"] for p in ps]).astype(np.float64),
+            reproj_px=np.stack([p["reproj_px"] for p in ps]).astype(np.float64),
+            single_view=np.array([p["single_view"] for p in ps], bool),
+            tracks=[dict(p["tracks"]) for p in ps],
+        )
     return Track(
         stream=stream,
         id=pid,

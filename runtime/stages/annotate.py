@@ -29,6 +29,9 @@ class AnnotateStage(Stage):
                         self.tell(ControlKind.END_OF_INPUT, stream=m.stream)
                         continue
                     msg = schema.decode(m.payload)
+                    if schema.is_world(msg):  # no image: rerun's world space only
+                        annot.add(msg, None)
+                        continue
                     ring = rings.ring(msg["stream"])
                     img = ring.read(msg["frame"]) if ring is not None else None
                     if img is None:

@@ -12,10 +12,12 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from camerapose.core.errors import InputError
 from camerapose.core.skeleton import BONES
 from camerapose.runtime.wire.publisher import LOOPBACK
-from camerapose.runtime.wire.schema import TOPIC_PREFIX
+from camerapose.runtime.wire.schema import TOPIC_PREFIX, is_world
 
 MAX_STREAMS = 64  # streams the viewer follows at once (a mailbox holds one message per stream)
 
@@ -112,23 +114,33 @@ def _rounded(values: list, digits: int) -> list:
     ]
 
 
+def _header_json(msg: dict[str, Any], fps: float) -> dict[str, Any]:
+    dropped = msg.get("dropped")
+    return {
+        "stream": msg["stream"],
+        "frame": msg["frame"],
+        "fps": round(fps, 1),
+        "latency_ms": round((msg["t_publish"] - msg["t_capture"]) * 1000.0, 1),
+        "timings": {k: round(v, 1) for k, v in msg["timings"].items()},
+        "dropped": dropped if isinstance(dropped, int) and not isinstance(dropped, bool) else None,
+    }
+
+
 def view_json(msg: dict[str, Any], fps: float) -> dict[str, Any]:
     """A decoded pose message (runtime/wire/schema.py `decode`) -> what the page draws.
 
     {"type": "pose", "stream", "frame", "image_size": [w, h], "fps", "latency_ms" (glass to
     publish), "timings": {stage: ms}, "dropped": int | None, "persons": [{"id", "score",
     "kp3d": (17, 3) m, "camera": {"fx", "fy", "cx", "cy" px, "t": (3,) m, "source"}}]}
+
+    A message of the world stream (`schema.is_world`) -> `world_json`.
     """
-    dropped = msg.get("dropped")
+    if is_world(msg):
+        return world_json(msg, fps)
     return {
         "type": "pose",
-        "stream": msg["stream"],
-        "frame": msg["frame"],
+        **_header_json(msg, fps),
         "image_size": list(msg["image_size"]),
-        "fps": round(fps, 1),
-        "latency_ms": round((msg["t_publish"] - msg["t_capture"]) * 1000.0, 1),
-        "timings": {k: round(v, 1) for k, v in msg["timings"].items()},
-        "dropped": dropped if isinstance(dropped, int) and not isinstance(dropped, bool) else None,
         "persons": [
             {
                 "id": p["id"],
@@ -142,6 +154,51 @@ def view_json(msg: dict[str, Any], fps: float) -> dict[str, Any]:
             }
             for p in msg["persons"]
         ],
+    }
+
+
+def world_json(msg: dict[str, Any], fps: float) -> dict[str, Any]:
+    """A decoded message of the world stream -> what the page draws in the world view.
+
+    {"type": "world", "stream", "frame", "fps", "latency_ms", "timings", "dropped" (as `view_json`),
+    "up": [x, y, z] the world axis that is up (the cameras' mean up, files/ground.py `world_up`:
+    Qualisys +z), "cameras": [{"name", "stream", "K": [fx, fy, cx, cy] px, "R": (3, 3), "t": (3,) m
+    (x_cam = R x_world + t), "size": [w, h]}], "persons": [{"id", "score", "kp3d": (17, 3) m in the
+    world frame, "views": (17,) ints (0: filled from a monocular pose), "reproj_px": mean over its
+    triangulated joints, "single_view", "tracks": {stream: track id}}]}
+    """
+    from camerapose.runtime.files.ground import world_up
+
+    axis, sign = world_up(msg["cameras"])
+    persons = []
+    for p in msg["persons"]:
+        seen = p["views"] > 0
+        reproj = float(p["reproj_px"][seen].mean()) if seen.any() else None
+        persons.append({
+            "id": p["id"],
+            "score": round(p["score"], 2),
+            "kp3d": _rounded(p["kp3d"].tolist(), 3),
+            "views": [int(v) if math.isfinite(v) else 0 for v in p["views"].tolist()],
+            "reproj_px": round(reproj, 1) if reproj is not None and math.isfinite(reproj) else None,
+            "single_view": bool(p["single_view"]),
+            "tracks": {str(k)[:64]: int(v) for k, v in p["tracks"].items()},
+        })
+    return {
+        "type": "world",
+        **_header_json(msg, fps),
+        "up": [sign if k == axis else 0 for k in range(3)],
+        "cameras": [
+            {
+                "name": str(c["name"])[:64],
+                "stream": str(c["stream"])[:64],
+                "K": _rounded(np.asarray(c["K"], np.float64).tolist(), 2),
+                "R": _rounded(np.asarray(c["R"], np.float64).tolist(), 6),
+                "t": _rounded(np.asarray(c["t"], np.float64).tolist(), 4),
+                "size": [int(v) for v in c["size"]],
+            }
+            for c in msg["cameras"]
+        ],
+        "persons": persons,
     }
 
 

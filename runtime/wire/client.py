@@ -5,6 +5,10 @@
         for p in msg["persons"]:
             print(msg["frame"], p["id"], p["kp3d"][0], p["camera"]["fx"])
 
+The world stream (`run --calibration`; stream "world", `schema.is_world`) comes like any other:
+its persons have kp3d in the calibration's world frame, views, reproj_px, single_view and tracks
+instead of kp2d, conf and camera (docs/schema.md); `summary_line` prints either kind.
+
 `streams` are exact names: ZeroMQ filters topics by prefix (`pose.cam` also lets `pose.cam2`
 through), so the client compares each topic with the wanted ones and drops the others. Messages
 that are not valid schema-v1 payloads are skipped with a warning (`strict=True` raises SchemaError
@@ -26,7 +30,7 @@ import zmq
 
 from camerapose.core.config import range_message
 from camerapose.core.errors import InputError
-from camerapose.runtime.wire.schema import MAX_MESSAGE_BYTES, SchemaError, decode, printable, topic
+from camerapose.runtime.wire.schema import MAX_MESSAGE_BYTES, SchemaError, decode, is_world, printable, topic
 
 log = logging.getLogger(__name__)
 TIMEOUT_RANGE = (0.01, 604800.0)  # seconds of silence that end a subscription: 10 ms to a week
@@ -49,6 +53,36 @@ def subscribe(
 
 
 HWM_RANGE = (1, 1_000_000)  # messages a subscriber queues: as the publisher's publish.hwm
+
+
+def summary_line(msg: dict[str, Any]) -> str:
+    """One decoded message as one short line: stream, frame, latency, then per person its id and
+    pelvis (m), and its focal length (px) for a camera's person, or for a world person the cameras
+    that saw it (views of the pelvis) and their mean reprojection error (px). The stream name is
+    escaped: it comes from the network."""
+    if is_world(msg):
+        people = "  ".join(
+            "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m {} views {:.1f} px{}".format(
+                p["id"], *p["kp3d"][0], int(p["views"][0]), _mean_reprojection(p),
+                " single-view" if p["single_view"] else "")
+            for p in msg["persons"]
+        )
+    else:
+        people = "  ".join(
+            "id {} pelvis ({:+.2f},{:+.2f},{:+.2f}) m f {:.0f}".format(p["id"], *p["kp3d"][0],
+                                                                       p["camera"]["fx"])
+            for p in msg["persons"]
+        )
+    return (
+        f"{printable(msg['stream'])} #{msg['frame']} {msg['timings'].get('total', 0):.1f} ms "
+        f"{len(msg['persons'])} persons  {people}"
+    )
+
+
+def _mean_reprojection(p: dict[str, Any]) -> float:
+    """A world person's mean reprojection error (px) over its triangulated joints (0 if none)."""
+    seen = p["views"] > 0
+    return float(p["reproj_px"][seen].mean()) if seen.any() else 0.0
 
 
 def check_timeout(timeout: float | None, who: str) -> float | None:

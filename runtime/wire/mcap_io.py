@@ -1,10 +1,11 @@
 """MCAP recordings of the pose stream: what robotics tools (Foxglove, ROS 2's rosbag2, the `mcap`
 package) open, beside our own `.cprec`.
 
-One channel per topic (`pose.<stream>`), message encoding "json" with a JSON-schema
-(`SCHEMA`, named `camerapose.Pose`): each message is the decoded pose message exactly as
-`camerapose subscribe --json` prints it but unrounded (arrays as nested lists; float32 values
-written as the doubles they are, so reading them back as float32 is exact). Log time = seconds
+One channel per topic (`pose.<stream>`; the world stream's is `pose.world`), message encoding "json"
+with a JSON-schema (`SCHEMA`, named `camerapose.Pose`, which describes both kinds of message): each
+message is the decoded pose message exactly as `camerapose subscribe --json` prints it but
+unrounded (arrays as nested lists; float32 values written as the doubles they are, so reading them
+back as float32 is exact). Log time = seconds
 since the first message (the recording's own clock, as `.cprec` keeps it), in nanoseconds.
 
 Reading back (`read_mcap`) gives (t, topic, payload) like `record.read_recording`: the payload is
@@ -34,14 +35,20 @@ SCHEMA = {
         "schema": {"type": "integer"}, "stream": {"type": "string"}, "frame": {"type": "integer"},
         "t_capture": {"type": "number"}, "t_publish": {"type": "number"}, "t_wall": {"type": "number"},
         "t_media": {"type": "number"}, "fps": {"type": "number"},
+        "kind": {"type": "string", "enum": ["camera", "world"]},
         "image_size": {"type": "array", "items": {"type": "integer"}},
+        "cameras": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "stream": {"type": "string"}, "K": _ARRAY, "R": _ARRAY, "t": _ARRAY,
+            "size": {"type": "array", "items": {"type": "integer"}}}}},
         "timings": {"type": "object", "additionalProperties": {"type": "number"}},
         "persons": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "integer"}, "score": {"type": "number"}, "box": _ARRAY, "kp2d": _ARRAY,
             "conf": _ARRAY, "kp3d": _ARRAY, "kp3d_teacher": _ARRAY,
             "camera": {"type": "object", "properties": {
                 "fx": {"type": "number"}, "fy": {"type": "number"}, "cx": {"type": "number"},
-                "cy": {"type": "number"}, "t": _ARRAY, "source": {"type": "string"}}}}}},
+                "cy": {"type": "number"}, "t": _ARRAY, "source": {"type": "string"}}},
+            "views": _ARRAY, "reproj_px": _ARRAY, "single_view": {"type": "boolean"},
+            "tracks": {"type": "object", "additionalProperties": {"type": "integer"}}}}},
     },
 }
 

@@ -1,9 +1,10 @@
 """The viewer in a real headless browser (Chromium through Selenium) on the live demo: the page
 counts the messages it receives, draws the skeletons, pauses, and closing the browser or the
-viewer leaves the runtime publishing.
+viewer leaves the runtime publishing; and on the world stream of Pose2Sim's four calibrated views.
 
 Skipped where Chromium, its driver or Selenium are missing: `make test-browser` installs them.
-CAMERAPOSE_SCREENSHOT=PATH also saves the window as a PNG (the README's picture, docs/img/).
+CAMERAPOSE_SCREENSHOT=PATH also saves the window as a PNG (the README's picture, docs/img/), and
+CAMERAPOSE_SCREENSHOT_WORLD=PATH the world view's (docs/img/viewer_world.png).
 """
 
 from __future__ import annotations
@@ -166,3 +167,74 @@ def test_the_page_draws_the_live_demo_and_the_runtime_outlives_browser_and_viewe
         except subprocess.TimeoutExpired:
             runtime.kill()
             runtime.wait()
+
+
+def _pose2sim(assets_dir: Path) -> tuple[list[Path], Path]:
+    folder = assets_dir / "video"
+    videos = [folder / f"pose2sim_multi_cam0{i}.mp4" for i in range(1, 5)]
+    calib = folder / "pose2sim_multi_calib.qca.txt"
+    if not calib.is_file() or not all(v.is_file() for v in videos):
+        pytest.skip("Pose2Sim's multi-person demo is not in the cache (camerapose assets fetch --mocap)")
+    return videos, calib
+
+
+def test_the_page_shows_the_world_stream_of_four_calibrated_cameras(browser, assets_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Pose2Sim's four views fused (`run --calibration --every-frame --save x.mcap`), replayed in a
+    loop: the page switches to the world stream by itself and draws the two world ids, the four
+    calibrated cameras and the floor; picking a camera's stream goes back to its view and stays.
+    CAMERAPOSE_SCREENSHOT_WORLD=PATH saves the window (docs/img/viewer_world.png)."""
+    from .conftest import free_port
+
+    videos, calib = _pose2sim(assets_dir)
+    saved = tmp_path / "world.mcap"
+    sources = [a for v in videos for a in ("--source", str(v))]
+    run = subprocess.run([sys.executable, "-m", "camerapose", "run", *sources,
+                          "--calibration", str(calib), "--every-frame", "--save", str(saved),
+                          "--publish", f"tcp://127.0.0.1:{free_port()}", "--stats-every", "0", "-q"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    replay = subprocess.Popen([sys.executable, "-m", "camerapose", "replay", str(saved), "--loop",
+                               "--publish", endpoint], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    viewer = None
+    try:
+        viewer, url = start_viewer(endpoint)
+        browser.get(url)
+        deadline = time.monotonic() + 30
+        while not browser.find_element("id", "mode").text.startswith("world"):
+            assert time.monotonic() < deadline and replay.poll() is None, "the page never showed the world"
+            time.sleep(0.1)
+        assert browser.find_element("id", "stream").get_attribute("value") == "world"
+        assert browser.find_element("id", "mode").text == "world, z up, 4 cams"  # Qualisys: z up
+        while int(browser.find_element("id", "frame").text) < 40:  # both people well in the room
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        browser.find_element("id", "pause").click()
+        time.sleep(0.3)
+        people = browser.find_element("id", "people").text.splitlines()
+        assert people[0] == "#1" and people[2] == "#2" and all("cameras" in ln for ln in people[1::2]), people
+        shown = browser.execute_script("return window.cameraposeViewer.state.shown")
+        assert shown["type"] == "world" and len(shown["cameras"]) == 4 and shown["up"] == [0, 0, 1]
+        palette = browser.execute_script("return window.cameraposeViewer.palette")
+        canvas = browser.find_element("id", "view").screenshot_as_png
+        pixels = person_pixels(canvas, palette)
+        assert sum(pixels.values()) > 500, pixels  # two skeletons, 4 px wide
+        assert person_pixels(canvas, ["#aab4c8"], tolerance=20)["#aab4c8"] > 400  # the four frustums
+        browser.find_element("id", "pause").click()
+        if os.environ.get("CAMERAPOSE_SCREENSHOT_WORLD"):
+            time.sleep(0.2)
+            save_screenshot(browser.get_screenshot_as_png(), os.environ["CAMERAPOSE_SCREENSHOT_WORLD"])
+
+        from selenium.webdriver.support.ui import Select
+
+        Select(browser.find_element("id", "stream")).select_by_value("0")  # a camera, by hand
+        time.sleep(1.0)  # world messages keep coming: the page stays on the camera picked
+        assert browser.find_element("id", "mode").text == "camera 0"
+        assert browser.execute_script("return window.cameraposeViewer.state.shown.type") == "pose"
+    finally:
+        if viewer is not None and viewer.poll() is None:
+            viewer.kill()
+            viewer.wait()
+        replay.terminate()
+        replay.wait(10)

@@ -151,13 +151,14 @@ STANDING_BODY = np.array([
 
 
 def ring_camera(angle_deg: float, height: float, f: float, dist: tuple[float, ...] = (),
-                size: tuple[int, int] = (1088, 1920), offset: tuple[float, float] = (0.0, 0.0)):
-    """A camera on a 4 m circle round the origin at `height`, looking at (0, 0, 1): OpenCV axes, a
-    z-up world, portrait by default, its principal point `offset` pixels from the centre."""
+                size: tuple[int, int] = (1088, 1920), offset: tuple[float, float] = (0.0, 0.0),
+                radius: float = 4.0):
+    """A camera on a `radius` m circle round the origin at `height`, looking at (0, 0, 1): OpenCV
+    axes, a z-up world, portrait by default, its principal point `offset` pixels from the centre."""
     from camerapose.core.camera import Camera
 
     a = np.deg2rad(angle_deg)
-    centre = np.array([4 * np.cos(a), 4 * np.sin(a), height])
+    centre = np.array([radius * np.cos(a), radius * np.sin(a), height])
     z = np.array([0.0, 0.0, 1.0]) - centre
     z /= np.linalg.norm(z)
     x = np.cross(z, [0.0, 0.0, 1.0])
@@ -165,6 +166,17 @@ def ring_camera(angle_deg: float, height: float, f: float, dist: tuple[float, ..
     R = np.stack([x, np.cross(z, x), z])
     w, h = size
     return Camera(f, f, w / 2 + offset[0], h / 2 + offset[1], w, h, dist, R, -R @ centre)
+
+
+def pose2sim_demo(assets_dir: Path) -> tuple[list[Path], Path]:
+    """Pose2Sim's multi-person demo in the asset cache: its 4 videos and the Qualisys calibration
+    (the test skips when they are not there)."""
+    folder = assets_dir / "video"
+    videos = [folder / f"pose2sim_multi_cam0{i}.mp4" for i in range(1, 5)]
+    calib = folder / "pose2sim_multi_calib.qca.txt"
+    if not calib.is_file() or not all(v.is_file() for v in videos):
+        pytest.skip("Pose2Sim's multi-person demo is not in the cache (camerapose assets fetch --mocap)")
+    return videos, calib
 
 
 def check_demo_ids(ids_per_frame: list[list[int]]) -> None:

@@ -108,35 +108,19 @@ def group_tracks(messages: Iterable[dict[str, Any]], stream: str | None = None) 
 def _track(stream: str, pid: int, by_frame: dict[int, dict[str, Any]]) -> Track:
     msgs = [by_frame[f] for f in sorted(by_frame)]
     ps = [m["persons"][0] for m in msgs]
+
+    def stack(key: str) -> np.ndarray:
+        return np.stack([p[key] for p in ps]).astype(np.float64)
+
+    common = {"stream": stream, "id": pid, "frames": np.array([m["frame"] for m in msgs], np.int64),
+              "t": np.array([media_time(m) for m in msgs], np.float64), "kp3d": stack("kp3d"),
+              "messages": msgs, "fps": source_fps(msgs)}
     if is_world(msgs[0]):
-        return Track(
-            stream=stream,
-            id=pid,
-            frames=np.array([m["frame"] for m in msgs], np.int64),
-            t=np.array([media_time(m) for m in msgs], np.float64),
-            kp3d=np.stack([p["kp3d"] for p in ps]).astype(np.float64),
-            kp2d=None,
-            conf=None,
-            camera=None,
-            messages=msgs,
-            fps=source_fps(msgs),
-            views=np.stack([p["views"] for p in ps]).astype(np.float64),
-            reproj_px=np.stack([p["reproj_px"] for p in ps]).astype(np.float64),
-            single_view=np.array([p["single_view"] for p in ps], bool),
-            tracks=[dict(p["tracks"]) for p in ps],
-        )
-    return Track(
-        stream=stream,
-        id=pid,
-        frames=np.array([m["frame"] for m in msgs], np.int64),
-        t=np.array([media_time(m) for m in msgs], np.float64),
-        kp3d=np.stack([p["kp3d"] for p in ps]).astype(np.float64),
-        kp2d=np.stack([p["kp2d"] for p in ps]).astype(np.float64),
-        conf=np.stack([p["conf"] for p in ps]).astype(np.float64),
-        camera=np.array([[p["camera"][k] for k in ("fx", "fy", "cx", "cy")] for p in ps], np.float64),
-        messages=msgs,
-        fps=source_fps(msgs),
-    )
+        return Track(**common, kp2d=None, conf=None, camera=None, views=stack("views"),
+                     reproj_px=stack("reproj_px"), single_view=np.array([p["single_view"] for p in ps], bool),
+                     tracks=[dict(p["tracks"]) for p in ps])
+    camera = np.array([[p["camera"][k] for k in ("fx", "fy", "cx", "cy")] for p in ps], np.float64)
+    return Track(**common, kp2d=stack("kp2d"), conf=stack("conf"), camera=camera)
 
 
 def frame_time(frames: np.ndarray, t: np.ndarray) -> float | None:

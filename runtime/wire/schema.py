@@ -189,13 +189,20 @@ def _num(obj: dict, key: str, where: str, kind: type = float) -> Any:
     return kind(v)
 
 
+def _person_head(p: Any, where: str, keys: tuple[str, ...], arrays: dict[str, tuple[int, ...]]
+                 ) -> dict[str, Any]:
+    """A person map's keys checked, its id, score and arrays decoded."""
+    if not isinstance(p, dict) or any(k not in p for k in keys):
+        raise SchemaError(f"{where}: must be a map with keys {list(keys)}")
+    out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
+    for key, shape in arrays.items():
+        out[key] = decode_array(p[key], f"{where}.{key}", shape)
+    return out
+
+
 def _person(p: Any, i: int) -> dict[str, Any]:
     where = f"persons[{i}]"
-    if not isinstance(p, dict) or any(k not in p for k in PERSON_KEYS):
-        raise SchemaError(f"{where}: must be a map with keys {list(PERSON_KEYS)}")
-    out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
-    for key, shape in PERSON_ARRAYS.items():
-        out[key] = decode_array(p[key], f"{where}.{key}", shape)
+    out = _person_head(p, where, PERSON_KEYS, PERSON_ARRAYS)
     for key, shape in OPTIONAL_PERSON_ARRAYS.items():
         if key in p:
             out[key] = decode_array(p[key], f"{where}.{key}", shape)
@@ -210,11 +217,7 @@ def _person(p: Any, i: int) -> dict[str, Any]:
 
 def _world_person(p: Any, i: int) -> dict[str, Any]:
     where = f"persons[{i}]"
-    if not isinstance(p, dict) or any(k not in p for k in WORLD_PERSON_KEYS):
-        raise SchemaError(f"{where}: must be a map with keys {list(WORLD_PERSON_KEYS)}")
-    out: dict[str, Any] = {"id": _num(p, "id", where, int), "score": _num(p, "score", where)}
-    for key, shape in WORLD_PERSON_ARRAYS.items():
-        out[key] = decode_array(p[key], f"{where}.{key}", shape)
+    out = _person_head(p, where, WORLD_PERSON_KEYS, WORLD_PERSON_ARRAYS)
     if not isinstance(p["single_view"], bool):
         raise SchemaError(f"{where}.single_view: expected true or false")
     tracks = p["tracks"]

@@ -11,6 +11,7 @@ from camerapose.core.camera import Camera
 from camerapose.core.fuse import FuseConfig, Fuser, ViewPerson, fit_similarity
 from camerapose.core.skeleton import NUM_JOINTS, Joint, bone_lengths
 
+from ..conftest import ring_camera
 from .test_triangulate import BODY, pose
 
 RAW = FuseConfig(smooth=False, bone_window=0)
@@ -18,16 +19,8 @@ RAW = FuseConfig(smooth=False, bone_window=0)
 
 def rig() -> list[Camera]:
     """Four 1920x1080 cameras on a 5 m circle, 1.6-2.2 m high, looking at (0, 0, 1) (z-up world)."""
-    cams = []
-    for a, h in zip(np.deg2rad([45, 135, 225, 315]), [1.6, 2.2, 1.8, 2.0], strict=True):
-        centre = np.array([5 * np.cos(a), 5 * np.sin(a), h])
-        z = np.array([0.0, 0.0, 1.0]) - centre
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        R = np.stack([x, np.cross(z, x), z])
-        cams.append(Camera(1100.0, 1100.0, 960.0, 540.0, 1920, 1080, (), R, -R @ centre))
-    return cams
+    return [ring_camera(a, h, 1100.0, (), (1920, 1080), radius=5.0)
+            for a, h in zip([45, 135, 225, 315], [1.6, 2.2, 1.8, 2.0], strict=True)]
 
 
 def seen(cams: list[Camera], X: np.ndarray, track: int, noise: float = 0.0, seed: int = 0

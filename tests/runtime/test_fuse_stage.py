@@ -18,6 +18,7 @@ from camerapose.runtime.protocol import EndOfInput, Poses
 from camerapose.runtime.wire import schema
 from camerapose.runtime.world import LiveGather, OfflineGather
 
+from ..conftest import pose2sim_demo
 from .conftest import free_port
 
 CALIB = """
@@ -202,15 +203,6 @@ def test_a_malformed_world_message_is_a_schema_error(break_it, match) -> None:
 
 
 # -- the whole run -----------------------------------------------------------------------------------
-def _pose2sim(assets_dir: Path) -> tuple[list[Path], Path]:
-    folder = assets_dir / "video"
-    videos = [folder / f"pose2sim_multi_cam0{i}.mp4" for i in range(1, 5)]
-    calib = folder / "pose2sim_multi_calib.qca.txt"
-    if not calib.is_file() or not all(v.is_file() for v in videos):
-        pytest.skip("Pose2Sim's multi-person demo is not in the cache (camerapose assets fetch --mocap)")
-    return videos, calib
-
-
 def _run(sources: list[str], calib: Path, save: Path) -> list[dict]:
     cmd = [sys.executable, "-m", "camerapose", "run", *[a for s in sources for a in ("--source", s)],
            "--calibration", str(calib), "--every-frame", "--save", str(save),
@@ -224,7 +216,7 @@ def _run(sources: list[str], calib: Path, save: Path) -> list[dict]:
 @pytest.mark.assets
 def test_four_cameras_give_one_world_skeleton_per_person_on_every_frame(assets_dir: Path,
                                                                        tmp_path: Path) -> None:
-    videos, calib = _pose2sim(assets_dir)
+    videos, calib = pose2sim_demo(assets_dir)
     msgs = _run([str(v) for v in videos], calib, tmp_path / "out.jsonl")
     world = [m for m in msgs if m.get("kind") == "world"]
     assert [m["frame"] for m in world] == list(range(100)) and all(m["stream"] == "world" for m in world)
@@ -264,7 +256,7 @@ def test_a_camera_that_stops_leaves_the_world_stream_going_on_the_others(assets_
                                                                          tmp_path: Path) -> None:
     import cv2
 
-    videos, calib = _pose2sim(assets_dir)
+    videos, calib = pose2sim_demo(assets_dir)
     short = tmp_path / "pose2sim_multi_cam04.mp4"  # cam04 stops after 40 frames
     cap = cv2.VideoCapture(str(videos[3]))
     fps = cap.get(cv2.CAP_PROP_FPS)

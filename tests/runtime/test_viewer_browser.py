@@ -25,6 +25,7 @@ import pytest
 
 from camerapose.runtime import subscribe
 
+from ..conftest import pose2sim_demo
 from .conftest import start_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.assets]
@@ -169,15 +170,6 @@ def test_the_page_draws_the_live_demo_and_the_runtime_outlives_browser_and_viewe
             runtime.wait()
 
 
-def _pose2sim(assets_dir: Path) -> tuple[list[Path], Path]:
-    folder = assets_dir / "video"
-    videos = [folder / f"pose2sim_multi_cam0{i}.mp4" for i in range(1, 5)]
-    calib = folder / "pose2sim_multi_calib.qca.txt"
-    if not calib.is_file() or not all(v.is_file() for v in videos):
-        pytest.skip("Pose2Sim's multi-person demo is not in the cache (camerapose assets fetch --mocap)")
-    return videos, calib
-
-
 def test_the_page_shows_the_world_stream_of_four_calibrated_cameras(browser, assets_dir: Path,
                                                                     tmp_path: Path) -> None:
     """Pose2Sim's four views fused (`run --calibration --every-frame --save x.mcap`), replayed in a
@@ -186,7 +178,7 @@ def test_the_page_shows_the_world_stream_of_four_calibrated_cameras(browser, ass
     CAMERAPOSE_SCREENSHOT_WORLD=PATH saves the window (docs/img/viewer_world.png)."""
     from .conftest import free_port
 
-    videos, calib = _pose2sim(assets_dir)
+    videos, calib = pose2sim_demo(assets_dir)
     saved = tmp_path / "world.mcap"
     sources = [a for v in videos for a in ("--source", str(v))]
     run = subprocess.run([sys.executable, "-m", "camerapose", "run", *sources,

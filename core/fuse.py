@@ -44,6 +44,8 @@ class FuseConfig:
     Qualisys .qca.txt, OpenCV .yml/.json; "" = no fusion); cameras: the calibration's camera of
     each source, in source order (() = matched by name: docs/multicamera.md); window_ms: live, the
     frames of all cameras whose capture times fall within this of each other make one world frame;
+    wait_ms: live, how long such a moment waits at the fuse stage for a camera's frame still on its
+    way (then it goes out without it);
     min_conf: a joint below it is not used; max_error: reprojection error a view may have and
     agree, as a share of the person's 2D height in that view (0.02 of a 900 px tall person is
     18 px); max_epipolar_px: mean epipolar distance below which two views' persons may be one;
@@ -54,6 +56,7 @@ class FuseConfig:
     calibration: str = ""
     cameras: tuple[str, ...] = ()
     window_ms: float = 25.0
+    wait_ms: float = 100.0
     min_conf: float = 0.3
     max_error: float = 0.02
     max_epipolar_px: float = MAX_EPIPOLAR_PX
@@ -64,8 +67,9 @@ class FuseConfig:
     track_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
-        check_ranges("fuse", self, window_ms=(0.1, 10_000), min_conf=(0, 1), max_error=(1e-4, 1),
-                     max_epipolar_px=(0.1, 10_000), bone_window=(0, 100_000), track_timeout_s=(0, 86_400))
+        check_ranges("fuse", self, window_ms=(0.1, 10_000), wait_ms=(0, 60_000), min_conf=(0, 1),
+                     max_error=(1e-4, 1), max_epipolar_px=(0.1, 10_000), bone_window=(0, 100_000),
+                     track_timeout_s=(0, 86_400))
 
 
 @dataclass

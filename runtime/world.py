@@ -7,7 +7,7 @@ The fuse stage (`stages/fuse.py`) runs these; all timing comes in as arguments.
   order.
 - `LiveGather`: a world frame is the frames, one per stream, whose capture times lie within
   `window_s` of the oldest one waiting. It goes out when every stream has one, or, missing some,
-  once it has waited `window_s` longer than that (a camera that stopped does not stop the world
+  once its first frame has waited `wait_s` here (a camera that stopped does not stop the world
   stream); a frame that arrives after its moment went out is late: counted, not fused.
 - `world_poses`: a gathered moment -> the world stream's Poses (`core.fuse.Fuser` on the
   persons' 2D, confidences and lifted 3D).
@@ -55,14 +55,18 @@ class OfflineGather:
 
 @dataclass
 class LiveGather:
-    """Frames whose capture times lie within window_s of each other (module docstring)."""
+    """Frames whose capture times lie within window_s of each other (module docstring); a moment
+    missing a camera waits up to wait_s after its first frame arrived here (the cameras' frames
+    reach the fuse stage at different times: each went through detect and lift on its own)."""
 
     streams: list[str]
     window_s: float
+    wait_s: float = 0.1
     keep: int = 30  # frames kept waiting per stream at most
 
     def __post_init__(self) -> None:
         self.waiting: dict[str, deque[Poses]] = {s: deque(maxlen=self.keep) for s in self.streams}
+        self.arrived: dict[int, float] = {}  # id(message) -> when it got here
         self.last_out = -np.inf  # capture time of the last moment sent
         self.late = 0
 
@@ -73,23 +77,25 @@ class LiveGather:
                 self.late += 1
             else:
                 self.waiting[m.stream].append(m)
+                self.arrived[id(m)] = now
         return self.flush(now)
 
     def flush(self, now: float) -> list[dict[str, Poses]]:
         """The moments that can go out at `now`."""
         out = []
         while any(self.waiting.values()):
-            anchor = min(q[0].t_capture for q in self.waiting.values() if q)
+            first = min((q[0] for q in self.waiting.values() if q), key=lambda m: m.t_capture)
+            anchor = first.t_capture
             group = {}
             for s, q in self.waiting.items():
                 near = [m for m in q if abs(m.t_capture - anchor) <= self.window_s]
                 if near:
                     group[s] = min(near, key=lambda m: abs(m.t_capture - anchor))
-            if len(group) < len(self.streams) and now - anchor <= 2 * self.window_s:
+            if len(group) < len(self.streams) and now - self.arrived.get(id(first), now) <= self.wait_s:
                 break  # wait for the others a little longer
             for s, q in self.waiting.items():
                 while q and q[0].t_capture <= (group[s].t_capture if s in group else anchor + self.window_s):
-                    q.popleft()
+                    self.arrived.pop(id(q.popleft()), None)
             self.last_out = anchor
             out.append(group)
         return out

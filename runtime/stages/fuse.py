@@ -26,8 +26,9 @@ class FuseStage(Stage):
         streams = [s.name for s in self.cfg.sources]
         fuser = Fuser([c for _, c in cams], self.cfg.fuse)
         maps = camera_maps(streams, cams)
-        window = self.cfg.fuse.window_ms / 1e3
-        gather: Any = OfflineGather(streams) if self.offline else LiveGather(streams, window)
+        fc = self.cfg.fuse
+        gather: Any = OfflineGather(streams) if self.offline else LiveGather(streams, fc.window_ms / 1e3,
+                                                                             fc.wait_ms / 1e3)
         count = 0
         self.tell(ControlKind.READY)
         while not self.stop:

@@ -157,15 +157,16 @@ def test_offline_a_stream_that_ends_early_leaves_the_others_going() -> None:
 
 
 def test_live_frames_within_the_window_make_one_moment_and_a_stopped_camera_does_not_stop_it() -> None:
-    g = LiveGather(["a", "b"], window_s=0.05)
-    assert g.add(_poses("a", 0, 10.00), now=10.01) == []  # b not there yet
-    out = g.add(_poses("b", 0, 10.02), now=10.03)
+    g = LiveGather(["a", "b"], window_s=0.025, wait_s=0.1)
+    # frames reach the fuse stage ~0.1 s after capture (detect, lift): waiting counts from arrival
+    assert g.add(_poses("a", 0, 10.00), now=10.10) == []  # b not there yet
+    out = g.add(_poses("b", 0, 10.02), now=10.15)
     assert len(out) == 1 and out[0]["a"].frame == 0 and out[0]["b"].frame == 0
-    g.add(_poses("a", 1, 10.10), now=10.11)  # camera b has stopped
-    assert g.flush(now=10.13) == []  # still waiting for b
-    out = g.flush(now=10.30)
+    g.add(_poses("a", 1, 10.10), now=10.20)  # camera b has stopped
+    assert g.flush(now=10.25) == []  # still waiting for b
+    out = g.flush(now=10.31)
     assert len(out) == 1 and list(out[0]) == ["a"]  # gone out without b
-    g.add(_poses("b", 1, 10.09), now=10.31)  # b's frame of that moment, too late
+    g.add(_poses("b", 1, 10.09), now=10.32)  # b's frame of that moment, too late
     assert g.late == 1
 
 
@@ -276,3 +277,57 @@ def test_a_camera_that_stops_leaves_the_world_stream_going_on_the_others(assets_
     late = [p for m in world[50:] for p in m["persons"]]
     assert late and all("3" not in p["tracks"] for p in late)  # cam04 (stream 3) is gone
     assert len({p["id"] for p in late}) == 2
+
+
+def _two_camera_calibration(calib: Path, names: tuple[str, ...], out: Path) -> Path:
+    """Some cameras of a calibration, written as a Pose2Sim .toml (a rig of just those)."""
+    import cv2
+
+    from camerapose.core.calibration import read_calibration
+
+    cams = read_calibration(calib)
+    lines = []
+    for n in names:
+        c = cams[n]
+        rvec = cv2.Rodrigues(c.R)[0].ravel().tolist()
+        lines += [f"[{n}]", f'name = "{n}"', f"size = [{c.width}, {c.height}]",
+                  f"matrix = [[{c.fx}, 0.0, {c.cx}], [0.0, {c.fy}, {c.cy}], [0.0, 0.0, 1.0]]",
+                  f"distortions = {[float(x) for x in c.dist[:4]]}", f"rotation = {rvec}",
+                  f"translation = {[float(x) for x in c.t]}", ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_live_a_camera_that_stops_leaves_the_world_stream_going_on_the_other(assets_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    import cv2
+
+    videos, calib = pose2sim_demo(assets_dir)
+    rig = _two_camera_calibration(calib, ("cam01", "cam02"), tmp_path / "rig.toml")
+    short = tmp_path / "cam02.mp4"  # cam02 stops after 40 of 100 frames
+    cap = cv2.VideoCapture(str(videos[1]))
+    fps, out = cap.get(cv2.CAP_PROP_FPS), None
+    for _ in range(40):
+        ok, img = cap.read()
+        assert ok
+        if out is None:
+            size = (img.shape[1], img.shape[0])
+            out = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        out.write(img)
+    cap.release()
+    out.release()
+    save = tmp_path / "live.jsonl"
+    cmd = [sys.executable, "-m", "camerapose", "run", "--source", f"cam01={videos[0]}", "--source",
+           f"cam02={short}", "--calibration", str(rig), "--save", str(save),
+           "--publish", f"tcp://127.0.0.1:{free_port()}", "--stats-every", "0", "-q"]  # live mode
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    msgs = [json.loads(line) for line in save.read_text().splitlines()]
+    end = max(m["t_capture"] for m in msgs if m["stream"] == "cam02")
+    world = [m for m in msgs if m.get("kind") == "world"]
+    assert any(not p["single_view"] for m in world for p in m["persons"])  # both cameras fused
+    after = [p for m in world if m["t_capture"] > end + 0.1 for p in m["persons"]]
+    assert after and all(p["single_view"] and list(p["tracks"]) == ["cam01"] for p in after)
+

@@ -510,10 +510,10 @@ def test_run_save_of_four_calibrated_cameras_writes_the_world_stream(fmt: str, a
     import subprocess
     import sys
 
+    from ..conftest import pose2sim_demo
     from .conftest import free_port
-    from .test_viewer_browser import _pose2sim
 
-    videos, calib = _pose2sim(assets_dir)
+    videos, calib = pose2sim_demo(assets_dir)
     save = tmp_path / f"run.{fmt}"
     proc = subprocess.run([sys.executable, "-m", "camerapose", "run",
                            *[a for v in videos for a in ("--source", str(v))], "--calibration", str(calib),

@@ -65,6 +65,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "view": ("camerapose.runtime.viewer.cli", "live 3D view of a pose stream in the browser (local page)"),
     "convert": ("camerapose.runtime.files.cli", "a pose recording as BVH, TRC, C3D, CSV: one file per track"),
     "detect": ("camerapose.runtime.detect.cli", "2D keypoints + track ids for every person in a video"),
+    "calibrate": ("camerapose.runtime.calibrate_cli", "camera poses from the people in synchronised videos"),
     "train": ("camerapose.train.cli", "train the CameraPose models from a TOML config"),
     "eval": ("camerapose.train.cli", "evaluate a checkpoint: MPJPE / P-MPJPE / N-MPJPE / PCK / AUC"),
     "export": ("camerapose.engines.cli", "export a checkpoint to ONNX (with metadata)"),

@@ -397,3 +397,93 @@ def _add(out: dict[str, Camera], name: str, where: str, cam: Camera) -> None:
     if name in out:
         raise InputError(f"{where}: the camera name appears twice")
     out[name] = cam
+
+
+# -- writing Pose2Sim TOML -----------------------------------------------------------------------------
+def write_calibration_toml(path: str | Path, cams: dict[str, Camera]) -> Path:
+    """Write cameras as a Pose2Sim calibration `.toml` (the layout `read_calibration` reads back, and
+    Pose2Sim's own): one table per camera, in the dict's order, with `name`, `size` [w, h] (when
+    known), `matrix` (K, 3x3), `distortions` [k1, k2, p1, p2] (and k3 when it is not 0),
+    `rotation` (Rodrigues vector, world -> camera) and `translation` (metres) (when the camera has
+    extrinsics), `fisheye = false`; then `[metadata]` with `adjusted = false`, `error = 0.0`, as
+    Pose2Sim writes it. Numbers are written with all their digits (repr), so reading the file back
+    gives the same cameras (the rotation to ~1e-15). A table is keyed by the camera's name when that
+    is a bare TOML key (letters, digits, _ and -), else quoted; a camera named "metadata" is keyed
+    `cam_metadata` (its `name` stays). The file is written whole or not at all (a temporary file in
+    the same folder, renamed). ValueError for no camera, an empty name or a non-finite number;
+    InputError naming the path when it cannot be written."""
+    import os
+    import tempfile
+
+    from .errors import write_failed
+
+    if not cams:
+        raise ValueError("write_calibration_toml: no camera")
+    path = Path(path)
+    lines: list[str] = []
+    keys: set[str] = {"metadata"}
+    for name, cam in cams.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"write_calibration_toml: camera names must be non-empty strings, got {name!r}")
+        key = name if name != "metadata" else "cam_metadata"
+        while key in keys:
+            key = f"cam_{key}"
+        keys.add(key)
+        header = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+        lines += [f"[{header}]", f"name = {_toml_string(name)}"]
+        if cam.width is not None and cam.height is not None:
+            lines.append(f"size = {_toml_floats([cam.width, cam.height])}")
+        lines.append("matrix = [" + ", ".join(_toml_floats(row) for row in cam.K) + "]")
+        dist = list(cam.dist) if cam.dist else [0.0] * 5
+        lines.append(f"distortions = {_toml_floats(dist[:4] if dist[4] == 0 else dist)}")
+        if cam.R is not None and cam.t is not None:
+            lines.append(f"rotation = {_toml_floats(_rotation_vector_of(cam.R))}")
+            lines.append(f"translation = {_toml_floats(cam.t)}")
+        lines += ["fisheye = false", ""]
+    lines += ["[metadata]", "adjusted = false", "error = 0.0", ""]
+    text = "\n".join(lines)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as err:
+        raise write_failed(path, err) from None
+    return path
+
+
+def _toml_floats(values: Any) -> str:
+    out = []
+    for v in np.asarray(values, dtype=np.float64).reshape(-1):
+        if not math.isfinite(v):
+            raise ValueError(f"write_calibration_toml: non-finite number {v}")
+        out.append(repr(float(v)))
+    return "[" + ", ".join(out) + "]"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            raise ValueError(f"write_calibration_toml: {text!r} holds a lone surrogate (not UTF-8 text)")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _rotation_vector_of(R: np.ndarray) -> np.ndarray:
+    """A rotation matrix -> OpenCV's rotation vector (axis x angle), the inverse of `rotation_vector`."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_rotvec()

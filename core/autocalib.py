@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -235,6 +236,23 @@ def _assign(counts: np.ndarray, totals: np.ndarray, min_points: int) -> list[tup
             if counts[r, c] >= max(min_points / 2, MIN_INLIER_SHARE * totals[r, c]) and counts[r, c] > 0]
 
 
+def _candidates(rows: Sequence[Any], cols: Sequence[Any],
+                points: Callable[[Any, Any], tuple[np.ndarray, np.ndarray]], min_points: int
+                ) -> tuple[dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Every (row, column) pairing's correspondences `points(row, col)` with at least min_points
+    of them -> ({(i, j): (a, b)}, (R, C) counts)."""
+    cands = {}
+    for i, a in enumerate(rows):
+        for j, b in enumerate(cols):
+            pa, pb = points(a, b)
+            if len(pa) >= min_points:
+                cands[i, j] = (pa, pb)
+    totals = np.zeros((len(rows), len(cols)))
+    for (i, j), (pa, _) in cands.items():
+        totals[i, j] = len(pa)
+    return cands, totals
+
+
 def match_views(tracks_a: Mapping[int, Track], tracks_b: Mapping[int, Track], threshold: float,
                 min_conf: float = MIN_CONF, min_points: int = MIN_POINTS, max_seeds: int = 12,
                 seed: int = 0) -> ViewPair | None:
@@ -248,17 +266,11 @@ def match_views(tracks_a: Mapping[int, Track], tracks_b: Mapping[int, Track], th
     wins. None when no pairing has enough correspondences or no model fits.
     """
     ids_a, ids_b = sorted(tracks_a), sorted(tracks_b)
-    cands: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    for i, ta in enumerate(ids_a):
-        for j, tb in enumerate(ids_b):
-            x1, x2 = _pair_points(tracks_a[ta], tracks_b[tb], min_conf)
-            if len(x1) >= min_points:
-                cands[i, j] = (x1, x2)
+    cands, totals = _candidates(ids_a, ids_b,
+                                lambda ta, tb: _pair_points(tracks_a[ta], tracks_b[tb], min_conf), min_points)
     if not cands:
         return None
-    totals = np.zeros((len(ids_a), len(ids_b)))
-    for (i, j), (x1, _) in cands.items():
-        totals[i, j] = len(x1)
+
     def fit(keys: tuple[Pairing, ...]) -> Model | None:
         return essential_pose(np.concatenate([cands[k][0] for k in keys]),
                               np.concatenate([cands[k][1] for k in keys]), threshold, seed)
@@ -404,17 +416,11 @@ def register_view(persons: Sequence[_Person], tracks: Mapping[int, Track], thres
     As `match_views`, with PnP instead of the essential matrix. -> (R, t, {person index: track
     id}, inliers) or None."""
     ids = sorted(tracks)
-    cands: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    for p, person in enumerate(persons):
-        for j, tid in enumerate(ids):
-            X, x = _person_points(person, tracks[tid], min_conf)
-            if len(X) >= min_points:
-                cands[p, j] = (X, x)
+    cands, totals = _candidates(list(persons), ids,
+                                lambda person, tid: _person_points(person, tracks[tid], min_conf), min_points)
     if not cands:
         return None
-    totals = np.zeros((len(persons), len(ids)))
-    for (p, j), (X, _) in cands.items():
-        totals[p, j] = len(X)
+
     def fit(keys: tuple[Pairing, ...]) -> Model | None:
         return pnp_pose(np.concatenate([cands[k][0] for k in keys]),
                         np.concatenate([cands[k][1] for k in keys]), threshold, seed)

@@ -33,7 +33,7 @@ from .config import check_ranges
 from .lift_steps import BoneLengths
 from .one_euro import OneEuroConfig, OneEuroFilter
 from .skeleton import NUM_JOINTS
-from .triangulate import MAX_EPIPOLAR_PX, associate, repair_swaps, triangulate_robust
+from .triangulate import MAX_EPIPOLAR_PX, associate, project_points, repair_swaps, triangulate_robust
 
 SAME_PERSON_2D = 0.2  # a found person projecting within this share of a 2D pose's height is them
 
@@ -194,12 +194,8 @@ class Fuser:
             return True
         mine = uv[v][group[v]]
         height = max(float(np.ptp(mine[:, 1])), 1.0)
-        for p in found:
-            Xc = p.kp3d.astype(np.float64) @ self.cameras[v].R.T + self.cameras[v].t
-            if (Xc[:, 2] <= 0).any():
-                continue
-            cam = self.cameras[v]
-            proj = Xc[:, :2] / Xc[:, 2:] * [cam.fx, cam.fy] + [cam.cx, cam.cy]
+        for p in found:  # NaN (never near) where a joint is behind the camera
+            proj = project_points(self.P[v:v + 1], p.kp3d.astype(np.float64))[0]
             if float(np.median(np.linalg.norm(proj - mine, axis=-1))) < SAME_PERSON_2D * height:
                 return True
         return False
@@ -225,7 +221,7 @@ class Fuser:
         reproj = np.where(ok, res.error, 0.0).astype(np.float32)
         X = res.X.copy()
         if not ok.all():  # fill from the best view's monocular pose, fitted onto the triangulated joints
-            v = max(members, key=lambda k: float(members[k][1].conf.mean()))
+            v = _best_view(members)
             mono = self._to_world(v, members[v][1].kp3d)
             X[~ok] = fit_similarity(mono[ok], X[ok], mono)[~ok]
         return X, np.where(ok, views_used, 0.0).astype(np.float32), reproj, False
@@ -233,7 +229,7 @@ class Fuser:
     def _single_view(self, members: dict[int, tuple[np.ndarray, ViewPerson]]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """The most confident member's monocular pose, placed in the world by its camera."""
-        v = max(members, key=lambda k: float(members[k][1].conf.mean()))
+        v = _best_view(members)
         kp3d = self._to_world(v, members[v][1].kp3d)
         return kp3d, np.ones(NUM_JOINTS, np.float32), np.zeros(NUM_JOINTS, np.float32), True
 
@@ -260,6 +256,11 @@ class Fuser:
         for w in stale:
             del self.tracks[w]
         self.links = {k: w for k, w in self.links.items() if w in self.tracks}
+
+
+def _best_view(members: dict[int, tuple[np.ndarray, ViewPerson]]) -> int:
+    """The view whose person is the most confident (mean joint confidence)."""
+    return max(members, key=lambda k: float(members[k][1].conf.mean()))
 
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray, apply_to: np.ndarray) -> np.ndarray:

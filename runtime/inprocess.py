@@ -145,10 +145,7 @@ def _messages(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
             opened.append(annotator)
         prev, skipped = -1, {}  # the previous frame read; frames the detector refused (detections)
         while (frame := _next_frame(source, live)) is not None:
-            notice = FrameNotice(spec.name, frame.index, 0, frame.t_capture, frame.t_wall,
-                                 size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
-                                 t_sent=time.monotonic(), t_media=frame.t_media, prev=prev,
-                                 fps=source.fps)
+            notice = _notice(spec.name, frame, prev, source.fps)
             prev = frame.index
             msg = _one_frame(notice, frame.image, detector, lifter, offline, cfg,
                              live.dropped if live is not None else 0, skipped)
@@ -199,10 +196,7 @@ def _fused(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
             if frame is None:
                 groups = gather.add(EndOfInput(name, prev[name]))
             else:
-                notice = FrameNotice(name, frame.index, 0, frame.t_capture, frame.t_wall,
-                                     size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
-                                     t_sent=time.monotonic(), t_media=frame.t_media, prev=prev[name],
-                                     fps=source.fps)
+                notice = _notice(name, frame, prev[name], source.fps)
                 prev[name] = frame.index
                 lifted = _lifted(notice, frame.image, detector, lifter, cfg, skipped)
                 if lifted is None:
@@ -217,6 +211,14 @@ def _fused(cfg: RuntimeConfig) -> Iterator[dict[str, Any]]:
     finally:
         for thing in reversed(opened):
             thing.close()
+
+
+def _notice(stream: str, frame: Any, prev: int, fps: float) -> FrameNotice:
+    """What the capture stage would send for a frame read from a source (`prev`: the stream's
+    frame before it)."""
+    return FrameNotice(stream, frame.index, 0, frame.t_capture, frame.t_wall,
+                       size=(frame.image.shape[1], frame.image.shape[0]), read_ms=frame.read_ms,
+                       t_sent=time.monotonic(), t_media=frame.t_media, prev=prev, fps=fps)
 
 
 def _round_robin(streams: list[str], sources: list[Any]) -> Iterator[tuple[str, Any, Any]]:

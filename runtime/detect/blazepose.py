@@ -296,7 +296,7 @@ class BlazePoseDetector(Detector):
         when its hips are off the frame (width x height) or far off the crop's centre (someone, or
         something, else: the sun through a tree, live on the demo), or when it is turned more than
         RING_TURN from the predicted rotation (t: the frame's time)."""
-        if found and same_person(ob.box, ob.keypoints[0], np.stack([p.box for p, _ in found]),
+        if found and same_pose(ob.box, ob.keypoints[0], np.stack([p.box for p, _ in found]),
                                  np.stack([p.keypoints[0] for p, _ in found]), self.cfg.duplicate_iou).any():
             return False
         grown = box_extent(ob.box) / box_extent(track.box)
@@ -355,7 +355,7 @@ class BlazePoseDetector(Detector):
         for j in np.lexsort((-score, ~tracked)):
             if score[j] < self.cfg.min_pose_score:
                 continue
-            dup = same_person(boxes[j], kp17[j, 0], boxes[kept], kp17[kept, 0], self.cfg.duplicate_iou) \
+            dup = same_pose(boxes[j], kp17[j, 0], boxes[kept], kp17[kept, 0], self.cfg.duplicate_iou) \
                 if kept else np.zeros(0, bool)
             if dup.any():
                 # Two ROIs converged onto one person: which track it continues is no longer known
@@ -401,8 +401,8 @@ def predicted_roi(roi: np.ndarray, track: TrackState, t: float, coast_s: float) 
     return out
 
 
-def same_person(box: np.ndarray, pelvis: np.ndarray, boxes: np.ndarray, pelvises: np.ndarray, max_iou: float
-                ) -> np.ndarray:
+def same_pose(box: np.ndarray, pelvis: np.ndarray, boxes: np.ndarray, pelvises: np.ndarray, max_iou: float
+              ) -> np.ndarray:
     """Which of the poses (boxes (N, 4), pelvises (N, 2)) are the pose of box (4,) and pelvis (2,)
     again: boxes overlapping more than max_iou, or one box inside the other (70 % of its area) with
     the pelvises within 15 % of the larger box's longer side: a tracked ROI that drifted onto
@@ -410,13 +410,10 @@ def same_person(box: np.ndarray, pelvis: np.ndarray, boxes: np.ndarray, pelvises
     behind him), whose box IoU with theirs stays low. -> (N,) bool."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     box = np.asarray(box, np.float64)
-    lo, hi = np.maximum(boxes[:, :2], box[:2]), np.minimum(boxes[:, 2:], box[2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 1e-9, None), axis=-1)  # noqa: E731
-    inside = inter / np.minimum(area(boxes), area(box))
+    iou, inside = ssd.overlaps(box, boxes)
     extent = np.maximum(np.max(boxes[:, 2:] - boxes[:, :2], axis=1), float(np.max(box[2:] - box[:2])))
     near = np.linalg.norm(np.asarray(pelvises, np.float64).reshape(-1, 2) - pelvis, axis=1) < 0.15 * extent
-    return (ssd.iou(box, boxes) > max_iou) | ((inside >= 0.7) & near)
+    return (iou > max_iou) | ((inside >= 0.7) & near)
 
 
 def roi_ring(roi: np.ndarray, n: int) -> np.ndarray:

@@ -100,6 +100,12 @@ def sigmoid_scores(logits: np.ndarray, clip: float = 100.0) -> np.ndarray:
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one box (4,) with many (M, 4), all x0, y0, x1, y1. -> (M,)."""
+    return overlaps(box, boxes)[0]
+
+
+def overlaps(box: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How one box (4,) overlaps many (M, 4), all x0, y0, x1, y1. -> (M,) intersection over union,
+    (M,) intersection over the smaller of the two areas (1: one box inside the other)."""
     check_shape("box", box, (4,))
     check_shape("boxes", boxes, ("M", 4))
     lt = np.maximum(box[:2], boxes[:, :2])
@@ -108,7 +114,9 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = np.prod(np.clip(box[2:] - box[:2], 0, None))
     areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), -1)
     union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    smaller = np.minimum(areas, area)
+    return (np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0),
+            np.where(smaller > 0, inter / np.maximum(smaller, 1e-12), 0.0))
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,

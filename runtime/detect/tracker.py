@@ -39,6 +39,7 @@ from camerapose.core.one_euro import OneEuroConfig, OneEuroFilter
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import Joint
 from camerapose.runtime.detect import identity
+from camerapose.runtime.detect.roi import normalize_angle
 from camerapose.runtime.detect.ssd import iou
 
 log = logging.getLogger(__name__)
@@ -163,10 +164,6 @@ def body_angle(keypoints: np.ndarray) -> float:
 def _cue_text(cues: dict[str, float | None]) -> str:
     """identity_cues for a log line."""
     return ", ".join(f"{k} {v:.{0 if 'px' in k else 2}f}" for k, v in cues.items() if v is not None)
-
-
-def _wrap(a: float) -> float:
-    return float((a + np.pi) % (2 * np.pi) - np.pi)
 
 
 def _weight(hits: int) -> float:
@@ -335,7 +332,7 @@ class Tracker:
         if 0 < dt <= self.cfg.coast_s:  # after a longer gap the old velocity says nothing
             g = self.cfg.velocity_gain
             tr.velocity = (1 - g) * tr.velocity + g * (o.keypoints - tr.keypoints) / dt
-            tr.spin = (1 - g) * tr.spin + g * _wrap(angle - tr.angle) / dt
+            tr.spin = (1 - g) * tr.spin + g * float(normalize_angle(angle - tr.angle)) / dt
         elif dt > 0:
             tr.velocity = np.zeros_like(tr.velocity)
             tr.spin = 0.0
@@ -351,17 +348,15 @@ class Tracker:
         # Every confirmed track not seen at t: lost before, or just now (the demo live: a second
         # ROI on the man, tentative, confirmed on the frame where his first one died).
         kept = [k for k in self.tracks if not k.tentative and k.t < t and k not in taken]
-        scores = [self.identity_score(k, tr.appearance, tr.proportions, tr.box, t) for k in kept]
-        best = int(np.argmax(scores)) if scores else -1
-        if best >= 0 and scores[best] >= self.cfg.min_identity:
+        cues = [self.identity_cues(k, tr.appearance, tr.proportions, tr.box, t) for k in kept]
+        best = int(np.argmax([c["score"] for c in cues])) if cues else -1
+        if best >= 0 and cues[best]["score"] >= self.cfg.min_identity:
             old = kept[best]
             self.tracks.remove(old)
             tr.id = old.id
-            log.info("tracker: id %d is back after %.2f s (%s)", tr.id, t - old.t,
-                     _cue_text(self.identity_cues(old, tr.appearance, tr.proportions, tr.box, t)))
+            log.info("tracker: id %d is back after %.2f s (%s)", tr.id, t - old.t, _cue_text(cues[best]))
         else:
             tr.id, self._next_id = self._next_id, self._next_id + 1
             if best >= 0:
-                cues = self.identity_cues(kept[best], tr.appearance, tr.proportions, tr.box, t)
                 log.info("tracker: new id %d (lost id %d %.2f s ago does not fit: %s < %.2f)", tr.id,
-                         kept[best].id, t - kept[best].t, _cue_text(cues), self.cfg.min_identity)
+                         kept[best].id, t - kept[best].t, _cue_text(cues[best]), self.cfg.min_identity)

@@ -30,6 +30,18 @@ class FuseStage(Stage):
         gather: Any = OfflineGather(streams) if self.offline else LiveGather(streams, fc.window_ms / 1e3,
                                                                              fc.wait_ms / 1e3)
         count = 0
+
+        def worlds(groups: list[dict[str, Any]]) -> list[Any]:
+            """Gathered moments -> world Poses, each with its fuse time."""
+            nonlocal count
+            out = []
+            for g in groups:
+                t0 = time.monotonic()
+                w = world_poses(fuser, streams, g, maps, None if self.offline else count)
+                out.append(replace(w, timings={"fuse": (time.monotonic() - t0) * 1e3}))
+                count += 1
+            return out
+
         self.tell(ControlKind.READY)
         while not self.stop:
             self.heartbeat()
@@ -37,19 +49,11 @@ class FuseStage(Stage):
             now = time.monotonic()
             out: list[Any] = []
             for m in msgs:
-                groups = gather.add(m) if self.offline else gather.add(m, now)
-                worlds = []
-                for g in groups:
-                    t0 = time.monotonic()
-                    w = world_poses(fuser, streams, g, maps, None if self.offline else count)
-                    worlds.append(replace(w, timings={"fuse": (time.monotonic() - t0) * 1e3}))
-                    count += 1
+                made = worlds(gather.add(m) if self.offline else gather.add(m, now))
                 # world frames first: a stream's end must reach publish after the last world frame
-                out += worlds + [m] if isinstance(m, EndOfInput) else [m] + worlds
+                out += made + [m] if isinstance(m, EndOfInput) else [m] + made
             if not msgs and not self.offline:
-                for g in gather.flush(now):
-                    out.append(world_poses(fuser, streams, g, maps, count))
-                    count += 1
+                out += worlds(gather.flush(now))
             if out:
                 self.pass_on("poses", out)
         if not self.offline and gather.late:

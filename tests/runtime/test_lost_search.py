@@ -12,7 +12,7 @@ import pytest
 
 from camerapose.core.one_euro import OneEuroFilter
 from camerapose.runtime.detect.base import DetectorConfig
-from camerapose.runtime.detect.blazepose import predicted_roi, roi_ring, same_person
+from camerapose.runtime.detect.blazepose import predicted_roi, roi_ring, same_pose
 from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.detect.tracker import TrackState, box_extent
 
@@ -45,10 +45,10 @@ def test_a_pose_inside_another_at_its_pelvis_is_the_same_person_but_a_neighbour_
     woman = np.array([170, 540, 370, 1080], np.float32)
     pelvis = np.array([[280, 790]], np.float32)
     ghost = np.array([200, 640, 320, 1010], np.float32)  # a drifted ROI's pose, shrunk onto her
-    assert same_person(ghost, np.array([290, 760]), woman[None], pelvis, 0.5).all()  # IoU only 0.41
+    assert same_pose(ghost, np.array([290, 760]), woman[None], pelvis, 0.5).all()  # IoU only 0.41
     beside = np.array([300, 560, 520, 1080], np.float32)  # someone overlapping her, pelvis 150 px off
-    assert not same_person(beside, np.array([430, 800]), woman[None], pelvis, 0.5).any()
-    assert same_person(woman, pelvis[0], woman[None], pelvis, 0.5).all()
+    assert not same_pose(beside, np.array([430, 800]), woman[None], pelvis, 0.5).any()
+    assert same_pose(woman, pelvis[0], woman[None], pelvis, 0.5).all()
 
 
 @pytest.mark.slow

@@ -2,13 +2,16 @@
 #   make demo   set up .venv, fetch the assets, run the main job on the demo video
 #   make test   set up .venv, run the whole test suite
 # Only Python 3.10+ and the package registries are needed.
+# On a machine with an NVIDIA GPU (no internet needed: see docs/engines.md, "make gpu-check"):
+#   make gpu-check   pycuda, the TensorRT engines, the GPU tests and the GPU benchmarks in one go,
+#                    reports in benchmarks/results/gpu/<gpu>/; without a GPU it prints its plan, exit 0
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: setup demo test test-fast test-browser lint clean teacher weights
+.PHONY: setup demo test test-fast test-browser gstreamer lint clean teacher weights gpu-check
 
 # torch==2.13.0 goes in first: an unpinned torch (pulled by the train extra) is a 5 GB CUDA build.
 $(VENV)/.setup-done: pyproject.toml
@@ -24,8 +27,8 @@ demo: setup
 	$(VENV)/bin/camerapose assets fetch
 	bash scripts/demo.sh $(OUT)
 
-test: setup
-	$(VENV)/bin/camerapose assets fetch --mocap
+test: setup gstreamer
+	$(VENV)/bin/camerapose assets fetch --mocap --onnx
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
 
@@ -60,6 +63,21 @@ test-browser: setup
 	$(PY) -m pip install --quiet "selenium<4.40" "aiohttp>=3.9"
 	$(VENV)/bin/camerapose assets fetch
 	CAMERAPOSE_SCREENSHOT=$(SCREENSHOT) $(PY) -m pytest -q tests/runtime/test_viewer_browser.py tests/runtime/test_viewer_server.py
+
+# GStreamer's gst-launch-1.0 for the gst: source's tests (tests/runtime/test_source_gst.py), as
+# test-browser installs Chromium: Debian's packages, apt as root or through sudo. Nothing to do where
+# gst-launch-1.0 is there; without apt (not Debian/Ubuntu) a note, and those tests skip.
+GST_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+gstreamer:
+	@if command -v gst-launch-1.0 >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y $(GST_PACKAGES); \
+	else echo "no apt-get: install GStreamer's gst-launch-1.0 yourself, else the gst: source tests skip"; fi
+
+# scripts/gpu_check.sh: no `setup` first, a GPU machine may have no PyPI (it picks $PYTHON, else .venv,
+# else python3). GPU_CHECK_ARGS=--dry-run prints the plan on a GPU machine too.
+gpu-check:
+	bash scripts/gpu_check.sh $(GPU_CHECK_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

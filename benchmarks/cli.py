@@ -36,6 +36,10 @@ SUITES: dict[str, tuple[str, str]] = {
     "tracking": ("camerapose.benchmarks.tracking",
                  "ID switches, IDF1, MOTA, frames covered, spurious ids: demo (offline and live) and "
                  "Pose2Sim's 4 views (needs motmetrics and `assets fetch --mocap`)"),
+    "serving": ("camerapose.benchmarks.serving",
+                "1, 4, 16 runtimes' lift requests on one Triton server (camerapose serve) vs local "
+                "onnxruntime: requests/s, p50/p95, the batches formed (installs the server's side "
+                "environment once)"),
     "multicamera": ("camerapose.benchmarks.multicamera",
                     "the fuse stage on Pose2Sim's 4 calibrated views: fuse ms per world frame, world ids, "
                     "reprojection, bone CV, fills, single-view 3D vs fused (needs `assets fetch --mocap`)"),
@@ -58,8 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "onnxruntime, torch, tensorrt (default auto: every one that runs here for "
                              "engines, the runtime's own choice for the others)")
     parser.add_argument("--port", type=int, default=None, metavar="N",
-                        help="pipeline, tracking and transport suites: bind loopback TCP port N (transport: "
-                             "N and N+1 for its two tcp variants) instead of free ports the system picks")
+                        help="pipeline, tracking, transport and serving suites: bind loopback TCP port N "
+                             "(transport: N and N+1 for its two tcp variants; serving: the server's HTTP, "
+                             "gRPC and metrics on N, N+1, N+2) instead of free ports the system picks")
     parser.add_argument("--config", type=Path, default=None,
                         help="accuracy suite: a training config whose [data] section names the test sets "
                              "(default: the synthetic held-out set the default weights were trained with)")

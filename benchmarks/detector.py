@@ -35,7 +35,9 @@ lost person's track predicts them): two windows of the demo, frames 160-195 (the
 he is lost and searched for) and 95-130 (nobody lost), each through two detectors, lost_search on
 and off (live mode, as the runtime runs a camera; each first follows every frame before its window
 untimed, quick mode included), interleaved frame by frame: per-frame p50/p95 and the mean number of
-extra landmark crops the search ran per frame (`last_stats["search_crops"]`).
+extra landmark crops the search ran per frame (`last_stats["search_crops"]`). And the runtimes
+(`detector_runtimes.py`): BlazePose's networks on LiteRT against onnxruntime (and TensorRT on a GPU)
+on the same inputs, alone and as the whole 2D stage, with each runtime's 2D against LiteRT's.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from camerapose.benchmarks import mediapipe_peer
+from camerapose.benchmarks import detector_runtimes, mediapipe_peer
 from camerapose.benchmarks.report import RESULTS_DIR, Report, latency_stats, pyplot
 from camerapose.core.errors import CameraPoseError
 from camerapose.core.skeleton import BLAZEPOSE33
@@ -174,6 +176,7 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
                     if landmarks is not None and persons:
                         agreement[name].append(closest_pose_error(landmarks, persons))
         batching = _landmark_batching(next(iter(dets.values())), 10 if quick else 100)
+        runtime = next(iter(dets.values())).landmark_model.backend
     finally:
         for d in dets.values():
             d.close()
@@ -192,9 +195,10 @@ def run(quick: bool = False, out_dir: Path = RESULTS_DIR, source: Path | None = 
                                for (name, m), rows in times.items() if m == n and rows}
               for n in windows}
     meta = {"video": video, "windows": windows, "lead": lead, "quick": quick, "max_persons": max_persons,
-            "mediapipe": mp_worker is not None,
+            "mediapipe": mp_worker is not None, "runtime": runtime,
             "agreement": {k: latency_stats(v) for k, v in agreement.items() if v} if mp_worker else {},
-            "tracking": _tracking_figures(video), "lost_search": _lost_search_cost(video)}
+            "tracking": _tracking_figures(video), "lost_search": _lost_search_cost(video),
+            "runtimes": detector_runtimes.measure(frames, windows[2], lead[2], quick)}
     return _report(results, samples, recall, batching, meta)
 
 
@@ -288,7 +292,8 @@ def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: di
         "same frames made 4-person by placing the frame's middle half beside its mirror image (the demo "
         f"has two people; the composite keeps their size and the frame's){quick}. Rows are grouped by "
         f"the number of persons each pipeline returned (max_persons = {meta['max_persons']}). Per-frame "
-        "wall time of one `detect` call (ours: BGR in, ai-edge-litert with 2 threads, tracking and "
+        f"wall time of one `detect` call (ours: BGR in, BlazePose's networks on {meta['runtime']} "
+        "(`backend_runtime = auto`) with 2 threads, tracking and "
         "One-Euro included) and of `Pose.process` (MediaPipe 0.10.21, "
         "model_complexity=1, RGB in, its default threads), interleaved frame by frame in one run on a "
         "machine shared with other jobs (p95/p99 are load noise; compare p50s side by side). "
@@ -315,11 +320,12 @@ def _report(results: dict, samples: dict, recall: dict, batching: dict, meta: di
                   [[k, v["p50"], v["p95"], v["p99"]] for k, v in batching.items()])
     _add_tracking(rep, meta["tracking"])
     _add_lost_search(rep, meta["lost_search"])
+    detector_runtimes.add_to_report(rep, meta["runtimes"])
     rep.add_plot("detector_latency.png", _plot(samples))
     rep.data.update({"results": results, "recall": recall, "landmark_batching": batching,
                      "tracking": meta["tracking"], "lost_search": meta["lost_search"],
                      "agreement_px": meta["agreement"],
-                     "mediapipe": meta["mediapipe"], "quick": meta["quick"],
+                     "mediapipe": meta["mediapipe"], "quick": meta["quick"], "runtime": meta["runtime"],
                      "max_persons": meta["max_persons"],
                      "windows": {n: [r.start, r.stop] for n, r in w.items()},
                      "four_person_frames": "middle half of the frame beside its mirror image"})

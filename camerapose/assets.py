@@ -21,6 +21,7 @@ Cache directory: `--cache-dir`, else `$CAMERAPOSE_CACHE`, else `~/.cache/camerap
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -346,7 +347,8 @@ def _copy_verified(src: IO[bytes], asset: Asset, root: Path) -> None:
 
 
 def _write_manifest(root: Path, table: dict[str, Asset]) -> None:
-    entries = {}
+    entries = {name: e for name, e in read_manifest(root).items()
+               if e.get("format") == "converted" and (root / name).is_file()}  # kept: built here, not fetched
     for a in table.values():
         if (root / a.name).is_file():
             entry = asdict(a)
@@ -357,6 +359,79 @@ def _write_manifest(root: Path, table: dict[str, Asset]) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(entries, f, indent=2, sort_keys=True)
     os.replace(tmp, root / "manifest.json")
+
+
+def read_manifest(root: Path) -> dict[str, dict]:
+    """The cache's manifest.json ({} when absent or unreadable: it is rewritten on the next fetch)."""
+    try:
+        data = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_converted(root: Path, name: str, entry: dict) -> None:
+    """Add a file built in the cache from fetched ones (e.g. a model converted to ONNX) to the
+    manifest, with where it came from and how it was checked; `fetch` keeps such entries."""
+    entries = read_manifest(root)
+    entries[name] = {**entry, "name": name, "format": "converted"}
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump(entries, f, indent=2, sort_keys=True)
+    os.replace(tmp, root / "manifest.json")
+
+
+class SideEnvUnavailable(AssetError):
+    """A side environment could not be made (no PyPI, pip failed)."""
+
+
+SIDE_ENV_PIP_TIMEOUT_S = 1800
+
+
+def side_env(name: str, requirements: Sequence[str], cache: str | os.PathLike[str] | None = None) -> Path:
+    """The python of a virtual environment `<cache>/envs/<name>` holding `requirements` (pinned),
+    made on first use: tools whose dependencies must not enter the product's environment
+    (tensorflow for a model conversion, numpy<2 for Triton's bundle). A requirements change
+    remakes it; a half-made one is never taken for a finished one (the stamp is written last), and
+    two first uses at once (tests, a benchmark) make it once (a file lock).
+
+    -> path of its python. SideEnvUnavailable (one line, pip's output in <env>/install.log) if pip fails.
+    """
+    root = cache_dir(cache) / "envs" / name
+    python, stamp = root / "bin" / "python", root / ".requirements"
+    wanted = "\n".join(requirements)
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(root.parent / f".{name}.lock", "w")
+    except OSError as err:
+        why = err.strerror or err
+        raise SideEnvUnavailable(f"cannot make the {name} environment in {root}: {why}") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.is_file() and stamp.is_file() and stamp.read_text() == wanted:
+            return python
+        log.info("making the %s environment in %s (pip install %s; once)", name, root, " ".join(requirements))
+        stamp.unlink(missing_ok=True)
+        _side_env_step(root, name, [sys.executable, "-m", "venv", "--clear", str(root)], "python -m venv")
+        _side_env_step(root, name, [str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                                    "--no-input", *requirements], "pip install")
+        stamp.write_text(wanted)
+    return python
+
+
+def _side_env_step(root: Path, name: str, cmd: list[str], what: str) -> None:
+    """One step of making a side environment; its output goes to <parent>/<name>.install.log (the venv
+    step clears the environment's own folder)."""
+    log_path = root.parent / f"{name}.install.log"
+    with open(log_path, "a") as out:
+        try:
+            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=SIDE_ENV_PIP_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise SideEnvUnavailable(f"the {name} environment: {what} failed ({err})") from None
+    if done.returncode != 0:
+        why = _last_line(log_path.read_text(errors="replace")) or f"exit code {done.returncode}"
+        raise SideEnvUnavailable(f"the {name} environment: {what} failed ({why}; needs PyPI; "
+                                 f"log: {log_path})")
 
 
 def _last_line(text: str) -> str:
@@ -373,4 +448,11 @@ def status(cache: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
         state = "ok" if is_valid(a, root) else ("bad checksum" if path.exists() else "missing")
         rows.append({"name": a.name, "bundle": a.bundle, "state": state, "path": str(path),
                      "license": a.license})
+    for name, entry in sorted(read_manifest(root).items()):  # built here from fetched ones (--onnx)
+        if entry.get("format") == "converted":
+            path = root / name
+            ok = path.is_file() and entry.get("check", {}).get("passed") is True
+            rows.append({"name": name, "bundle": entry.get("bundle", "converted"),
+                         "state": "ok (checked)" if ok else "missing", "path": str(path),
+                         "license": entry.get("license", "")})
     return rows

@@ -17,6 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fetch: also the motion-capture clips (lifter validation/training data) and "
                              "the real multi-camera footage, from which it builds the `real` test set "
                              "(the 2D detector on every view, triangulated; about 15 s)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="fetch: also convert BlazePose's two .tflite models to ONNX, for the 2D "
+                             "detector on onnxruntime or TensorRT (a GPU or a Jetson: "
+                             "detector.backend_runtime). Makes a "
+                             "conversion environment in the cache once (tensorflow-cpu + tf2onnx, ~1.6 GB, "
+                             "about 2 min), checks each ONNX against LiteRT on frames of the demo video and "
+                             "records the check in the manifest")
     parser.add_argument("--cache-dir", help="cache directory (default $CAMERAPOSE_CACHE or "
                                             "~/.cache/camerapose)")
 
@@ -31,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
             from camerapose.real_set import ensure
 
             print(ensure(assets.cache_dir(args.cache_dir)))
+        if args.onnx and not args.name:
+            from camerapose.engines.blazepose_onnx import convert
+
+            for path in convert(args.cache_dir):
+                print(path)
         return 0
     if args.action == "path":
         if not args.name:

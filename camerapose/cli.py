@@ -68,8 +68,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "calibrate": ("camerapose.runtime.calibrate_cli", "camera poses from the people in synchronised videos"),
     "train": ("camerapose.train.cli", "train the CameraPose models from a TOML config"),
     "eval": ("camerapose.train.cli", "evaluate a checkpoint: MPJPE / P-MPJPE / N-MPJPE / PCK / AUC"),
-    "export": ("camerapose.engines.cli", "export a checkpoint to ONNX (with metadata)"),
+    "export": ("camerapose.engines.cli", "export a checkpoint to ONNX (with metadata), or a Triton repo"),
     "build": ("camerapose.engines.cli", "build a TensorRT engine from an ONNX file (cached)"),
+    "serve": ("camerapose.engines.cli", "serve a Triton model repository: one lift model for many runtimes"),
     "bench": ("camerapose.benchmarks.cli", "latency, throughput and accuracy report for this machine"),
     "assets": ("camerapose.assets_cli", "fetch, list and locate the detector models and demo video"),
 }

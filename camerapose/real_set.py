@@ -47,7 +47,8 @@ CALIBRATION = "video/pose2sim_multi_calib.qca.txt"
 OUTPUT = "real/pose2sim_multi.npz"
 MODELS = ("pose_detection.tflite", "pose_landmark_full.tflite")
 # Bump when the build changes what it writes: the cache then rebuilds the set.
-BUILD_VERSION = 2  # 2: the tracker keeps ids through losses, searches lost people, holds new tracks back
+BUILD_VERSION = 3  # 2: the tracker keeps ids through losses, searches lost people, holds new tracks back;
+# 3: ROIs snapped to a grid (runtime/detect/roi.py)
 MIN_CONF = 0.3  # a view's joint below this confidence is not used for triangulation
 MAX_ERROR_PX = 15.0  # reprojection threshold for a view to agree (1920-pixel frames)
 # A triangulated joint farther than this from the median of its 5-frame neighbourhood (1/12 s at

@@ -28,7 +28,7 @@ from .signature import check_metadata, check_signature, sha256_file
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
+BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime", "triton")  # triton: only when asked for
 AUTO_ORDER = ("tensorrt", "torch", "onnxruntime")
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "train" / "weights"
 
@@ -120,6 +120,24 @@ def _make(backend: str, path: Path, meta: dict[str, str], opts: dict[str, Any]) 
     raise InputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
+def _triton_runner(opts: dict[str, Any]) -> Runner:
+    """A TritonRunner on the server's model, held to the same contract as a local pose ONNX: the
+    signature from the server's model metadata, the ONNX metadata from its config's parameters."""
+    from .triton_runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, DEFAULT_URL, TritonRunner
+
+    runner = TritonRunner(opts.get("url", DEFAULT_URL), opts.get("model", DEFAULT_MODEL),
+                          opts.get("timeout_s", DEFAULT_TIMEOUT_S))
+    runner.activate()
+    try:
+        check_signature(runner.inputs, runner.outputs, runner.where)
+        check_metadata(runner.metadata, runner.where)
+    except BaseException:
+        runner.deactivate()
+        raise
+    log.info("backend triton (forced): %s", runner.where)
+    return runner
+
+
 def _provider_names(runner: Runner) -> list[str]:
     session = getattr(runner, "_session", None)
     return list(session.get_providers()) if session is not None else ["CPUExecutionProvider"]
@@ -127,9 +145,12 @@ def _provider_names(runner: Runner) -> list[str]:
 
 def create_runner(model_path: str | Path, backend: str = "auto", **opts: Any) -> Runner:
     """An ACTIVE runner for a pose ONNX. opts: providers, threads (onnxruntime); checkpoint, device,
-    fp16, cuda_graphs, buckets (torch); build_config, gpu (tensorrt)."""
+    fp16, cuda_graphs, buckets (torch); build_config, gpu (tensorrt); url, model, timeout_s (triton,
+    which reads the model from the server and not `model_path`)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "triton":
+        return _triton_runner(opts)
     path = Path(model_path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
@@ -163,3 +184,80 @@ def create_runner(model_path: str | Path, backend: str = "auto", **opts: Any) ->
         log.info("auto: using %s: %s", candidate, reason)
         return runner
     raise BackendUnavailable("no backend could run the model (see the log for each reason)")
+
+
+# -- BlazePose's networks (the 2D detector): a .tflite, and the ONNX `assets fetch --onnx` makes of it --
+IMAGE_RUNTIMES = ("auto", "litert", "onnxruntime", "tensorrt")
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def create_image_runner(tflite: str | Path, onnx: str | Path, runtime: str = "auto", threads: int = 2,
+                        litert_max_batch: int | None = None, max_batch: int = 64) -> Runner:
+    """An ACTIVE runner for one BlazePose network (`detector.backend_runtime`).
+
+    litert: the .tflite on LiteRT's CPU kernels. onnxruntime: the converted ONNX on onnxruntime's
+    best installed providers (TensorRT / CUDA EP, else CPU). tensorrt: the ONNX as a TensorRT
+    engine (fp16, batch 1..max_batch, through the engine cache). auto: TensorRT, else onnxruntime
+    on a GPU provider, else LiteRT (faster than onnxruntime on a CPU); the ONNX paths are taken
+    only when the ONNX is in the cache.
+    """
+    from camerapose.core.errors import AssetError
+
+    if runtime not in IMAGE_RUNTIMES:
+        raise InputError(f"detector backend_runtime must be one of {IMAGE_RUNTIMES}, got {runtime!r}")
+    has_onnx = Path(onnx).is_file()
+    if runtime in ("onnxruntime", "tensorrt") and not has_onnx:
+        raise AssetError(f"{onnx} is missing: run `camerapose assets fetch --onnx` first (it converts "
+                         "BlazePose's models to ONNX for onnxruntime and TensorRT)")
+    if runtime == "auto":
+        runtime = _auto_image_runtime(onnx, has_onnx, max_batch)
+        if isinstance(runtime, Runner):
+            return runtime
+    runner = _make_image_runner(runtime, tflite, onnx, threads, litert_max_batch, max_batch)
+    runner.activate()
+    return runner
+
+
+def _make_image_runner(runtime: str, tflite: str | Path, onnx: str | Path, threads: int,
+                       litert_max_batch: int | None, max_batch: int) -> Runner:
+    if runtime == "litert":
+        from .litert_runner import LiteRTRunner
+
+        return LiteRTRunner(tflite, threads=threads, max_batch=litert_max_batch)
+    if runtime == "onnxruntime":
+        return OnnxRuntimeRunner(onnx, providers=default_ort_providers(), threads=threads)
+    from .build import BuildConfig, import_pycuda, import_tensorrt
+    from .cache import BatchProfile
+    from .tensorrt_runner import TensorRTRunner
+
+    import_tensorrt()
+    import_pycuda()
+    cfg = BuildConfig(profile=BatchProfile(1, min(8, max_batch), max_batch))
+    return TensorRTRunner(onnx, cfg, signature=None)
+
+
+def _auto_image_runtime(onnx: str | Path, has_onnx: bool, max_batch: int) -> str | Runner:
+    """-> "litert", or an active GPU runner (TensorRT, else onnxruntime on a GPU provider)."""
+    if not has_onnx:
+        if _nvidia_driver_present():
+            log.warning("detector: a GPU is here but %s is not: the 2D detector runs on the CPU "
+                        "(`camerapose assets fetch --onnx` makes it)", Path(onnx).name)
+        return "litert"
+    if not _nvidia_driver_present():
+        log.info("detector auto: no NVIDIA driver: LiteRT (faster than onnxruntime on a CPU)")
+        return "litert"
+    try:
+        runner = _make_image_runner("tensorrt", "", onnx, 0, None, max_batch)
+        runner.activate()
+        log.info("detector auto: TensorRT for %s", Path(onnx).name)
+        return runner
+    except Exception as err:  # not installed, or installed and failing: the next runtime is tried
+        log.info("detector auto: skipping TensorRT: %s", str(err).splitlines()[0] if str(err) else err)
+    providers = default_ort_providers()
+    if any((p if isinstance(p, str) else p[0]) in GPU_PROVIDERS for p in providers):
+        runner = OnnxRuntimeRunner(onnx, providers=providers)
+        runner.activate()
+        log.info("detector auto: onnxruntime on %s for %s", ", ".join(_provider_names(runner)),
+                 Path(onnx).name)
+        return runner
+    return "litert"

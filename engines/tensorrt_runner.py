@@ -11,6 +11,7 @@ synchronise per call. A batch outside the profile is refused before anything rea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class TensorRTRunner(Runner):
-    """Run a pose ONNX through a TensorRT engine built (or loaded from the cache) for this GPU."""
+    """Run an ONNX (a pose model unless told otherwise) through a TensorRT engine built (or loaded
+    from the cache) for this GPU."""
 
     backend = "tensorrt"
 
     def __init__(self, onnx_path: str | Path, cfg: BuildConfig | None = None, device: int = 0,
-                 metadata: dict[str, str] | None = None) -> None:
+                 metadata: dict[str, str] | None = None,
+                 signature: Callable[..., None] | None = check_signature) -> None:
+        """signature(inputs, outputs, where=...) checks the engine's tensors (the pose model's by
+        default; None for a model whose caller checks them, e.g. BlazePose's networks)."""
         super().__init__()
+        self.signature = signature
         self.onnx_path = Path(onnx_path)
         self.cfg = cfg or BuildConfig()
         self.device_index = device
@@ -88,7 +94,8 @@ class TensorRTRunner(Runner):
             raise ModelError(f"{self.onnx_path}: TensorRT could not deserialise the engine it built")
         self._engine = engine
         self._specs = self._engine_specs(trt, engine)
-        check_signature(*self._specs, where=f"{self.onnx_path} (TensorRT engine)")
+        if self.signature is not None:
+            self.signature(*self._specs, where=f"{self.onnx_path} (TensorRT engine)")
         self.max_batch = self.cfg.profile.max
         self._context = engine.create_execution_context()
         if self._context is None:

@@ -33,8 +33,9 @@ RUN_FLAGS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "type": int, "help": "URL sources: reconnect attempts (default {default}, backoff doubling)"}),
     "model": ("lift.model", "models", {"help": "pose ONNX (default {default})"}),
     "backend": ("lift.backend", "models", {
-        "choices": ("auto", "tensorrt", "torch", "onnxruntime"),
-        "help": "lift backend (default {default}; auto: tensorrt > torch-cuda > onnxruntime)"}),
+        "choices": ("auto", "tensorrt", "torch", "onnxruntime", "triton"),
+        "help": "lift backend (default {default}; auto: tensorrt > torch-cuda > onnxruntime; triton: the "
+                "model served at lift.triton_url, docs/scale-out.md)"}),
     "max_persons": ("detector.max_persons", "models", {
         "type": int, "help": "most persons per frame (default {default})"}),
     "detect_every": ("detector.detect_every", "models", {
@@ -110,7 +111,8 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--source",
         action="append",
         metavar="[NAME=]URI",
-        help="webcam index (0), video file, image folder or rtsp/http URL; repeat for several "
+        help="webcam index (0), video file, image folder, rtsp/http URL or gst:PIPELINE (a GStreamer "
+        "pipeline without its sink, e.g. a Jetson CSI camera: docs/jetson.md); repeat for several "
         "streams (topic pose.NAME; default names 0, 1, ...). Default: [sources] uri, i.e. "
         + ", ".join(s.uri for s in default_of(RuntimeConfig, "sources")),
     )

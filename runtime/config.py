@@ -131,7 +131,8 @@ class RuntimeConfig:
             check_stream_name(n)
 
 
-URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # scheme://: a URL, never NAME=URI
+# scheme:// (a URL) or gst: (a pipeline, whose properties hold "="): never NAME=URI
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://|(?i:gst:)")
 
 
 def parse_source(text: str, position: int) -> SourceSpec:
@@ -297,7 +298,7 @@ def calibrated_intrinsics(cfg: RuntimeConfig) -> dict[str, tuple[float, float, f
 
 def _camera_of(source: SourceSpec, names: list[str]) -> str | None:
     """`fuse_cameras`' match by name: the stream's, the file stem's, or the one name in the stem."""
-    stem = Path(source.uri).name.split(".")[0]
+    stem = "" if source.kind == "gst" else Path(source.uri).name.split(".")[0]  # a pipeline has no stem
     for key in (source.name, stem):
         if key in names:
             return key

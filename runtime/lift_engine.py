@@ -27,6 +27,9 @@ from camerapose.core.errors import InputError, ModelError
 from camerapose.core.lift_steps import LiftItem, LiftSteps, Pose3D, PostConfig
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import NUM_JOINTS
+from camerapose.engines.triton_runner import DEFAULT_MODEL as TRITON_MODEL
+from camerapose.engines.triton_runner import DEFAULT_URL as TRITON_URL
+from camerapose.engines.triton_runner import parse_url
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +39,23 @@ NORMALIZATIONS = ("screen_long",)
 
 @dataclass(frozen=True)
 class LiftConfig(PostConfig):
-    """model: pose ONNX (docs/architecture.md); backend: auto | tensorrt | torch | onnxruntime;
-    threads: ORT intra-op threads (0 = ORT's choice); the rest: what happens after the model
-    (`core.lift_steps.PostConfig`)."""
+    """model: pose ONNX (docs/architecture.md); backend: auto | tensorrt | torch | onnxruntime | triton;
+    threads: ORT intra-op threads (0 = ORT's choice); triton_url / triton_model / triton_timeout_s:
+    with backend "triton", the server's gRPC HOST:PORT (or http://HOST:PORT), the model's name there
+    and the time a call may take (docs/scale-out.md; `model` is not read then); the rest: what
+    happens after the model (`core.lift_steps.PostConfig`)."""
 
     model: str = DEFAULT_MODEL
     backend: str = "auto"
     threads: int = 1
+    triton_url: str = TRITON_URL
+    triton_model: str = TRITON_MODEL
+    triton_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_ranges("lift", self, threads=(0, 256))
+        check_ranges("lift", self, threads=(0, 256), triton_timeout_s=(0.01, 3600))
+        parse_url(self.triton_url)  # a malformed URL fails when the config is read, not in the stage
 
 
 def preprocess(items: list[LiftItem]) -> dict[str, np.ndarray]:
@@ -69,15 +78,19 @@ class LiftEngine:
         from camerapose.engines.select import create_runner
 
         self.cfg = cfg
-        if not Path(cfg.model).is_file():
+        remote = cfg.backend == "triton"  # the server holds the model: no local file is read
+        if not remote and not Path(cfg.model).is_file():
             raise InputError(f"pose model {cfg.model} is missing (export one with `camerapose export`)")
-        opts = {"threads": cfg.threads} if cfg.threads else {}
+        opts: dict[str, Any] = {"threads": cfg.threads} if cfg.threads else {}
+        if remote:
+            opts = {"url": cfg.triton_url, "model": cfg.triton_model, "timeout_s": cfg.triton_timeout_s}
         # auto looks for an NVIDIA driver before importing torch, so a CPU host starts fast.
         self.runner = create_runner(cfg.model, cfg.backend, **opts)
         meta = self.runner.metadata  # every runner carries the ONNX metadata create_runner checked
         if meta.get("normalization") not in NORMALIZATIONS or meta.get("joint_format") != "h36m17":
+            where = f"Triton model {cfg.triton_model} at {cfg.triton_url}" if remote else cfg.model
             raise ModelError(
-                f"{cfg.model}: normalization {meta.get('normalization')!r} / joint format "
+                f"{where}: normalization {meta.get('normalization')!r} / joint format "
                 f"{meta.get('joint_format')!r}; this runtime feeds 'screen_long' / 'h36m17'"
             )
         self.metadata = dict(meta)

@@ -321,10 +321,10 @@ class Supervisor:
         log.info("stopping (%s)", self.stop_reason or "error")
 
     def _all_ended(self) -> bool:
-        """Every non-looping file/folder stream has reported its end from the final stage."""
+        """Every non-looping file/folder/gst: pipeline stream has reported its end from the final stage."""
         if self.cfg.capture.loop:
             return False
-        finite = [s.name for s in self.cfg.sources if s.kind in ("file", "folder")]
+        finite = [s.name for s in self.cfg.sources if s.kind in ("file", "folder", "gst")]
         return bool(finite) and len(finite) == len(self.cfg.sources) and set(finite) <= self.state.ended
 
     # -- control messages ------------------------------------------------------------------------

@@ -135,6 +135,16 @@ def detector_models(assets_dir: Path) -> tuple[Path, Path]:
     return assets_dir / "pose_detection.tflite", assets_dir / "pose_landmark_full.tflite"
 
 
+@pytest.fixture(scope="session")
+def detector_onnx(assets_dir: Path) -> tuple[Path, Path]:
+    """BlazePose's two networks as ONNX, made by `camerapose assets fetch --onnx` (`make test` runs it);
+    the tests that need them skip with that reason where it has not run."""
+    paths = assets_dir / "pose_detection.onnx", assets_dir / "pose_landmark_full.onnx"
+    if not all(p.is_file() for p in paths):
+        pytest.skip("BlazePose's ONNX copies are not in the cache: run `camerapose assets fetch --onnx`")
+    return paths
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -250,3 +250,22 @@ def test_cli_fetch_mocap_lists_the_mocap_files_when_cached():
     assert proc.returncode == 0
     real_set = str(cache / "real/pose2sim_multi.npz")
     assert proc.stdout.split() == [str(cache / n) for n in assets.ASSETS] + [real_set]
+
+
+def test_converted_files_stay_in_the_manifest_across_fetches_and_show_in_the_list(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"onnx bytes")
+    assets.record_converted(tmp_path, "model.onnx", {"license": "Apache-2.0", "bundle": "onnx",
+                                                    "check": {"passed": True}})
+    assets._write_manifest(tmp_path, {})  # what every fetch does after downloading
+    entry = assets.read_manifest(tmp_path)["model.onnx"]
+    assert entry["format"] == "converted" and entry["check"]["passed"] is True
+    rows = {r["name"]: r for r in assets.status(tmp_path)}
+    assert rows["model.onnx"]["state"] == "ok (checked)" and rows["model.onnx"]["license"] == "Apache-2.0"
+    (tmp_path / "model.onnx").unlink()  # a converted file that is gone leaves the manifest
+    assets._write_manifest(tmp_path, {})
+    assert "model.onnx" not in assets.read_manifest(tmp_path)
+
+
+def test_an_unreadable_manifest_reads_as_empty(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert assets.read_manifest(tmp_path) == {}

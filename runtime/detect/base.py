@@ -112,6 +112,10 @@ class DetectorConfig:
     lost_search: look for a lost person where their track predicts them, with the landmark model
       at 8 rotations (BlazePose backend; see `blazepose.BlazePoseDetector._lost_search`);
     duplicate_iou: two poses whose boxes overlap more than this are one person.
+    backend_runtime: what runs BlazePose's two networks: "litert" (the .tflite files on LiteRT's
+      CPU kernels), "onnxruntime" or "tensorrt" (their ONNX copies, made by `camerapose assets
+      fetch --onnx`; on a GPU all persons' landmark crops are one batched call), or "auto"
+      (TensorRT, else onnxruntime on a GPU provider, else LiteRT; `engines.select.create_image_runner`).
     confidence: per-joint confidence: "heatmap" (heatmap peak near the joint, like the heatmap
       maxima RefineNet is trained on), "visibility" (the model's visibility sigmoid), or
       "product" of both (default: sharp AND in view).
@@ -135,6 +139,9 @@ class DetectorConfig:
     heatmap_refine: bool = True
     detector_model: str = field(default_factory=lambda: _asset("pose_detection.tflite"))
     landmark_model: str = field(default_factory=lambda: _asset("pose_landmark_full.tflite"))
+    backend_runtime: str = "auto"
+    detector_onnx: str = field(default_factory=lambda: _asset("pose_detection.onnx"))
+    landmark_onnx: str = field(default_factory=lambda: _asset("pose_landmark_full.onnx"))
     threads: int = 2
     min_frame_side: int = 32
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -152,6 +159,9 @@ class DetectorConfig:
             raise InputError(f"detector: person_search must be async|sync, got {self.person_search!r}")
         if self.detector_tiles not in ("auto", "on", "off"):
             raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
+        if self.backend_runtime not in ("auto", "litert", "onnxruntime", "tensorrt"):
+            raise InputError("detector: backend_runtime must be auto|litert|onnxruntime|tensorrt, "
+                             f"got {self.backend_runtime!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
             raise InputError("detector: confidence must be heatmap|visibility|product, "
                              f"got {self.confidence!r}")

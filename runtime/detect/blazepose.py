@@ -25,7 +25,7 @@ from camerapose.core.skeleton import to_h36m
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect import ssd
 from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
-from camerapose.runtime.detect.litert import TFLiteModel, sigmoid, to_rgb_float
+from camerapose.runtime.detect.networks import open_network, sigmoid, to_rgb_float
 from camerapose.runtime.detect.person_search import PersonSearch
 from camerapose.runtime.detect.tracker import Observation, TrackState, box_extent
 
@@ -52,14 +52,24 @@ class Landmarks:
 class LandmarkModel:
     """BlazePose full landmark model: (B, 256, 256, 3) float32 RGB in [0, 1] -> Landmarks."""
 
-    def __init__(self, path: Path, threads: int = 2, refine_kernel: int = 7, min_refine: float = 0.5) -> None:
-        self._model = TFLiteModel(
-            path, threads, (LANDMARK_SIZE, LANDMARK_SIZE, 3),
+    def __init__(self, path: Path, threads: int = 2, refine_kernel: int = 7, min_refine: float = 0.5,
+                 onnx: str | Path = "", runtime: str = "litert") -> None:
+        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`."""
+        self._model = open_network(
+            str(path), str(onnx), runtime, threads, "BlazePose landmark model",
+            (LANDMARK_SIZE, LANDMARK_SIZE, 3),
             {"Identity": (NUM_LANDMARKS * 5,), "Identity_1": (1,),
              "Identity_3": (HEATMAP_SIZE, HEATMAP_SIZE, NUM_LANDMARKS),
              "Identity_4": (NUM_LANDMARKS * 3,)})
         self.refine_kernel = refine_kernel
         self.min_refine = min_refine
+
+    @property
+    def backend(self) -> str:
+        return self._model.backend
+
+    def close(self) -> None:
+        self._model.close()
 
     def __call__(self, batch: np.ndarray) -> Landmarks:
         out = self._model(batch)
@@ -185,13 +195,15 @@ class BlazePoseDetector(Detector):
         super().__init__(cfg)
         self.landmark_model = LandmarkModel(model_path(cfg.landmark_model, "BlazePose landmark model"),
                                             cfg.threads, 7 if cfg.heatmap_refine else 1,
-                                            0.5 if cfg.heatmap_refine else 2.0)
+                                            0.5 if cfg.heatmap_refine else 2.0,
+                                            cfg.landmark_onnx, cfg.backend_runtime)
         self.search = PersonSearch(cfg, background=cfg.person_search == "async")
         self._state: dict[str, StreamState] = {}
         self.last_stats: dict[str, float] = {}
 
     def close(self) -> None:
         super().close()
+        self.landmark_model.close()
         self._state.clear()
 
     def _stream(self, name: str) -> StreamState:

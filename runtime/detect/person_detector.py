@@ -17,7 +17,7 @@ import numpy as np
 
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect import ssd
-from camerapose.runtime.detect.litert import TFLiteModel, to_rgb_float
+from camerapose.runtime.detect.networks import open_network, to_rgb_float
 
 DETECTOR_SIZE = 224
 
@@ -34,19 +34,31 @@ class PersonBoxes:
 class PersonDetector:
     """BlazePose's SSD person detector: (B, 224, 224, 3) float32 RGB in [-1, 1] -> detections."""
 
-    def __init__(self, path: Path, threads: int = 2, min_score: float = 0.5, nms_iou: float = 0.3) -> None:
+    def __init__(self, path: Path, threads: int = 2, min_score: float = 0.5, nms_iou: float = 0.3,
+                 onnx: str | Path = "", runtime: str = "litert") -> None:
+        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`."""
         self.anchors = ssd.generate_anchors(ssd.AnchorConfig())
         n = self.anchors.shape[0]
-        self._model = TFLiteModel(path, threads, (DETECTOR_SIZE, DETECTOR_SIZE, 3),
-                                  {"Identity": (n, 12), "Identity_1": (n, 1)})
+        # The .tflite graph concatenates its heads after flattening the batch into the anchor axis (a
+        # batch of B gives (1, B*2254, 12)), so LiteRT runs one view per call; the ONNX copy's
+        # reshapes were patched to keep the batch, so all views of a frame are one call there.
+        self._model = open_network(str(path), str(onnx), runtime, threads, "BlazePose detector model",
+                                   (DETECTOR_SIZE, DETECTOR_SIZE, 3),
+                                   {"Identity": (n, 12), "Identity_1": (n, 1)}, litert_max_batch=1)
         self.min_score = min_score
         self.nms_iou = nms_iou
 
+    @property
+    def backend(self) -> str:
+        return self._model.backend
+
+    def close(self) -> None:
+        self._model.close()
+
     def __call__(self, batch: np.ndarray, max_persons: int) -> list[PersonBoxes]:
-        # One image per call: the graph concatenates its heads after flattening the batch into the
-        # anchor axis (a batch of B gives (1, B*2254, 12), not batch-major), so it cannot batch.
-        out = [self._model(batch[i:i + 1]) for i in range(batch.shape[0])]
-        return [self.postprocess(o["Identity"][0], o["Identity_1"][0], max_persons) for o in out]
+        out = self._model(batch)
+        return [self.postprocess(raw, logits, max_persons)
+                for raw, logits in zip(out["Identity"], out["Identity_1"], strict=True)]
 
     def find(self, frames: list[np.ndarray], max_persons: int, tiles: str = "off"
              ) -> list[tuple[np.ndarray, np.ndarray]]:

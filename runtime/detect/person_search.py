@@ -177,7 +177,8 @@ class PersonSearch:
     # -- the worker thread -------------------------------------------------------------------------
     def _person_detector(self) -> PersonDetector:
         return PersonDetector(model_path(self.cfg.detector_model, "BlazePose detector model"),
-                              self.cfg.threads, self.cfg.min_detection_score, self.cfg.nms_iou)
+                              self.cfg.threads, self.cfg.min_detection_score, self.cfg.nms_iou,
+                              self.cfg.detector_onnx, self.cfg.backend_runtime)
 
     def _work(self) -> None:
         self.worker_id = threading.get_native_id()
@@ -193,21 +194,26 @@ class PersonSearch:
         with self._cond:
             self._loaded = True
             self._cond.notify_all()
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._next() is not None)
-                if self._closed:
-                    return
-                job = self._next()
-                assert job is not None
-                job.started = True
-            try:
-                job.result = detector.locate(job.maps, job.crops, self.cfg.max_persons)[0]
-            except BaseException as err:  # raised to the caller by take()
-                job.error = err
-            with self._cond:
-                job.done = True
-                self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closed or self._next() is not None)
+                    if self._closed:
+                        return
+                    job = self._next()
+                    assert job is not None
+                    job.started = True
+                try:
+                    job.result = detector.locate(job.maps, job.crops, self.cfg.max_persons)[0]
+                except BaseException as err:  # raised to the caller by take()
+                    job.error = err
+                with self._cond:
+                    job.done = True
+                    self._cond.notify_all()
+        finally:  # the models are freed on the thread that loaded them (a GPU context is per thread)
+            close = getattr(detector, "close", None)
+            if close is not None:
+                close()
 
     def _next(self) -> _Job | None:
         """The oldest waiting search (streams in the order they asked)."""

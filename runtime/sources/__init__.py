@@ -2,7 +2,9 @@
 
 - camera.CameraSource: a webcam by index;  file.FileSource: a video file;
 - url.UrlSource: an rtsp/http... stream;   folder.FolderSource: an image folder;
-- capture.CaptureSource: the OpenCV reading the first three share;
+- gst.GstSource: `gst:PIPELINE`, a GStreamer pipeline run by a gst-launch-1.0 child (Jetson CSI
+  cameras, hardware decoding; the user writes no sink, docs/jetson.md "Sources on a Jetson");
+- opencv.CaptureSource: the OpenCV reading camera, file and url share;
 - live.LiveReader: live mode's newest-frame-wins thread over any source.
 
 Offline (`--every-frame`), the caller reads on demand with `Source.read()`: every frame, none
@@ -15,6 +17,7 @@ from .base import CaptureConfig, Source, SourceSpec
 from .camera import CameraSource
 from .file import FileSource
 from .folder import FolderSource
+from .gst import GstSource
 from .url import UrlSource
 
 KINDS: dict[str, type[Source]] = {
@@ -22,6 +25,7 @@ KINDS: dict[str, type[Source]] = {
     "file": FileSource,
     "url": UrlSource,
     "folder": FolderSource,
+    "gst": GstSource,
 }
 
 

@@ -6,11 +6,12 @@
             ...
 
 Timestamps are `time.monotonic()` at the moment the frame was read, and the frame's time in the
-source itself, `t_media` = index / fps (a file's own rate, or `fps` for folders and files without
-one): offline runs clock every filter with it, so their results do not depend on how fast they
-ran. A frame that cannot be decoded
-(an image file that is not an image, a wrong-sized frame) is skipped and counted in `corrupt`. A user
-error (missing file, absent camera, dead URL after retries) is an InputError.
+source itself, `t_media` = index / fps (a file's own rate, a GStreamer pipeline's negotiated one,
+or `fps` for folders and files without one): offline runs clock every filter with it, so their
+results do not depend on how fast they ran. A frame that cannot be decoded (an image file that
+is not an image, a wrong-sized frame) is skipped and counted in `corrupt`. A user error (missing
+file, absent camera, dead URL after retries, a GStreamer pipeline that does not start) is an
+InputError.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shlex
 import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+GST_PREFIX = "gst:"  # gst:PIPELINE, a GStreamer pipeline without its sink (gst.GstSource)
 FPS_RANGE = (0.01, 1000.0)  # frames per second a human could mean: one frame in 100 s to 1000 a second
 MAX_CAMERA_INDEX = 9999  # webcam indices 0..9999 (OpenCV's own backend offsets stay below 10000)
 STREAM_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -98,7 +101,8 @@ class CaptureConfig:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One source: `uri` (webcam index, file, folder or URL) and the stream name it publishes as."""
+    """One source: `uri` (webcam index, file, folder, URL or gst:PIPELINE) and the stream name it
+    publishes as. A gst: pipeline's text is checked here (empty, ending in a sink), before any run."""
 
     uri: str
     name: str = "0"
@@ -110,11 +114,16 @@ class SourceSpec:
             shown = self.uri if len(self.uri) <= 20 else self.uri[:20] + "..."
             raise InputError(f"camera {shown}: a webcam index is 0 to {MAX_CAMERA_INDEX} "
                              "(a file named with digits: write it as ./NAME)")
+        if self.kind == "gst":
+            check_pipeline(self.uri)
 
     @property
     def kind(self) -> str:
-        """One of "webcam" (ASCII digits), "url" (a known scheme), "folder" (a directory), "file"."""
+        """One of "webcam" (ASCII digits), "url" (a known scheme), "gst" (gst:PIPELINE), "folder" (a
+        directory), "file"."""
         u = self.uri
+        if u[: len(GST_PREFIX)].lower() == GST_PREFIX:
+            return "gst"
         if _is_index(u):
             return "webcam"
         if u.lower().startswith(URL_SCHEMES):
@@ -124,6 +133,49 @@ class SourceSpec:
 
 def _is_index(uri: str) -> bool:
     return uri.isascii() and uri.isdigit()
+
+
+# -- gst:PIPELINE text (gst.GstSource runs it) -------------------------------------------------------
+def split_elements(pipeline: str) -> list[str]:
+    """The pipeline's text between its links (`!` outside quotes), stripped: ["videotestsrc", ...]."""
+    parts, start, quote = [], 0, ""
+    for i, ch in enumerate(pipeline):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "!":
+            parts.append(pipeline[start:i].strip())
+            start = i + 1
+    parts.append(pipeline[start:].strip())
+    return parts
+
+
+def check_pipeline(uri: str) -> list[str]:
+    """The words `gst-launch-1.0` gets for `uri` ("gst:PIPELINE"), split as a shell would; an
+    InputError (one line) for an empty pipeline, unbalanced quotes or a pipeline that ends in a
+    sink (the source adds its own)."""
+    pipeline = uri[len(GST_PREFIX):].strip()
+    if not pipeline:
+        raise InputError(f"{uri}: empty GStreamer pipeline; write gst:ELEMENT ! ELEMENT ... "
+                         "(e.g. gst:videotestsrc), without a sink")
+    try:
+        words = shlex.split(pipeline)
+    except ValueError as err:  # "No closing quotation"
+        raise InputError(f"{short(uri)}: cannot split the pipeline into words ({err})") from None
+    last = split_elements(pipeline)[-1]
+    factory = last.split()[0] if last.split() else ""
+    if "." not in factory and factory.strip("\"'").endswith("sink"):  # `name.` is a pad reference
+        raise InputError(f"{short(uri)}: the pipeline ends in a sink ({factory}); end it with the last "
+                         "element before the sink: the source adds its own (videoconvert ! BGR ! fdsink)")
+    if not words or words[0] == "!" or words[-1] == "!":
+        raise InputError(f"{short(uri)}: the pipeline starts or ends with '!'; write ELEMENT ! ELEMENT ...")
+    return words
+
+
+def short(uri: str, n: int = 60) -> str:
+    """A long uri (a gst: pipeline) cut to `n` characters for messages."""
+    return uri if len(uri) <= n else uri[:n] + "..."
 
 
 @dataclass
@@ -139,8 +191,9 @@ class Frame:
 class Source(ABC):
     """One opened source. `read()` gives frames in order; `corrupt` counts the skipped ones.
 
-    `paced` is True for sources that run as fast as they are read (files, folders): live mode then
-    reads them at `fps`, so that they behave like a camera. `size` is (width, height) once known.
+    `paced` is True for sources that run as fast as they are read (files, folders, a gst: pipeline
+    from a file or test pattern): live mode then reads them at `fps`, so that they behave like a
+    camera. `size` is (width, height) once known.
     `seekable` sources (files, folders) can read a frame again by its index (`resume_at`)."""
 
     paced = False

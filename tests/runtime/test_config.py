@@ -33,7 +33,8 @@ from camerapose.runtime.sources.base import CaptureConfig
 from camerapose.runtime.wire.publisher import PublishConfig
 
 # Fields whose default is a path on this machine: runtime.toml shows them as comments.
-MACHINE_PATHS = {"detector.detector_model", "detector.landmark_model", "lift.model"}
+MACHINE_PATHS = {"detector.detector_model", "detector.landmark_model", "detector.detector_onnx",
+                 "detector.landmark_onnx", "lift.model"}
 
 
 def test_shipped_toml_sets_exactly_the_dataclass_defaults() -> None:

@@ -97,9 +97,9 @@ def test_a_bogus_model_file_is_a_model_error(config: DetectorConfig, tmp_path: P
 
 
 def test_a_model_of_the_wrong_kind_is_a_model_error(config: DetectorConfig) -> None:
-    with pytest.raises(ModelError, match="expected one input"):
+    with pytest.raises(ModelError, match="expected one float32 input"):
         create_detector(replace(config, detector_model=config.landmark_model))
-    with pytest.raises(ModelError, match="expected one input"):
+    with pytest.raises(ModelError, match="expected one float32 input"):
         create_detector(replace(config, landmark_model=config.detector_model))
 
 

@@ -26,11 +26,24 @@ def test_roi_from_alignment_is_upright_for_a_standing_person() -> None:
 def test_roi_rotation_points_the_crop_up_at_the_scale_point(dx: float, dy: float, angle: float) -> None:
     r = roi.roi_from_alignment(np.array([[0.0, 0.0]]), np.array([[dx * 10.0, dy * 10.0]]))
     got = math.degrees(float(r[0, 4]))
-    assert math.isclose((got - angle + 180) % 360 - 180, 0, abs_tol=1e-4)
+    half_step = math.degrees(roi.ROI_GRID_RAD) / 2  # the angle is snapped to its grid
+    assert math.isclose((got - angle + 180) % 360 - 180, 0, abs_tol=half_step + 1e-4)
     # The crop's top centre maps onto the ray from the centre through the scale point.
     top = roi.apply_affine(roi.crop_to_frame(r, 256), np.array([[[128.0, 0.0]]]))[0, 0]
     direction = np.array([dx, dy]) / np.hypot(dx, dy)
-    assert np.allclose(top / np.linalg.norm(top), direction, atol=1e-5)
+    assert np.allclose(top / np.linalg.norm(top), direction, atol=roi.ROI_GRID_RAD)
+
+
+def test_roi_from_alignment_snaps_to_its_grid_so_tiny_differences_give_the_same_crop() -> None:
+    # Two runtimes' landmarks differ by ~1e-4 px; the ROI they give must not.
+    center, top = np.array([[412.3, 318.7]]), np.array([[431.9, 102.2]])
+    a = roi.roi_from_alignment(center, top)
+    b = roi.roi_from_alignment(center + 2e-4, top - 2e-4)
+    assert np.array_equal(a, b)
+    assert np.allclose(a[0, :4] / roi.ROI_GRID_PX, np.round(a[0, :4] / roi.ROI_GRID_PX))
+    # ... and it stays where the alignment points say, within half a grid step.
+    side = 2 * np.hypot(*(top - center)[0]) * 1.25
+    assert np.allclose(a[0, :4], [412.3, 318.7, side, side], atol=roi.ROI_GRID_PX / 2 + 1e-3)
 
 
 def test_crop_corners_of_an_upright_roi() -> None:

@@ -144,11 +144,14 @@ class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
     def __init__(self, model: str | Path | bytes, providers: list[str | tuple[str, dict]] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, spin: bool = True) -> None:
+        """spin: whether idle intra-op threads spin-wait for the next call (onnxruntime's default; off
+        where other work shares the cores between calls, e.g. the 2D detector's LiteRT and tracking)."""
         super().__init__()
         self.model = model
         self.providers = providers or ["CPUExecutionProvider"]
         self.threads = threads
+        self.spin = spin
         self._session = None
 
     def _activate(self) -> None:
@@ -157,6 +160,8 @@ class OnnxRuntimeRunner(Runner):
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        if not self.spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         source = self.model if isinstance(self.model, bytes) else str(self.model)
         if not isinstance(self.model, bytes) and not Path(self.model).is_file():

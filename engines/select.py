@@ -224,8 +224,8 @@ def _make_image_runner(runtime: str, tflite: str | Path, onnx: str | Path, threa
         from .litert_runner import LiteRTRunner
 
         return LiteRTRunner(tflite, threads=threads, max_batch=litert_max_batch)
-    if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(onnx, providers=default_ort_providers(), threads=threads)
+    if runtime == "onnxruntime":  # no spinning: tracking, the person search and LiteRT share the cores
+        return OnnxRuntimeRunner(onnx, providers=default_ort_providers(), threads=threads, spin=False)
     from .build import BuildConfig, import_pycuda, import_tensorrt
     from .cache import BatchProfile
     from .tensorrt_runner import TensorRTRunner

@@ -36,7 +36,7 @@ def test_batch_patch_makes_a_batch_of_one_graph_take_any_batch(tmp_path: Path, r
     _reshape_model(path)
     assert batch_patch(path)["reshapes"] == 1
     x = rng.normal(size=(3, 4, 4, 24)).astype(np.float32)
-    with OnnxRuntimeRunner(path) as runner:
+    with OnnxRuntimeRunner(path, threads=2, spin=False) as runner:  # as the detector runs it
         assert runner.inputs["x"].shape[0] == "batch"
         y = runner.infer({"x": x})["y"]
     # Batch-major: each image's rows stay its own (the .tflite's reshape would mix them into one).

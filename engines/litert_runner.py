@@ -15,10 +15,10 @@ import numpy as np
 
 from camerapose.core.errors import ModelError
 
-from .runner import BackendUnavailable, Runner, TensorSpec
+from .runner import BackendUnavailable, HeldSpecsRunner, TensorSpec
 
 
-class LiteRTRunner(Runner):
+class LiteRTRunner(HeldSpecsRunner):
     """A .tflite file on LiteRT. `reference_kernels` runs TFLite's builtin kernels without the
     default XNNPACK delegate (slow; the baseline the ONNX conversion is checked against)."""
 
@@ -34,7 +34,6 @@ class LiteRTRunner(Runner):
         self.metadata: dict[str, str] = {}  # a .tflite carries no ONNX metadata
         self._it = None
         self._batch = 1
-        self._specs: tuple[dict[str, TensorSpec], dict[str, TensorSpec]] | None = None
 
     def _activate(self) -> None:
         try:
@@ -56,19 +55,6 @@ class LiteRTRunner(Runner):
 
     def _deactivate(self) -> None:
         self._it = self._specs = None
-
-    @property
-    def inputs(self) -> dict[str, TensorSpec]:
-        return dict(self._require()[0])
-
-    @property
-    def outputs(self) -> dict[str, TensorSpec]:
-        return dict(self._require()[1])
-
-    def _require(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
-        if self._specs is None:
-            raise RuntimeError("LiteRTRunner: not active; use `with runner:` first")
-        return self._specs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         it = self._it

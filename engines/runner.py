@@ -131,6 +131,25 @@ class Runner(ABC):
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
+class HeldSpecsRunner(Runner):
+    """A runner that reads its model's specs once, when it activates, into `_specs`."""
+
+    _specs: tuple[dict[str, TensorSpec], dict[str, TensorSpec]] | None = None  # (inputs, outputs)
+
+    @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._held()[0])
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return dict(self._held()[1])
+
+    def _held(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        if self._specs is None:
+            raise RuntimeError(f"{type(self).__name__}: not active; use `with runner:` first")
+        return self._specs
+
+
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
     "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,

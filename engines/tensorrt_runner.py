@@ -21,13 +21,13 @@ from camerapose.core.errors import InputError, ModelError
 
 from .build import BuildConfig, get_engine, import_pycuda, import_tensorrt, trt_logger
 from .cache import EngineCache
-from .runner import Runner, TensorSpec
+from .runner import HeldSpecsRunner, TensorSpec
 from .signature import check_signature
 
 log = logging.getLogger(__name__)
 
 
-class TensorRTRunner(Runner):
+class TensorRTRunner(HeldSpecsRunner):
     """Run an ONNX (a pose model unless told otherwise) through a TensorRT engine built (or loaded
     from the cache) for this GPU."""
 
@@ -44,23 +44,9 @@ class TensorRTRunner(Runner):
         self.cfg = cfg or BuildConfig()
         self.device_index = device
         self.metadata = dict(metadata or {})
-        self._specs: tuple[dict[str, TensorSpec], dict[str, TensorSpec]] | None = None
         self._ctx = self._runtime = self._engine = self._context = self._stream = None
         self._host: dict[str, np.ndarray] = {}
         self._dev: dict[str, Any] = {}
-
-    @property
-    def inputs(self) -> dict[str, TensorSpec]:
-        return dict(self._require()[0])
-
-    @property
-    def outputs(self) -> dict[str, TensorSpec]:
-        return dict(self._require()[1])
-
-    def _require(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
-        if self._specs is None:
-            raise RuntimeError("TensorRTRunner: not active; use `with runner:` first")
-        return self._specs
 
     def _activate(self) -> None:
         trt, cuda = import_tensorrt(), import_pycuda()
@@ -151,7 +137,7 @@ class TensorRTRunner(Runner):
 
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cuda = import_pycuda()
-        ins, outs = self._require()
+        ins, outs = self._held()
         n = next(iter(feed.values())).shape[0]
         self._ctx.push()
         try:

@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import stat
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,17 @@ class Source(ABC):
         self.corrupt = 0
         self.fps = cfg.fps
         self.size: tuple[int, int] | None = None
+        self._index = 0  # the index the next frame gets
+
+    def _take_index(self) -> int:
+        """The next frame's index (a skipped corrupt frame keeps its own: gaps show what was skipped)."""
+        index = self._index
+        self._index += 1
+        return index
+
+    def _frame(self, index: int, image: np.ndarray, t: float, start: float) -> Frame:
+        """Frame `index`, read at monotonic time `t`, its reading begun at perf_counter `start`."""
+        return Frame(index, image, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
 
     @abstractmethod
     def read(self) -> Frame | None:

@@ -34,7 +34,6 @@ class FolderSource(Source):
             raise InputError(f"{spec.uri}: no image files ({', '.join(IMAGE_SUFFIXES)})")
         self.size = self._first_size()
         self._pos = 0  # the next file to read
-        self._index = 0  # the index the next frame gets
 
     def _first_size(self) -> tuple[int, int]:
         """(width, height) of the first image that decodes: every frame must have it. A folder in
@@ -57,8 +56,7 @@ class FolderSource(Source):
                 self._pos = 0
             path = self.files[self._pos]
             self._pos += 1
-            index = self._index
-            self._index += 1
+            index = self._take_index()
             start = time.perf_counter()
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             t = time.monotonic()
@@ -66,7 +64,7 @@ class FolderSource(Source):
                 self.corrupt += 1
                 log.warning("%s: unreadable or wrong-sized image: skipped", path)
                 continue
-            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
+            return self._frame(index, img, t, start)
 
     def close(self) -> None:
         """Nothing to release: each image file is opened and closed by its own read."""

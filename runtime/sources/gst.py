@@ -150,7 +150,6 @@ class GstSource(Source):
         super().__init__(spec, cfg)
         words = check_pipeline(spec.uri)
         self.paced = is_finite(words)
-        self._index = 0  # the index the next frame gets
         self._lines: deque[str] = deque(maxlen=400)  # the child's output (stdout + stderr), newest last
         self._caps: Caps | None = None
         self._caps_seen = threading.Event()  # set at the first caps, or when the child's output ends
@@ -279,9 +278,7 @@ class GstSource(Source):
         if img is None:
             self._on_end()
             return None
-        index = self._index
-        self._index += 1
-        return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
+        return self._frame(self._take_index(), img, t, start)
 
     def _next_image(self) -> np.ndarray | None:
         """The next frame, or None: at the end, or when the frame size changed mid-stream (the

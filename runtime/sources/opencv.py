@@ -43,7 +43,6 @@ class CaptureSource(Source):
         super().__init__(spec, cfg)
         self._cap = self._open()
         self.fps = reported_fps(self._cap, cfg.fps)
-        self._index = 0  # the index the next frame gets
         self._first: np.ndarray | None = self._read_first()
 
     @abstractmethod
@@ -80,8 +79,7 @@ class CaptureSource(Source):
             if img is None:
                 self._on_end()
                 return None
-            index = self._index
-            self._index += 1
+            index = self._take_index()
             if (self.size is not None and (img.shape[1], img.shape[0]) != self.size) or img.ndim != 3:
                 self.corrupt += 1
                 log.warning(
@@ -92,7 +90,7 @@ class CaptureSource(Source):
                     self.size,
                 )
                 continue
-            return Frame(index, img, t, time.time(), (time.perf_counter() - start) * 1e3, index / self.fps)
+            return self._frame(index, img, t, start)
 
     def resume_at(self, index: int) -> None:
         """Live devices cannot seek: only the numbering goes on at `index`."""

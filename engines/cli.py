@@ -12,12 +12,15 @@ from .triton_repo import RepoConfig as RepoDefaults
 
 log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("engines/models")
+OTHER_MAX_BATCH = 64  # a model that is not the pose model: BlazePose's image networks (786 kB a row)
 
 
 def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
                         help="training checkpoint (.pt), e.g. train/weights/default.pt; with --triton-repo "
-                             "also a pose ONNX (no torch needed then)")
+                             "also an ONNX (no torch needed then): the pose ONNX, or another batched model "
+                             "such as BlazePose's ~/.cache/camerapose/pose_detection.onnx and "
+                             "pose_landmark_full.onnx (detector.backend_runtime = \"triton\")")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder for pose_<checkpoint stem>.onnx (default: engines/models; with "
                              "--triton-repo: none, the ONNX goes into the repository only)")
@@ -26,13 +29,15 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     triton.add_argument("--triton-repo", type=Path, default=None, metavar="DIR",
                         help="also write a Triton Inference Server model repository here: python/ (what "
                              "`camerapose serve DIR` runs), onnxruntime/ and tensorrt/ (the official server "
-                             "image)")
+                             "image); a DIR that holds other models keeps them (one export per model)")
     defaults = RepoDefaults()
     triton.add_argument("--triton-model", default=defaults.name, metavar="NAME",
-                        help=f"the model's name on the server (default {defaults.name}; lift.triton_model)")
-    triton.add_argument("--triton-max-batch", type=number(1, 1 << 20, int), default=defaults.max_batch,
-                        metavar="N",
-                        help=f"max_batch_size: rows per execution (default {defaults.max_batch})")
+                        help=f"the model's name on the server (default {defaults.name}; lift.triton_model; "
+                             "BlazePose's: blazepose_detector, blazepose_landmark, the "
+                             "detector.triton_*_model defaults)")
+    triton.add_argument("--triton-max-batch", type=number(1, 1 << 20, int), default=None, metavar="N",
+                        help=f"max_batch_size: rows per execution (default {defaults.max_batch} for the pose "
+                             f"model, {OTHER_MAX_BATCH} for another, e.g. BlazePose's crops)")
     triton.add_argument("--triton-queue-delay-us", type=number(0, 10_000_000, int),
                         default=defaults.queue_delay_us, metavar="US",
                         help="how long a request may wait to be batched with others (default "
@@ -45,16 +50,13 @@ def run_export(args: argparse.Namespace) -> int:
     from camerapose.core.errors import InputError
 
     from .export import ExportConfig, export_checkpoint
-    from .triton_repo import RepoConfig, write_repo
+    from .triton_repo import RepoConfig, read_onnx, write_repo
 
     if args.opset < 17:
         raise InputError(f"--opset must be >= 17, got {args.opset}")
     if args.triton_repo is None:
         print(export_checkpoint(args.checkpoint, args.out or DEFAULT_OUT, ExportConfig(opset=args.opset)))
         return 0
-    repo_cfg = RepoConfig(name=args.triton_model, max_batch=args.triton_max_batch,
-                          queue_delay_us=args.triton_queue_delay_us,
-                          preferred=tuple(p for p in RepoDefaults().preferred if p <= args.triton_max_batch))
     with tempfile.TemporaryDirectory(prefix="cp-export-") as tmp:
         if args.checkpoint.suffix == ".onnx":
             onnx = args.checkpoint
@@ -64,6 +66,12 @@ def run_export(args: argparse.Namespace) -> int:
             onnx = export_checkpoint(args.checkpoint, args.out or tmp, ExportConfig(opset=args.opset))
             if args.out:
                 print(onnx)
+        max_batch = args.triton_max_batch
+        if max_batch is None:
+            max_batch = RepoDefaults().max_batch if read_onnx(onnx)[3] else OTHER_MAX_BATCH
+        repo_cfg = RepoConfig(name=args.triton_model, max_batch=max_batch,
+                              queue_delay_us=args.triton_queue_delay_us,
+                              preferred=tuple(p for p in RepoDefaults().preferred if p <= max_batch))
         print(write_repo(onnx, args.triton_repo, repo_cfg))
     return 0
 

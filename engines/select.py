@@ -25,6 +25,7 @@ from camerapose.core.errors import InputError
 
 from .runner import BackendUnavailable, OnnxRuntimeRunner, Runner
 from .signature import check_metadata, check_signature, sha256_file
+from .triton_runner import TritonTarget
 
 log = logging.getLogger(__name__)
 
@@ -187,24 +188,33 @@ def create_runner(model_path: str | Path, backend: str = "auto", **opts: Any) ->
 
 
 # -- BlazePose's networks (the 2D detector): a .tflite, and the ONNX `assets fetch --onnx` makes of it --
-IMAGE_RUNTIMES = ("auto", "litert", "onnxruntime", "tensorrt")
+IMAGE_RUNTIMES = ("auto", "litert", "onnxruntime", "tensorrt", "triton")  # triton: only when asked for
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 def create_image_runner(tflite: str | Path, onnx: str | Path, runtime: str = "auto", threads: int = 2,
-                        litert_max_batch: int | None = None, max_batch: int = 64) -> Runner:
+                        litert_max_batch: int | None = None, max_batch: int = 64,
+                        triton: TritonTarget | None = None) -> Runner:
     """An ACTIVE runner for one BlazePose network (`detector.backend_runtime`).
 
     litert: the .tflite on LiteRT's CPU kernels. onnxruntime: the converted ONNX on onnxruntime's
     best installed providers (TensorRT / CUDA EP, else CPU). tensorrt: the ONNX as a TensorRT
-    engine (fp16, batch 1..max_batch, through the engine cache). auto: TensorRT, else onnxruntime
-    on a GPU provider, else LiteRT (faster than onnxruntime on a CPU); the ONNX paths are taken
-    only when the ONNX is in the cache.
+    engine (fp16, batch 1..max_batch, through the engine cache). triton: the model `triton` names
+    on a Triton server (`camerapose export ONNX --triton-repo DIR`; neither file is read here; its
+    batch limit is the server's max_batch_size). auto: TensorRT, else onnxruntime on a GPU
+    provider, else LiteRT (faster than onnxruntime on a CPU); the ONNX paths are taken only when
+    the ONNX is in the cache; never triton.
     """
     from camerapose.core.errors import AssetError
 
     if runtime not in IMAGE_RUNTIMES:
         raise InputError(f"detector backend_runtime must be one of {IMAGE_RUNTIMES}, got {runtime!r}")
+    if runtime == "triton":
+        if triton is None:
+            raise InputError("detector backend_runtime triton: no server and model given")
+        runner = triton.runner()
+        runner.activate()  # a BackendUnavailable line naming the server and model if it cannot
+        return runner
     has_onnx = Path(onnx).is_file()
     if runtime in ("onnxruntime", "tensorrt") and not has_onnx:
         raise AssetError(f"{onnx} is missing: run `camerapose assets fetch --onnx` first (it converts "

@@ -1,4 +1,7 @@
-"""A Triton Inference Server model repository for a pose ONNX (`camerapose export ... --triton-repo DIR`).
+"""A Triton Inference Server model repository (`camerapose export ... --triton-repo DIR`): the pose
+(lift) ONNX, and any other batched ONNX such as BlazePose's two networks (`detector.backend_runtime =
+"triton"`). Several exports into one DIR add models to it, each under its own name (`--triton-model`);
+one of the same name is replaced, the others are kept, and README.md gets a section per model.
 
     DIR/README.md                                   what each variant is for, how to serve and build
     DIR/python/<name>/config.pbtxt                  Python backend: onnxruntime inside Triton's stub
@@ -9,11 +12,12 @@
     DIR/tensorrt/<name>/config.pbtxt                platform tensorrt_plan (GPU): 1/model.plan is
                                                      built on the GPU host (README.md says how)
 
-Each variant is a repository of its own with the same model name, so a client (`lift.triton_url`,
+Each variant is a repository of its own with the same model names, so a client (`lift.triton_url`,
 `lift.triton_model`) does not care which one serves it. Every config.pbtxt has dynamic batching
 (preferred sizes, a max queue delay), `max_batch_size`, the inputs' and outputs' dims read from the
 ONNX, and the ONNX's metadata_props as `parameters` (string values): the Triton runner reads them
-from the server's model config, so a runtime host needs no copy of the ONNX.
+from the server's model config, so a runtime host needs no copy of the ONNX. A pose ONNX must carry
+CameraPose's metadata (ModelError otherwise); another ONNX's metadata is copied as it is, if any.
 """
 
 from __future__ import annotations
@@ -112,44 +116,76 @@ def config_pbtxt(variant: str, cfg: RepoConfig, inputs: dict[str, TensorSpec],
             + _INSTANCES[variant] + _parameters(params))
 
 
-def write_repo(onnx_path: str | Path, out_dir: str | Path, cfg: RepoConfig = RepoConfig()) -> Path:
-    """Write the three variants and README.md for the pose ONNX `onnx_path` into `out_dir`; -> out_dir."""
-    from .runner import OnnxRuntimeRunner
-    from .select import inspect_onnx
+Specs = dict[str, TensorSpec]
 
-    onnx_path, out = Path(onnx_path), Path(out_dir)
-    meta = inspect_onnx(onnx_path)  # a ModelError unless it is one of ours
+
+def read_onnx(onnx_path: str | Path) -> tuple[Specs, Specs, dict[str, str], bool]:
+    """-> (inputs, outputs, metadata, is_pose): a model with the pose signature must also have the pose
+    metadata (ModelError if not); any other model is taken with its metadata_props as they are."""
+    from .runner import OnnxRuntimeRunner
+    from .signature import check_metadata, check_signature
+
     with OnnxRuntimeRunner(onnx_path) as ort_runner:
-        inputs, outputs = ort_runner.inputs, ort_runner.outputs
+        inputs, outputs, meta = ort_runner.inputs, ort_runner.outputs, dict(ort_runner.metadata)
+    try:
+        check_signature(inputs, outputs, str(onnx_path))
+    except ModelError:
+        return inputs, outputs, meta, False
+    check_metadata(meta, str(onnx_path))
+    return inputs, outputs, meta, True
+
+
+def write_repo(onnx_path: str | Path, out_dir: str | Path, cfg: RepoConfig = RepoConfig()) -> Path:
+    """Write the three variants of the ONNX `onnx_path` as model `cfg.name` into `out_dir` (the other
+    models already there are kept) and its section of README.md; -> out_dir."""
+    onnx_path, out = Path(onnx_path), Path(out_dir)
+    inputs, outputs, meta, _ = read_onnx(onnx_path)
+    config_pbtxt("python", cfg, inputs, outputs, meta)  # a ModelError before anything is written
     try:
         for variant in VARIANTS:
             folder = out / variant / cfg.name
             (folder / "1").mkdir(parents=True, exist_ok=True)
-            (folder / "config.pbtxt").write_text(config_pbtxt(variant, cfg, inputs, outputs, meta))
+            text = config_pbtxt(variant, cfg, inputs, outputs, meta)
+            (folder / "config.pbtxt").write_text(text)
             if variant != "tensorrt":
                 shutil.copyfile(onnx_path, folder / "1" / "model.onnx")
             if variant == "python":
                 shutil.copyfile(MODEL_PY, folder / "1" / "model.py")
-        (out / "README.md").write_text(readme(cfg, onnx_path.name))
+        old = (out / "README.md").read_text() if (out / "README.md").is_file() else ""
+        (out / "README.md").write_text(readme(cfg, onnx_path.name, inputs, outputs, old))
     except OSError as err:
         raise write_failed(out, err) from None
     return out
 
 
-def _shapes(batch: int) -> str:
-    """trtexec's shape argument for the pose inputs at `batch` rows."""
-    return f"kp2d:{batch}x17x2,conf:{batch}x17"
+def _shapes(inputs: dict[str, TensorSpec], batch: int) -> str:
+    """trtexec's shape argument for the model's inputs at `batch` rows (e.g. kp2d:64x17x2,conf:64x17)."""
+    return ",".join(f"{s.name}:{'x'.join(map(str, (batch, *s.shape[1:])))}" for s in inputs.values())
 
 
-def readme(cfg: RepoConfig, source: str) -> str:
-    """DIR/README.md: the layout and how to serve each variant."""
-    n, mb, opt = cfg.name, cfg.max_batch, (cfg.preferred[-1] if cfg.preferred else 64)
-    return f"""# Triton model repository for {source}
+def _describe(specs: dict[str, TensorSpec]) -> str:
+    return ", ".join(f"`{s.name}` ({', '.join(map(str, ('batch', *s.shape[1:])))})" for s in specs.values())
 
-Three repositories, one per Triton backend, each serving the model `{n}` (inputs `kp2d`
-(batch,17,2), `conf` (batch,17); outputs `kp2d_refined`, `kp3d`, `focal`, `center`, `t`; float32;
-max batch {mb}, dynamic batching with preferred sizes {list(cfg.preferred)} and a
-{cfg.queue_delay_us} us queue delay). The ONNX metadata is in each config.pbtxt's `parameters`.
+
+SECTION = "<!-- model: {} -->"
+SECTION_RE = re.compile(r"^<!-- model: (\S+) -->$", re.M)
+
+
+def readme(cfg: RepoConfig, source: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec],
+           old: str = "") -> str:
+    """DIR/README.md: how to serve the repository, then one section per model, this one's replacing
+    its earlier section in `old` (the README a previous export wrote) and the others' kept."""
+    parts = SECTION_RE.split(old)
+    sections = {name: text for name, text in zip(parts[1::2], parts[2::2], strict=True)}
+    sections[cfg.name] = _model_section(cfg, source, inputs, outputs)
+    return _HEADER + "".join(SECTION.format(n) + sections[n] for n in sorted(sections))
+
+
+_HEADER = """# Triton model repository
+
+Three repositories, one per Triton backend, each serving the same models (one section each below,
+one per `camerapose export ... --triton-repo DIR --triton-model NAME`). Every model has dynamic
+batching; its ONNX metadata, if any, is in its config.pbtxt's `parameters`.
 
 - `python/`: Python backend, onnxruntime on the CPU; `camerapose serve DIR` runs it (the
   tritonserver bundled with nvidia-pytriton).
@@ -158,23 +194,38 @@ max batch {mb}, dynamic batching with preferred sizes {list(cfg.preferred)} and 
       docker run --gpus all --rm -p 127.0.0.1:8001:8001 -v $PWD/onnxruntime:/models \\
         nvcr.io/nvidia/tritonserver:<yy.mm>-py3 tritonserver --model-repository=/models
 
-- `tensorrt/`: platform `tensorrt_plan`, GPU; the official image too, once
-  `tensorrt/{n}/1/model.plan` is built (below).
-
-Clients: `camerapose run --set lift.backend=triton --set lift.triton_url=HOST:8001`
-(and `--set lift.triton_model={n}` for another name than the default).
-
-## Building the TensorRT plan (on the GPU server)
+- `tensorrt/`: platform `tensorrt_plan`, GPU; the official image too, once each model's
+  `tensorrt/NAME/1/model.plan` is built (below).
 
 A plan only runs with the TensorRT version and the GPU model it was built with, so build it inside
-the same `nvcr.io/nvidia/tritonserver:<yy.mm>-py3` image that serves it, on that GPU:
+the same `nvcr.io/nvidia/tritonserver:<yy.mm>-py3` image that serves it, on that GPU (the command is
+in each model's section; `camerapose build` works for the pose model too, with the same TensorRT
+version: copy the printed engine to `tensorrt/NAME/1/model.plan`). The profile's max batch must be
+at least the model's `max_batch_size`. FP16 results differ from onnxruntime's in the third decimal.
+
+"""
+
+
+def _model_section(cfg: RepoConfig, source: str, inputs: dict[str, TensorSpec],
+                   outputs: dict[str, TensorSpec]) -> str:
+    n, mb, opt = cfg.name, cfg.max_batch, min(cfg.preferred[-1] if cfg.preferred else 64, cfg.max_batch)
+    detect = "`--set detector.backend_runtime=triton --set detector.triton_url=HOST:8001`"
+    clients = {"camerapose_pose": "`--set lift.backend=triton --set lift.triton_url=HOST:8001`",
+               "blazepose_detector": detect, "blazepose_landmark": detect}
+    client = clients.get(n, "`lift.triton_model` or `detector.triton_detector_model` / "
+                            "`detector.triton_landmark_model` name it")
+    return f"""
+## `{n}` (from {source})
+
+- inputs: {_describe(inputs)}
+- outputs: {_describe(outputs)}
+- max batch {mb}; dynamic batching with preferred sizes {list(cfg.preferred)} and a
+  {cfg.queue_delay_us} us queue delay
+- clients: {client}
 
     docker run --gpus all --rm -v $PWD:/repo nvcr.io/nvidia/tritonserver:<yy.mm>-py3 \\
       /usr/src/tensorrt/bin/trtexec --onnx=/repo/onnxruntime/{n}/1/model.onnx \\
       --saveEngine=/repo/tensorrt/{n}/1/model.plan --fp16 \\
-      --minShapes={_shapes(1)} --optShapes={_shapes(opt)} --maxShapes={_shapes(mb)}
+      --minShapes={_shapes(inputs, 1)} --optShapes={_shapes(inputs, opt)} --maxShapes={_shapes(inputs, mb)}
 
-(or `camerapose build onnxruntime/{n}/1/model.onnx --fp16 --max-batch {mb}` with the same TensorRT
-version, then copy the printed engine to `tensorrt/{n}/1/model.plan`). The profile's max batch must
-be at least `max_batch_size` ({mb}). FP16 results differ from onnxruntime's in the third decimal.
 """

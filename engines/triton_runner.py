@@ -16,6 +16,7 @@ request that failed or timed out (the server was killed: the lift stage stops wi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,19 @@ DEFAULT_TIMEOUT_S = 2.0  # under the supervisor's heartbeat timeout: a hung serv
 URL_RE = re.compile(r"(?:(grpc|http)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
 _DTYPES = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT64": np.int64,
            "INT32": np.int32, "UINT8": np.uint8, "BOOL": np.bool_}
+
+
+@dataclass(frozen=True)
+class TritonTarget:
+    """Where a model is served: the server's URL (as `parse_url` reads it), the model's name there, and
+    the timeout of connecting and of each request."""
+
+    url: str = DEFAULT_URL
+    model: str = DEFAULT_MODEL
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def runner(self) -> TritonRunner:
+        return TritonRunner(self.url, self.model, self.timeout_s)
 
 
 def parse_url(url: str) -> tuple[str, str]:

@@ -26,6 +26,8 @@ import numpy as np
 
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
+from camerapose.engines.triton_runner import DEFAULT_URL as TRITON_URL
+from camerapose.engines.triton_runner import TritonTarget, parse_url
 from camerapose.runtime.detect import identity
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
 
@@ -115,7 +117,13 @@ class DetectorConfig:
     backend_runtime: what runs BlazePose's two networks: "litert" (the .tflite files on LiteRT's
       CPU kernels), "onnxruntime" or "tensorrt" (their ONNX copies, made by `camerapose assets
       fetch --onnx`; on a GPU all persons' landmark crops are one batched call), or "auto"
-      (TensorRT, else onnxruntime on a GPU provider, else LiteRT; `engines.select.create_image_runner`).
+      (TensorRT, else onnxruntime on a GPU provider, else LiteRT; `engines.select.create_image_runner`);
+      "triton" (never auto): both on a Triton server (docs/scale-out.md), which serves their ONNX
+      copies as `camerapose export ~/.cache/camerapose/pose_detection.onnx --triton-repo DIR
+      --triton-model blazepose_detector` (and pose_landmark_full.onnx as blazepose_landmark) made them.
+    triton_url: with backend_runtime "triton", the server's gRPC HOST:PORT (or http://HOST:PORT);
+      triton_detector_model / triton_landmark_model: the two networks' model names there;
+      triton_timeout_s: connecting and each request (past it the 2D stage stops with one line).
     confidence: per-joint confidence: "heatmap" (heatmap peak near the joint, like the heatmap
       maxima RefineNet is trained on), "visibility" (the model's visibility sigmoid), or
       "product" of both (default: sharp AND in view).
@@ -142,6 +150,10 @@ class DetectorConfig:
     backend_runtime: str = "auto"
     detector_onnx: str = field(default_factory=lambda: _asset("pose_detection.onnx"))
     landmark_onnx: str = field(default_factory=lambda: _asset("pose_landmark_full.onnx"))
+    triton_url: str = TRITON_URL
+    triton_detector_model: str = "blazepose_detector"
+    triton_landmark_model: str = "blazepose_landmark"
+    triton_timeout_s: float = 2.0
     threads: int = 2
     min_frame_side: int = 32
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -154,17 +166,26 @@ class DetectorConfig:
                      min_detection_score=(0, 1), nms_iou=(0, 1), min_pose_score=(0, 1),
                      redetect_score=(0, 1), duplicate_iou=(0, 1), track_memory_s=(0, 3600),
                      min_track_frames=(1, 10_000), roi_enlarge=(1, 4), threads=(1, 256),
-                     min_frame_side=(1, 4096))
+                     min_frame_side=(1, 4096), triton_timeout_s=(0.01, 3600))
+        parse_url(self.triton_url)  # a malformed URL fails when the config is read
         if self.person_search not in ("async", "sync"):
             raise InputError(f"detector: person_search must be async|sync, got {self.person_search!r}")
         if self.detector_tiles not in ("auto", "on", "off"):
             raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
-        if self.backend_runtime not in ("auto", "litert", "onnxruntime", "tensorrt"):
-            raise InputError("detector: backend_runtime must be auto|litert|onnxruntime|tensorrt, "
+        if self.backend_runtime not in ("auto", "litert", "onnxruntime", "tensorrt", "triton"):
+            raise InputError("detector: backend_runtime must be auto|litert|onnxruntime|tensorrt|triton, "
                              f"got {self.backend_runtime!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
             raise InputError("detector: confidence must be heatmap|visibility|product, "
                              f"got {self.confidence!r}")
+
+    def triton_target(self, model: str) -> TritonTarget:
+        """The server's `model` as `triton_url` and `triton_timeout_s` reach it."""
+        return TritonTarget(self.triton_url, model, self.triton_timeout_s)
+
+    def tflite(self, path: str, what: str) -> Path:
+        """A BlazePose .tflite that must exist, unless the networks run on a Triton server."""
+        return Path(path) if self.backend_runtime == "triton" else model_path(path, what)
 
 
 @dataclass

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from camerapose.core.skeleton import to_h36m
+from camerapose.engines.triton_runner import TritonTarget
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect import ssd
-from camerapose.runtime.detect.base import Detector, DetectorConfig, model_path
+from camerapose.runtime.detect.base import Detector, DetectorConfig
 from camerapose.runtime.detect.networks import open_network, sigmoid, to_rgb_float
 from camerapose.runtime.detect.person_search import PersonSearch
 from camerapose.runtime.detect.tracker import Observation, TrackState, box_extent
@@ -53,14 +54,15 @@ class LandmarkModel:
     """BlazePose full landmark model: (B, 256, 256, 3) float32 RGB in [0, 1] -> Landmarks."""
 
     def __init__(self, path: Path, threads: int = 2, refine_kernel: int = 7, min_refine: float = 0.5,
-                 onnx: str | Path = "", runtime: str = "litert") -> None:
-        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`."""
+                 onnx: str | Path = "", runtime: str = "litert", triton: TritonTarget | None = None) -> None:
+        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`; triton: the
+        server and model with runtime "triton" (`DetectorConfig.triton_target`)."""
         self._model = open_network(
             str(path), str(onnx), runtime, threads, "BlazePose landmark model",
             (LANDMARK_SIZE, LANDMARK_SIZE, 3),
             {"Identity": (NUM_LANDMARKS * 5,), "Identity_1": (1,),
              "Identity_3": (HEATMAP_SIZE, HEATMAP_SIZE, NUM_LANDMARKS),
-             "Identity_4": (NUM_LANDMARKS * 3,)})
+             "Identity_4": (NUM_LANDMARKS * 3,)}, triton=triton)
         self.refine_kernel = refine_kernel
         self.min_refine = min_refine
 
@@ -193,10 +195,11 @@ class BlazePoseDetector(Detector):
 
     def __init__(self, cfg: DetectorConfig) -> None:
         super().__init__(cfg)
-        self.landmark_model = LandmarkModel(model_path(cfg.landmark_model, "BlazePose landmark model"),
+        self.landmark_model = LandmarkModel(cfg.tflite(cfg.landmark_model, "BlazePose landmark model"),
                                             cfg.threads, 7 if cfg.heatmap_refine else 1,
                                             0.5 if cfg.heatmap_refine else 2.0,
-                                            cfg.landmark_onnx, cfg.backend_runtime)
+                                            cfg.landmark_onnx, cfg.backend_runtime,
+                                            cfg.triton_target(cfg.triton_landmark_model))
         self.search = PersonSearch(cfg, background=cfg.person_search == "async")
         self._state: dict[str, StreamState] = {}
         self.last_stats: dict[str, float] = {}

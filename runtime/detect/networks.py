@@ -1,4 +1,4 @@
-"""BlazePose's networks behind any engines Runner (LiteRT, onnxruntime, TensorRT), and the pixel
+"""BlazePose's networks behind any engines Runner (LiteRT, onnxruntime, TensorRT, Triton), and the pixel
 conversion their inputs share.
 
 `Network(runner, ...)` checks the runner's signature once against what the detector expects (one
@@ -17,6 +17,7 @@ import numpy as np
 
 from camerapose.core.errors import ModelError
 from camerapose.engines.runner import Runner
+from camerapose.engines.triton_runner import TritonTarget
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -61,12 +62,16 @@ class Network:
 
 def open_network(tflite: str, onnx: str, runtime: str, threads: int, what: str,
                  input_shape: tuple[int, ...], outputs: dict[str, tuple[int, ...]],
-                 litert_max_batch: int | None = None) -> Network:
-    """The network `what` on the runner `runtime` picks (auto | litert | onnxruntime | tensorrt)."""
+                 litert_max_batch: int | None = None, triton: TritonTarget | None = None) -> Network:
+    """The network `what` on the runner `runtime` picks (auto | litert | onnxruntime | tensorrt |
+    triton: the server and model `triton` names)."""
     from camerapose.engines.select import create_image_runner
 
-    runner = create_image_runner(tflite, onnx, runtime, threads=threads, litert_max_batch=litert_max_batch)
+    runner = create_image_runner(tflite, onnx, runtime, threads=threads, litert_max_batch=litert_max_batch,
+                                 triton=triton)
     try:
+        if runner.backend == "triton":
+            return Network(runner, f"{what} on the {runner.where}", input_shape, outputs)
         path = onnx if runner.backend != "litert" else tflite
         return Network(runner, f"{what} {Path(path).name} ({runner.backend})", input_shape, outputs)
     except BaseException:

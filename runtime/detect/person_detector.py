@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from camerapose.engines.triton_runner import TritonTarget
 from camerapose.runtime.detect import roi as roi_mod
 from camerapose.runtime.detect import ssd
 from camerapose.runtime.detect.networks import open_network, to_rgb_float
@@ -35,16 +36,19 @@ class PersonDetector:
     """BlazePose's SSD person detector: (B, 224, 224, 3) float32 RGB in [-1, 1] -> detections."""
 
     def __init__(self, path: Path, threads: int = 2, min_score: float = 0.5, nms_iou: float = 0.3,
-                 onnx: str | Path = "", runtime: str = "litert") -> None:
-        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`."""
+                 onnx: str | Path = "", runtime: str = "litert", triton: TritonTarget | None = None) -> None:
+        """path: the .tflite; onnx: its ONNX copy; runtime: `detector.backend_runtime`; triton: the
+        server and model with runtime "triton" (`DetectorConfig.triton_target`)."""
         self.anchors = ssd.generate_anchors(ssd.AnchorConfig())
         n = self.anchors.shape[0]
         # The .tflite graph concatenates its heads after flattening the batch into the anchor axis (a
         # batch of B gives (1, B*2254, 12)), so LiteRT runs one view per call; the ONNX copy's
-        # reshapes were patched to keep the batch, so all views of a frame are one call there.
+        # reshapes were patched to keep the batch, so all views of a frame are one call there (and in
+        # one request to a Triton server that serves it).
         self._model = open_network(str(path), str(onnx), runtime, threads, "BlazePose detector model",
                                    (DETECTOR_SIZE, DETECTOR_SIZE, 3),
-                                   {"Identity": (n, 12), "Identity_1": (n, 1)}, litert_max_batch=1)
+                                   {"Identity": (n, 12), "Identity_1": (n, 1)}, litert_max_batch=1,
+                                   triton=triton)
         self.min_score = min_score
         self.nms_iou = nms_iou
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from camerapose.runtime.detect import roi as roi_mod
-from camerapose.runtime.detect.base import DetectorConfig, model_path
+from camerapose.runtime.detect.base import DetectorConfig
 from camerapose.runtime.detect.person_detector import DETECTOR_SIZE, PersonDetector, detector_views
 
 log = logging.getLogger(__name__)
@@ -176,9 +176,10 @@ class PersonSearch:
 
     # -- the worker thread -------------------------------------------------------------------------
     def _person_detector(self) -> PersonDetector:
-        return PersonDetector(model_path(self.cfg.detector_model, "BlazePose detector model"),
+        return PersonDetector(self.cfg.tflite(self.cfg.detector_model, "BlazePose detector model"),
                               self.cfg.threads, self.cfg.min_detection_score, self.cfg.nms_iou,
-                              self.cfg.detector_onnx, self.cfg.backend_runtime)
+                              self.cfg.detector_onnx, self.cfg.backend_runtime,
+                              self.cfg.triton_target(self.cfg.triton_detector_model))
 
     def _work(self) -> None:
         self.worker_id = threading.get_native_id()

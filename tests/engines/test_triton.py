@@ -1,7 +1,9 @@
 """Triton (docs/scale-out.md): the model repository writer and the runner's errors (fast); then a
 real tritonserver, the one `camerapose serve` starts from its side environment, serving the
-repository exported from train/weights/default.pt (slow): the runner against onnxruntime, whole
-runs of the demo against a local run, two runtimes batched together, the server killed mid-run.
+repository exported from train/weights/default.pt, and BlazePose's two ONNX networks beside it
+where the asset cache has them (slow): the runner against onnxruntime, whole runs of the demo
+against a local run, two runtimes batched together, the server killed mid-run, `detect` with its
+networks on the server against onnxruntime.
 
 One server for the module; its side environment is made once in the asset cache (skipped, with
 the reason, when pip cannot reach PyPI)."""
@@ -33,6 +35,16 @@ RECORDING = REPO / "tests" / "data" / "demo_two_people.cprec"  # 140 persons the
 # The test repository's queue delay: long enough that two runtimes' requests (one per frame each,
 # tens of ms apart on 2 cores) meet in the batcher many times a run, short enough to cost ~2 s a run.
 QUEUE_DELAY_US = 10_000
+
+
+def _cached(name: str) -> Path:
+    from camerapose.assets import cache_dir
+
+    return cache_dir() / name
+
+
+BLAZEPOSE = [(_cached("pose_detection.onnx"), "blazepose_detector"),
+             (_cached("pose_landmark_full.onnx"), "blazepose_landmark")]
 
 
 def free_ports(n: int) -> list[int]:
@@ -98,6 +110,51 @@ def test_export_writes_a_repository_from_a_shipped_onnx_without_torch(tmp_path, 
     text = (out / "python" / "lift" / "config.pbtxt").read_text()
     assert 'name: "lift"' in text and "max_batch_size: 8" in text and "preferred_batch_size" not in text
     assert main(["export", str(tmp_path / "no.onnx"), "--triton-repo", str(out)]) == 2
+
+
+def test_blazepose_networks_are_exported_beside_the_pose_model_into_one_repository(tmp_path, detector_onnx,
+                                                                                 capsys):
+    """A non-pose ONNX is taken with --triton-repo (max batch 64 by default); a second and third export
+    add models and README sections, and exporting the pose model again keeps the others."""
+    pytest.importorskip("tritonclient.grpc")
+    out = tmp_path / "repo"
+    exports = [(SHIPPED, "camerapose_pose"), (detector_onnx[0], "blazepose_detector"),
+               (detector_onnx[1], "blazepose_landmark"), (SHIPPED, "camerapose_pose")]
+    for onnx, name in exports:
+        assert main(["export", str(onnx), "--triton-repo", str(out), "--triton-model", name]) == 0
+    readme = (out / "README.md").read_text()
+    for name, max_batch, size in [("camerapose_pose", 1024, None), ("blazepose_detector", 64, 224),
+                                  ("blazepose_landmark", 64, 256)]:
+        for variant in ("python", "onnxruntime", "tensorrt"):
+            cfg = _config((out / variant / name / "config.pbtxt").read_text())
+            assert cfg.name == name and cfg.max_batch_size == max_batch
+            assert list(cfg.dynamic_batching.preferred_batch_size) == [16, 64]
+            if size:
+                assert [(t.name, list(t.dims)) for t in cfg.input] == [("input_1", [size, size, 3])]
+        shapes = f"--maxShapes={'input_1' if size else 'kp2d'}:{max_batch}x"
+        assert readme.count(f"## `{name}`") == 1 and shapes in readme
+    assert main(["export", str(REPO / "pyproject.toml"), "--triton-repo", str(out)]) == 2  # not an ONNX
+
+
+def test_detect_with_an_unreachable_triton_server_is_one_line_and_exit_2(tmp_path, capsys):
+    """No .tflite or ONNX is read with backend_runtime triton: the server's error comes first."""
+    pytest.importorskip("tritonclient.grpc")
+    import cv2
+
+    clip = tmp_path / "black.mp4"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 64))
+    for _ in range(3):
+        out.write(np.zeros((64, 64, 3), np.uint8))
+    out.release()
+    (port,) = free_ports(1)
+    start = time.monotonic()
+    assert main(["detect", str(clip), "--json", "--set", "detector.backend_runtime=triton",
+                 "--set", f"detector.triton_url=127.0.0.1:{port}",
+                 "--set", "detector.landmark_model=/no/such.tflite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert time.monotonic() - start < 5.0
+    assert len(err) == 1 and err[0].startswith(f"camerapose detect: error: Triton server 127.0.0.1:{port} "
+                                                "(grpc), model 'blazepose_landmark': unreachable"), err
 
 
 def test_the_python_model_runs_many_requests_as_one_call_and_splits_them_back(rng):
@@ -191,6 +248,9 @@ def triton_repo(tmp_path_factory) -> Path:
     code = main(["export", str(REPO / "train" / "weights" / "default.pt"), "--triton-repo", str(out),
                  "--triton-queue-delay-us", str(QUEUE_DELAY_US), "-q"])
     assert code == 0
+    for onnx, name in BLAZEPOSE:  # the 2D detector's networks, where `assets fetch --onnx` made them
+        if onnx.is_file():
+            assert main(["export", str(onnx), "--triton-repo", str(out), "--triton-model", name, "-q"]) == 0
     return out
 
 
@@ -205,7 +265,7 @@ class Serve:
              "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics), "--ready-timeout", "120"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # "serving ..." once ready; EOF if it gave up
-        if not line.startswith("serving camerapose_pose: gRPC 127.0.0.1:"):
+        if not (line.startswith("serving ") and "camerapose_pose" in line.split(": gRPC")[0]):
             self.proc.kill()
             pytest.fail(f"camerapose serve did not start: {line}{self.proc.communicate()[1][-2000:]}")
 
@@ -214,12 +274,12 @@ class Serve:
         (pid,) = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         return int(pid)
 
-    def stats(self) -> dict:
+    def stats(self, model: str = "camerapose_pose") -> dict:
         import tritonclient.grpc as tc
 
         client = tc.InferenceServerClient(self.url)
         try:
-            return client.get_inference_statistics("camerapose_pose", as_json=True)["model_stats"][0]
+            return client.get_inference_statistics(model, as_json=True)["model_stats"][0]
         finally:
             client.close()
 
@@ -383,3 +443,36 @@ def test_the_server_killed_mid_run_stops_the_run_within_10_s_with_one_line(trito
     assert errors[0].startswith(f"camerapose run: error: Triton server {serve.url} (grpc)"), err
     _, serve_err = serve.proc.communicate(timeout=10)
     assert serve.proc.returncode == 2 and "stopped by itself (killed by SIGKILL" in serve_err
+
+
+def _detect(clip: Path, *sets: str) -> list[dict]:
+    cmd = [sys.executable, "-m", "camerapose", "detect", str(clip), "--json"]
+    proc = subprocess.run([*cmd, *(a for s in sets for a in ("--set", s))], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads(s) for s in proc.stdout.splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_detect_with_blazepose_on_the_server_finds_what_onnxruntime_finds(served, detector_onnx, demo_clip):
+    """Both networks on the server (the person detector in batches: all views of a frame in one
+    request) give the persons, ids and 2D of onnxruntime on the same ONNX, within 1e-3 px."""
+    clip = demo_clip(40)
+    local = _detect(clip, "detector.backend_runtime=onnxruntime")
+    models = ("blazepose_detector", "blazepose_landmark")
+    before = {m: served.stats(m) for m in models}
+    remote = _detect(clip, "detector.backend_runtime=triton", f"detector.triton_url={served.url}")
+    after = {m: served.stats(m) for m in models}
+    requests, rows = ({m: int(_get(after[m], *k)) - int(_get(before[m], *k)) for m in models}
+                      for k in (("inference_stats", "success", "count"), ("inference_count",)))
+    assert all(requests[m] > 0 for m in models), requests  # both networks ran on the server
+    assert rows["blazepose_detector"] > requests["blazepose_detector"], (rows, requests)  # views batched
+    assert len(remote) == len(local) == 40 and sum(len(m["persons"]) for m in local) >= 40
+    worst = 0.0
+    for mine, theirs in zip(remote, local, strict=True):
+        assert [p["id"] for p in mine["persons"]] == [p["id"] for p in theirs["persons"]]
+        for p, q in zip(mine["persons"], theirs["persons"], strict=True):
+            worst = max(worst, float(np.abs(np.subtract(p["kp2d"], q["kp2d"])).max()))
+    print(f"largest 2D difference {worst:.2e} px")
+    assert worst <= 1e-3, worst

@@ -3,6 +3,7 @@
     camerapose detect clip.mp4 --json --max-frames 100 > poses.jsonl
     camerapose detect clip.mp4 --annotate out.mp4
     camerapose detect clip.mp4 --config my.toml --set detector.max_persons=2   # [detector] tables
+    camerapose detect "gst:v4l2src ! video/x-raw,width=1280,height=720" --max-frames 300 --json
 
 With --json, stdout gets one JSON object per frame:
     {"frame": i, "t": seconds, "image_size": [w, h], "persons": [{"id": int, "kp2d": [[x, y] x 17],
@@ -33,7 +34,7 @@ from camerapose.runtime.detect.registry import create_detector
 from camerapose.runtime.draw.annotate import draw_persons
 from camerapose.runtime.draw.video import VideoWriter, open_video
 from camerapose.runtime.sources import open_source
-from camerapose.runtime.sources.base import CaptureConfig, SourceSpec, path_problem
+from camerapose.runtime.sources.base import GST_PREFIX, CaptureConfig, SourceSpec, path_problem
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     def default(key: str) -> object:
         return default_of(DetectConfig, key)
 
-    parser.add_argument("video", type=Path, help="video file to read (anything OpenCV decodes)")
+    parser.add_argument("video", help="video file to read (anything OpenCV decodes), or gst:PIPELINE, a "
+                                      "GStreamer pipeline without its sink (docs/jetson.md)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on stdout")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N",
                         help="stop after N frames (default: the whole video)")
@@ -94,14 +96,15 @@ def config_from_args(args: argparse.Namespace) -> DetectorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = path_problem(args.video, missing="no such video file")
-    if problem is not None or args.video.is_dir():
-        raise InputError(f"{args.video}: {problem or 'is a folder, not a video file'}")
+    if args.video[: len(GST_PREFIX)].lower() != GST_PREFIX:
+        problem = path_problem(args.video, missing="no such video file")
+        if problem is not None or Path(args.video).is_dir():
+            raise InputError(f"{args.video}: {problem or 'is a folder, not a video file'}")
     if args.max_frames is not None and args.max_frames < 0:
         raise InputError("--max-frames must be >= 0")
     cfg = config_from_args(args)
-    source = open_source(SourceSpec(str(args.video)), CaptureConfig(mode="offline"))  # as `run` reads it
-    total = source.frame_count or None
+    source = open_source(SourceSpec(args.video), CaptureConfig(mode="offline"))  # as `run` reads it
+    total = getattr(source, "frame_count", 0) or None  # a pipeline does not say how long it is
     if args.max_frames is not None:
         total = min(total or args.max_frames, args.max_frames)
     writer = None

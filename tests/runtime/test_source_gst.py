@@ -354,3 +354,21 @@ def test_run_with_a_bad_pipeline_is_one_line_exit_2(assets_dir: Path, pose_model
     assert len(errors) == 1 and 'no element "nosuchelement"' in errors[0], r.stderr
     assert "Traceback" not in r.stderr and "restarting" not in r.stderr, r.stderr
     assert time.monotonic() - t0 < 15
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+@needs_gst
+def test_detect_reads_a_pipeline_and_refuses_a_bad_one_in_one_line(assets_dir: Path) -> None:
+    pipeline = "gst:videotestsrc num-buffers=12 ! video/x-raw,width=320,height=240"
+    cmd = [sys.executable, "-m", "camerapose", "detect", pipeline, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    frames = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [f["frame"] for f in frames] == list(range(12))
+    assert all(f["image_size"] == [320, 240] for f in frames)
+    bad = subprocess.run([sys.executable, "-m", "camerapose", "detect", "gst:nosuchelement"],
+                         capture_output=True, text=True, timeout=60)
+    errors = [ln for ln in bad.stderr.splitlines() if "error:" in ln]
+    assert bad.returncode == 2 and len(errors) == 1 and "nosuchelement" in errors[0], bad.stderr
+    assert "Traceback" not in bad.stderr

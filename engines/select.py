@@ -124,10 +124,9 @@ def _make(backend: str, path: Path, meta: dict[str, str], opts: dict[str, Any]) 
 def _triton_runner(opts: dict[str, Any]) -> Runner:
     """A TritonRunner on the server's model, held to the same contract as a local pose ONNX: the
     signature from the server's model metadata, the ONNX metadata from its config's parameters."""
-    from .triton_runner import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, DEFAULT_URL, TritonRunner
-
-    runner = TritonRunner(opts.get("url", DEFAULT_URL), opts.get("model", DEFAULT_MODEL),
-                          opts.get("timeout_s", DEFAULT_TIMEOUT_S))
+    defaults = TritonTarget()
+    runner = TritonTarget(opts.get("url", defaults.url), opts.get("model", defaults.model),
+                          opts.get("timeout_s", defaults.timeout_s)).runner()
     runner.activate()
     try:
         check_signature(runner.inputs, runner.outputs, runner.where)
@@ -220,9 +219,12 @@ def create_image_runner(tflite: str | Path, onnx: str | Path, runtime: str = "au
         raise AssetError(f"{onnx} is missing: run `camerapose assets fetch --onnx` first (it converts "
                          "BlazePose's models to ONNX for onnxruntime and TensorRT)")
     if runtime == "auto":
-        runtime = _auto_image_runtime(onnx, has_onnx, max_batch)
-        if isinstance(runtime, Runner):
-            return runtime
+        runtime = _auto_image_runtime(onnx, has_onnx)
+    if runtime == "gpu":
+        runner = _gpu_image_runner(onnx, threads, max_batch)
+        if runner is not None:
+            return runner
+        runtime = "litert"
     runner = _make_image_runner(runtime, tflite, onnx, threads, litert_max_batch, max_batch)
     runner.activate()
     return runner
@@ -246,8 +248,8 @@ def _make_image_runner(runtime: str, tflite: str | Path, onnx: str | Path, threa
     return TensorRTRunner(onnx, cfg, signature=None)
 
 
-def _auto_image_runtime(onnx: str | Path, has_onnx: bool, max_batch: int) -> str | Runner:
-    """-> "litert", or an active GPU runner (TensorRT, else onnxruntime on a GPU provider)."""
+def _auto_image_runtime(onnx: str | Path, has_onnx: bool) -> str:
+    """-> "gpu" (try the GPU runtimes) when an NVIDIA driver and the ONNX are here, else "litert"."""
     if not has_onnx:
         if _nvidia_driver_present():
             log.warning("detector: a GPU is here but %s is not: the 2D detector runs on the CPU "
@@ -256,18 +258,21 @@ def _auto_image_runtime(onnx: str | Path, has_onnx: bool, max_batch: int) -> str
     if not _nvidia_driver_present():
         log.info("detector auto: no NVIDIA driver: LiteRT (faster than onnxruntime on a CPU)")
         return "litert"
+    return "gpu"
+
+
+def _gpu_image_runner(onnx: str | Path, threads: int, max_batch: int) -> Runner | None:
+    """An active TensorRT runner, else onnxruntime on a GPU provider; None when neither runs here."""
     try:
-        runner = _make_image_runner("tensorrt", "", onnx, 0, None, max_batch)
+        runner = _make_image_runner("tensorrt", "", onnx, threads, None, max_batch)
         runner.activate()
         log.info("detector auto: TensorRT for %s", Path(onnx).name)
         return runner
     except Exception as err:  # not installed, or installed and failing: the next runtime is tried
         log.info("detector auto: skipping TensorRT: %s", str(err).splitlines()[0] if str(err) else err)
-    providers = default_ort_providers()
-    if any((p if isinstance(p, str) else p[0]) in GPU_PROVIDERS for p in providers):
-        runner = OnnxRuntimeRunner(onnx, providers=providers)
-        runner.activate()
-        log.info("detector auto: onnxruntime on %s for %s", ", ".join(_provider_names(runner)),
-                 Path(onnx).name)
-        return runner
-    return "litert"
+    if not any((p if isinstance(p, str) else p[0]) in GPU_PROVIDERS for p in default_ort_providers()):
+        return None
+    runner = _make_image_runner("onnxruntime", "", onnx, threads, None, max_batch)
+    runner.activate()
+    log.info("detector auto: onnxruntime on %s for %s", ", ".join(_provider_names(runner)), Path(onnx).name)
+    return runner

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import http.client
 import json
 import logging
 import os
@@ -29,8 +30,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,17 +238,26 @@ class TritonServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.cfg.ready_timeout_s
-        url = f"{self.http_url}/v2/health/ready"
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise CameraPoseError(f"tritonserver exited while starting ({self.exit_reason()})")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(url, timeout=1.0) as r:
-                    if r.status == 200:
-                        return
+            if self._ready():
+                return
             time.sleep(0.2)
         raise CameraPoseError(f"tritonserver was not ready after {self.cfg.ready_timeout_s:.0f} s "
                               f"({self.exit_reason()})")
+
+    def _ready(self) -> bool:
+        """Triton's readiness endpoint on the server we started (a direct connection to its own host
+        and port: urllib would send it through any proxy the environment names)."""
+        conn = http.client.HTTPConnection(self.cfg.local_host, self.cfg.http_port, timeout=1.0)
+        try:
+            conn.request("GET", "/v2/health/ready")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):  # refused while it starts, a timeout, a reset
+            return False
+        finally:
+            conn.close()
 
     def exit_reason(self) -> str:
         """The server's last error line (or its exit code) and where its log is."""

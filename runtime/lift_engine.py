@@ -27,9 +27,7 @@ from camerapose.core.errors import InputError, ModelError
 from camerapose.core.lift_steps import LiftItem, LiftSteps, Pose3D, PostConfig
 from camerapose.core.shapes import check_shape
 from camerapose.core.skeleton import NUM_JOINTS
-from camerapose.engines.triton_runner import DEFAULT_MODEL as TRITON_MODEL
-from camerapose.engines.triton_runner import DEFAULT_URL as TRITON_URL
-from camerapose.engines.triton_runner import parse_url
+from camerapose.engines.triton_runner import TritonTarget, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +46,9 @@ class LiftConfig(PostConfig):
     model: str = DEFAULT_MODEL
     backend: str = "auto"
     threads: int = 1
-    triton_url: str = TRITON_URL
-    triton_model: str = TRITON_MODEL
-    triton_timeout_s: float = 2.0
+    triton_url: str = TritonTarget.url
+    triton_model: str = TritonTarget.model
+    triton_timeout_s: float = TritonTarget.timeout_s
 
     def __post_init__(self) -> None:
         super().__post_init__()

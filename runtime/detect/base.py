@@ -26,7 +26,7 @@ import numpy as np
 
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import InputError
-from camerapose.engines.triton_runner import DEFAULT_URL as TRITON_URL
+from camerapose.engines.select import IMAGE_RUNTIMES
 from camerapose.engines.triton_runner import TritonTarget, parse_url
 from camerapose.runtime.detect import identity
 from camerapose.runtime.detect.tracker import Observation, Tracker, TrackerConfig
@@ -150,10 +150,10 @@ class DetectorConfig:
     backend_runtime: str = "auto"
     detector_onnx: str = field(default_factory=lambda: _asset("pose_detection.onnx"))
     landmark_onnx: str = field(default_factory=lambda: _asset("pose_landmark_full.onnx"))
-    triton_url: str = TRITON_URL
+    triton_url: str = TritonTarget.url
     triton_detector_model: str = "blazepose_detector"
     triton_landmark_model: str = "blazepose_landmark"
-    triton_timeout_s: float = 2.0
+    triton_timeout_s: float = TritonTarget.timeout_s
     threads: int = 2
     min_frame_side: int = 32
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -172,8 +172,8 @@ class DetectorConfig:
             raise InputError(f"detector: person_search must be async|sync, got {self.person_search!r}")
         if self.detector_tiles not in ("auto", "on", "off"):
             raise InputError(f"detector: detector_tiles must be auto|on|off, got {self.detector_tiles!r}")
-        if self.backend_runtime not in ("auto", "litert", "onnxruntime", "tensorrt", "triton"):
-            raise InputError("detector: backend_runtime must be auto|litert|onnxruntime|tensorrt|triton, "
+        if self.backend_runtime not in IMAGE_RUNTIMES:
+            raise InputError(f"detector: backend_runtime must be {'|'.join(IMAGE_RUNTIMES)}, "
                              f"got {self.backend_runtime!r}")
         if self.confidence not in ("heatmap", "visibility", "product"):
             raise InputError("detector: confidence must be heatmap|visibility|product, "

@@ -70,7 +70,7 @@ def convert(cache: str | os.PathLike[str] | None = None, force: bool = False) ->
     """Convert and check both networks into the cache (those already there and checked against
     the same .tflite are kept unless `force`). -> the ONNX paths. AssetError if a check fails."""
     root = cache_dir(cache)
-    frames = check_frames(asset_path("demo.mp4", cache))
+    frames: list[np.ndarray] = []  # decoded when a network needs converting, once
     done = []
     for net in NETWORKS:
         tflite = asset_path(f"{net.stem}.tflite", cache)
@@ -80,6 +80,7 @@ def convert(cache: str | os.PathLike[str] | None = None, force: bool = False) ->
             done.append(target)
             continue
         python = side_env("tf2onnx", CONVERTER, cache)
+        frames = frames or check_frames(asset_path("demo.mp4", cache))
         part = target.with_name(f".{target.name}.part")
         try:
             summary = run_converter(python, tflite, part)

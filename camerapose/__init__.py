@@ -1,7 +1,8 @@
 """CameraPose: live monocular 3D human pose with per-person camera estimation.
 
-The package root holds only the version, the command-line dispatcher (`cli`) and the asset
-cache (`assets`). The work lives in the subpackages:
+The package root holds only the version, the command-line dispatcher (`cli`), the asset
+cache (`assets`) and what every child process shares (`children`: it dies with its parent).
+The work lives in the subpackages:
 
 - `camerapose.core`     pose math shared by all (numpy; no torch)
 - `camerapose.train`    torch training of the CameraPose method

@@ -18,8 +18,6 @@ SIGKILL (it ignores SIGINT, which is ours: Ctrl-C stops this command, which stop
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import http.client
 import json
 import logging
@@ -33,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from camerapose.children import dies_with_parent
 from camerapose.core.config import check_ranges
 from camerapose.core.errors import CameraPoseError, InputError
 
@@ -183,13 +182,6 @@ def check_ports_free(cfg: ServeConfig) -> None:
                                  f"pick another with {flag} N") from None
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is ours to handle: we stop it
-
-
 class TritonServer:
     """The bundled tritonserver on `model_repository(repo)`; a context manager (start .. stop)."""
 
@@ -226,10 +218,10 @@ class TritonServer:
         for old in sorted(logs.glob("tritonserver-*.log"), key=lambda p: p.stat().st_mtime)[:-KEEP_LOGS]:
             old.unlink(missing_ok=True)  # one log per gRPC port; tests and benchmarks pick new ports
         self.log_path = logs / f"tritonserver-{self.cfg.grpc_port}.log"
-        with open(self.log_path, "wb") as out:
+        with open(self.log_path, "wb") as out:  # Ctrl-C is ours: this command stops the server
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=self.env.process_env(),
-                                         preexec_fn=_pdeathsig)
+                                         preexec_fn=dies_with_parent(ignore_sigint=True))
         try:
             self._wait_ready()
         except BaseException:

@@ -31,7 +31,6 @@ lines: plain data and functions, testable without processes or sockets.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -47,6 +46,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from camerapose.children import dies_with_parent
 from camerapose.core.errors import CameraPoseError
 from camerapose.runtime import graph
 from camerapose.runtime.frame_ring import FrameRing, check_shm_dir, leftover_segments
@@ -73,16 +73,6 @@ PIPELINE = ("capture", "detect", "lift", "fuse", "publish")  # the roles an offl
 
 class StageFailed(CameraPoseError):
     """A stage kept dying (more than max_restarts) or could not start."""
-
-
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    # Ctrl-C signals the whole process group; the supervisor alone acts on it (SIGTERM to each
-    # stage). Ignored from before exec (it stays ignored), so a stage still importing cannot die
-    # of it with a KeyboardInterrupt traceback.
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -267,7 +257,10 @@ class Supervisor:
             CAMERAPOSE_LOG_LEVEL=str(logging.getLogger().getEffectiveLevel()),
         )
         cmd = [sys.executable, "-m", "camerapose.runtime.stages", child.spec.name, str(self.run_dir)]
-        child.proc = subprocess.Popen(cmd, env=env, preexec_fn=_pdeathsig, stdin=subprocess.DEVNULL)
+        # Ctrl-C signals the whole process group; the supervisor alone acts on it (SIGTERM to each
+        # stage), so a stage still importing cannot die of it with a KeyboardInterrupt traceback.
+        child.proc = subprocess.Popen(cmd, env=env, preexec_fn=dies_with_parent(ignore_sigint=True),
+                                      stdin=subprocess.DEVNULL)
         child.ready = False
         child.last_seen = time.monotonic()
         log.debug("started %s (pid %d)", child.spec.name, child.proc.pid)

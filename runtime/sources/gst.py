@@ -16,7 +16,6 @@ runtime, which stops it with an EOS first) and dies with the process that starte
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import logging
 import os
@@ -25,7 +24,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -33,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from camerapose.children import dies_with_parent
 from camerapose.core.errors import InputError
 
 from .base import FPS_RANGE, CaptureConfig, Frame, Source, SourceSpec, check_pipeline, short
@@ -129,18 +128,6 @@ def exit_words(code: int | None) -> str:
         return f"killed by signal {-code}"
 
 
-def _parent_death_signal() -> object:
-    """A preexec function: the child gets SIGTERM if the process that started it dies (a stage
-    killed with SIGKILL must not leave a camera held); None where prctl is not there."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child must not load
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class GstSource(Source):
     """A `gst:PIPELINE` source. Opening waits for the caps and the first frame (InputError after
     START_TIMEOUT_S); `read()` gives (H, W, 3) uint8 BGR frames until the pipeline ends (EOS, or a
@@ -177,7 +164,7 @@ class GstSource(Source):
             # its own session: a Ctrl-C in the terminal goes to the runtime, which stops the child
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
-                                    preexec_fn=_parent_death_signal())
+                                    preexec_fn=dies_with_parent())
         except OSError as err:
             _close_fds(read_fd, write_fd)
             raise InputError(f"{short(self.spec.uri)}: cannot start {GST_LAUNCH} ({err.strerror})") from None

@@ -8,13 +8,11 @@ the same command beside the runtime.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import importlib.util
-import signal
 import subprocess
 import sys
 
+from camerapose.children import dies_with_parent
 from camerapose.cli import Command
 from camerapose.core.errors import InputError
 
@@ -67,11 +65,6 @@ def run_view(a: argparse.Namespace) -> int:
     return server.run(a.endpoint, a.stream, host, port, a.server_key, a.allow_remote)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux; elsewhere a no-op)
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_viewer(endpoint: str, http: str, allow_remote: bool, server_key: str = "") -> subprocess.Popen:
     """`camerapose view` as a child process (it prints its URL); InputError before starting if it
     could not run. The viewer is only a subscriber: if it fails or is closed, the runtime goes on."""
@@ -81,7 +74,7 @@ def start_viewer(endpoint: str, http: str, allow_remote: bool, server_key: str =
         cmd.append("--allow-remote")
     if server_key:
         cmd += ["--server-key", server_key]
-    return subprocess.Popen(cmd, preexec_fn=_die_with_parent)
+    return subprocess.Popen(cmd, preexec_fn=dies_with_parent())
 
 
 def stop_viewer(proc: subprocess.Popen) -> None:

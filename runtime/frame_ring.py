@@ -141,9 +141,11 @@ class FrameRing:
             path.unlink(missing_ok=True)
             if e.errno != errno.ENOSPC:
                 raise
-            # another ring took the space since the check above
+            # another ring took the space since the check above (and may have given it back since):
+            # the same sentence as the check's, so one condition reads one way
             raise InputError(space_error(size, os.statvfs(folder), folder, what)
-                             or f"not enough shared memory in {folder} for {what}; {SHM_FIX}") from None
+                             or f"not enough shared memory in {folder}: {what} needs {_mb(size)}, taken "
+                                f"by other rings meanwhile; {SHM_FIX}") from None
         finally:
             os.close(fd)
         head = np.frombuffer(mm, dtype=np.int64, count=8)

@@ -153,7 +153,8 @@ def test_a_ring_whose_pages_cannot_be_reserved_is_refused_and_removed(monkeypatc
 
     monkeypatch.setattr(frame_ring.os, "posix_fallocate", full)
     name = f"camerapose-test-{secrets.token_hex(4)}"
-    with pytest.raises(InputError, match="not enough shared memory in"):
+    with pytest.raises(InputError, match=r"not enough shared memory in .*: a frame ring \(2 frames of 1\.0 "
+                                         r"MiB; one per stream\) needs 2\.0 MiB.*--shm-size"):
         FrameRing.create(name, slots=2, slot_bytes=1 << 20)
     assert not ring_path(name).exists()
 
